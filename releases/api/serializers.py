@@ -1,0 +1,98 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from releases import validators
+from releases.models import Environment, Release, ReleaseEvent, ReleaseFile
+
+
+def _django_validator(func):
+    def run(value):
+        try:
+            func(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+    return run
+
+
+class EnvironmentSerializer(serializers.ModelSerializer):
+    requires_success_in = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = Environment
+        fields = ["name", "order", "requires_success_in", "description"]
+
+
+class ReleaseFileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReleaseFile
+        fields = ["name", "size", "sha256", "fetched_at"]
+
+
+class ReleaseEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_name", read_only=True)
+
+    class Meta:
+        model = ReleaseEvent
+        fields = ["id", "from_status", "to_status", "actor", "message", "data", "created_at"]
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    environment = serializers.CharField(source="environment.name", read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+
+    class Meta:
+        model = Release
+        fields = [
+            "id", "model_name", "requested_ref", "model_version", "environment", "status", "status_message",
+            "failed_step", "requested_by", "mlflow_run_id", "mlflow_source", "image_reference", "image_digest",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ReleaseDetailSerializer(ReleaseSerializer):
+    files = ReleaseFileSerializer(many=True, read_only=True)
+    events = ReleaseEventSerializer(many=True, read_only=True)
+
+    class Meta(ReleaseSerializer.Meta):
+        fields = ReleaseSerializer.Meta.fields + ["files", "events"]
+        read_only_fields = fields
+
+
+class ReleaseCreateSerializer(serializers.Serializer):
+    """A release request. Status and everything else are set by the gateway."""
+
+    model_name = serializers.CharField(max_length=validators.MODEL_NAME_MAX, trim_whitespace=False,
+                                       validators=[_django_validator(validators.validate_model_name)])
+    model_version = serializers.CharField(required=False, max_length=10,
+                                          validators=[_django_validator(validators.validate_model_version)])
+    model_alias = serializers.CharField(required=False, max_length=validators.ALIAS_MAX + 1)
+    target_environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: ["Unknown or read-only field; status changes only through actions."] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+    def validate_model_alias(self, value: str) -> str:
+        alias = validators.normalise_alias(value)
+        _django_validator(validators.validate_model_alias)(alias)
+        return alias
+
+    def validate(self, attrs):
+        has_version, has_alias = "model_version" in attrs, "model_alias" in attrs
+        if has_version == has_alias:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give exactly one of model_version or model_alias."]}
+            )
+        attrs["requested_ref"] = attrs.pop("model_version") if has_version else "@" + attrs.pop("model_alias")
+        return attrs
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")

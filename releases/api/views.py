@@ -1,0 +1,120 @@
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from releases import services
+from releases.api.filters import ReleaseFilter
+from releases.api.serializers import (
+    CancelSerializer,
+    EnvironmentSerializer,
+    ReleaseCreateSerializer,
+    ReleaseDetailSerializer,
+    ReleaseSerializer,
+)
+from releases.lifecycle import TransitionError
+from releases.models import Environment, Release, ReleaseEvent, ReleaseFile
+from releases.permissions import CanManageRelease
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def _conflict(detail: str, release: Release | None = None) -> Response:
+    body = {"detail": detail}
+    if release is not None:
+        body["status"] = Release.objects.values_list("status", flat=True).get(pk=release.pk)
+    return Response(body, status=status.HTTP_409_CONFLICT)
+
+
+class EnvironmentViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Environment.objects.select_related("requires_success_in")
+    serializer_class = EnvironmentSerializer
+    lookup_field = "name"
+    pagination_class = None
+    filter_backends = []
+
+
+class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                     viewsets.GenericViewSet):
+    filterset_class = ReleaseFilter
+    ordering_fields = ["created_at", "updated_at", "model_name", "status", "id"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        queryset = Release.objects.select_related("environment", "requested_by")
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related(
+                Prefetch("events", queryset=ReleaseEvent.objects.select_related("actor")),
+                Prefetch("files", queryset=ReleaseFile.objects.defer("content")),
+            )
+        return queryset
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return ReleaseCreateSerializer
+        if self.action == "retrieve":
+            return ReleaseDetailSerializer
+        if self.action == "cancel":
+            return CancelSerializer
+        return ReleaseSerializer
+
+    def get_permissions(self):
+        if self.action in ("cancel", "retry"):
+            return [IsAuthenticated(), CanManageRelease()]
+        return super().get_permissions()
+
+    @extend_schema(
+        request=ReleaseCreateSerializer,
+        responses={201: ReleaseDetailSerializer},
+        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False,
+                                     description="Same key + same body returns the same release; "
+                                     "same key + different body is 409.")],
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = ReleaseCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        fields = {"model_name": data["model_name"], "requested_ref": data["requested_ref"],
+                  "environment": data["target_environment"]}
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        headers = {}
+        if key is None:
+            release = services.request_release(request.user, **fields)
+        else:
+            if not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+                raise ValidationError({IDEMPOTENCY_HEADER: [f"Must be 1-{IDEMPOTENCY_KEY_MAX} printable characters."]})
+            try:
+                release, replayed = services.request_release_idempotent(request.user, key, **fields)
+            except services.IdempotencyMismatch as exc:
+                return _conflict(str(exc))
+            if replayed:
+                headers["Idempotent-Replayed"] = "true"
+        release = self.get_queryset().prefetch_related("events__actor", "files").get(pk=release.pk)
+        headers["Location"] = f"/api/releases/{release.pk}/"
+        return Response(ReleaseDetailSerializer(release).data, status=status.HTTP_201_CREATED, headers=headers)
+
+    @extend_schema(request=CancelSerializer, responses={200: ReleaseSerializer, 409: None})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        release = self.get_object()
+        body = CancelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            release = services.cancel_release(release, request.user, body.validated_data["reason"])
+        except TransitionError as exc:
+            return _conflict(str(exc), release)
+        return Response(ReleaseSerializer(release).data)
+
+    @extend_schema(request=None, responses={200: ReleaseSerializer, 409: None})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        release = self.get_object()
+        try:
+            release = services.retry_release(release, request.user)
+        except (services.NotRetryable, TransitionError) as exc:
+            return _conflict(str(exc), release)
+        return Response(ReleaseSerializer(release).data)

@@ -1,0 +1,71 @@
+"""What people (through the API, the portal or admin) can do to releases."""
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+
+from releases.lifecycle import record_creation, transition
+from releases.models import Environment, IdempotencyKey, Release
+from releases.statuses import RETRY_ENTRY, Status
+
+
+class IdempotencyMismatch(Exception):
+    """The Idempotency-Key was already used for a different request."""
+
+
+def request_release(user, *, model_name: str, requested_ref: str, environment: Environment) -> Release:
+    with transaction.atomic():
+        release = Release.objects.create(
+            model_name=model_name, requested_ref=requested_ref, environment=environment, requested_by=user
+        )
+        record_creation(release, actor=user)
+    return release
+
+
+def request_release_idempotent(user, key: str, **request) -> tuple[Release, bool]:
+    """Create a release once per (user, key). Returns (release, replayed)."""
+    fingerprint = _fingerprint(request)
+    existing = IdempotencyKey.objects.select_related("release").filter(user=user, key=key).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                release = request_release(user, **request)
+                IdempotencyKey.objects.create(user=user, key=key, request_hash=fingerprint, release=release)
+                return release, False
+        except IntegrityError:
+            # A concurrent request with the same key won; its release is the answer.
+            existing = IdempotencyKey.objects.select_related("release").get(user=user, key=key)
+    if existing.request_hash != fingerprint:
+        raise IdempotencyMismatch(f"Idempotency-Key {key!r} was already used with a different request body.")
+    return existing.release, True
+
+
+def _fingerprint(request: dict) -> str:
+    canonical = {
+        "model_name": request["model_name"],
+        "requested_ref": request["requested_ref"],
+        "environment": request["environment"].name,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def cancel_release(release: Release, user, reason: str = "") -> Release:
+    message = f"Cancelled by {user.get_username()}" + (f": {reason}" if reason else ".")
+    return transition(release, Status.CANCELLED, actor=user, message=message, data={"reason": reason})
+
+
+class NotRetryable(Exception):
+    pass
+
+
+def retry_release(release: Release, user) -> Release:
+    if release.status != Status.FAILED:
+        raise NotRetryable(f"Only FAILED releases can be retried; this one is {release.status}.")
+    entry = RETRY_ENTRY.get(release.failed_step)
+    if entry is None:
+        raise NotRetryable(f"Release {release.pk} has no retryable failed step.")
+    return transition(
+        release, entry, actor=user,
+        message=f"Retry of step '{release.failed_step}' requested by {user.get_username()}.",
+        data={"retried_step": release.failed_step, "previous_error": release.status_message},
+    )

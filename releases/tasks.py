@@ -1,0 +1,79 @@
+"""Background steps of the release pipeline (run by django-q2's qcluster).
+
+Each task takes a release id, reloads the release, and does nothing unless the
+release is still in the status the step belongs to and this worker can claim
+it: a task may be delivered twice.
+"""
+import logging
+
+from django.db import transaction
+
+from releases import leases
+from releases.lifecycle import TransitionConflict, transition
+from releases.mlflow_source import MlflowSource, MlflowSourceError
+from releases.models import Release, ReleaseFile
+from releases.statuses import Status, Step
+
+log = logging.getLogger(__name__)
+
+SKIPPED = "skipped"
+
+
+def fetch_environment(release_id: int) -> str:
+    """PENDING: resolve the model in MLflow and store its environment files."""
+    release = Release.objects.select_related("environment").filter(pk=release_id).first()
+    if release is None or release.status != Status.PENDING:
+        return SKIPPED
+    owner = leases.new_owner()
+    if not leases.claim(release_id, Status.PENDING, owner):
+        return SKIPPED
+    release.refresh_from_db()
+
+    try:
+        source = MlflowSource()
+        alias = release.model_alias
+        model = source.resolve(release.model_name, version="" if alias else release.requested_ref, alias=alias)
+        files = source.fetch_files(model)
+    except MlflowSourceError as exc:
+        return _fail(release, Step.FETCH, str(exc), owner)
+    except Exception as exc:  # a bug or an unforeseen library error: fail visibly, never mislabel
+        log.exception("fetch step crashed for release %s", release_id)
+        return _fail(release, Step.FETCH, f"Unexpected error while fetching from MLflow ({type(exc).__name__}).", owner)
+
+    names = ", ".join(f.name for f in files)
+    try:
+        with transaction.atomic():
+            transition(
+                release,
+                Status.SCANNING_DEPENDENCIES,
+                message=f"Resolved version {model.version}; fetched {names}.",
+                data={
+                    "model_version": model.version,
+                    "run_id": model.run_id,
+                    "source": model.source,
+                    "files": {f.name: f.sha256 for f in files},
+                },
+                fields={
+                    "model_version": model.version,
+                    "mlflow_run_id": model.run_id,
+                    "mlflow_source": model.source,
+                    "mlflow_download_uri": model.download_uri,
+                },
+                lease_owner=owner,
+            )
+            ReleaseFile.objects.bulk_create(
+                ReleaseFile(release_id=release_id, name=f.name, size=f.size, sha256=f.sha256, content=f.content)
+                for f in files
+            )
+    except TransitionConflict:
+        return SKIPPED  # cancelled (or taken over) meanwhile: keep nothing
+    return "fetched"
+
+
+def _fail(release: Release, step: str, message: str, owner: str) -> str:
+    try:
+        transition(release, Status.FAILED, message=message, data={"step": step},
+                   fields={"failed_step": step}, lease_owner=owner)
+    except TransitionConflict:
+        return SKIPPED
+    return "failed"
