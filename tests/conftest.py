@@ -1,0 +1,65 @@
+"""Shared fixtures: named users, API clients, and a real MLflow server per test session."""
+import pytest
+from django.contrib.auth.models import Permission
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from devtools.mlflow_server import MlflowServer
+from tests.mlflow_models import register_test_models
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_models(mlflow_server):
+    """name -> {version, alias...} of the models registered once for the session."""
+    return register_test_models(mlflow_server.url)
+
+
+@pytest.fixture
+def use_mlflow(settings, mlflow_server, mlflow_models):
+    settings.MLFLOW_TRACKING_URI = mlflow_server.url
+    return mlflow_models
+
+
+def _user(django_user_model, username, **extra):
+    return django_user_model.objects.create_user(username=username, password="pw-" + username + "-123", **extra)
+
+
+@pytest.fixture
+def owner(db, django_user_model):
+    return _user(django_user_model, "owner")
+
+
+@pytest.fixture
+def outsider(db, django_user_model):
+    return _user(django_user_model, "outsider")
+
+
+@pytest.fixture
+def platform_admin(db, django_user_model):
+    user = _user(django_user_model, "platform-admin")
+    user.user_permissions.add(Permission.objects.get(codename="manage_any_release"))
+    return django_user_model.objects.get(pk=user.pk)  # fresh permission cache
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api(owner):
+    return token_client(owner)
+
+
+@pytest.fixture
+def outsider_api(outsider):
+    return token_client(outsider)

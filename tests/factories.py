@@ -1,0 +1,13 @@
+"""Small helpers that build rows for tests."""
+from releases.models import Environment, Release
+from releases.statuses import Status, Step
+
+
+def make_release(user, status=Status.PENDING, model_name="clean-model", ref="1", env="staging", **fields):
+    if status == Status.FAILED:
+        fields.setdefault("failed_step", Step.FETCH)
+    # Written directly: tests place a release in any status to exercise the table.
+    return Release.objects.create(
+        model_name=model_name, requested_ref=ref, environment=Environment.objects.get(name=env),
+        requested_by=user, status=status, **fields,
+    )

@@ -1,0 +1,29 @@
+"""Models registered in the test session's MLflow server."""
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from devtools.demo_models import log_model
+
+CLEAN = "clean-model"
+VULNERABLE = "vulnerable-model"
+CONDA = "conda-model"
+NOT_A_MODEL = "not-a-model"
+
+
+def register_test_models(tracking_uri: str) -> dict:
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    log_model(client, CLEAN, ["requests==2.32.3"], alias=None)
+    log_model(client, CLEAN, ["requests==2.32.3", "pyyaml==6.0.2"], alias="champion")  # version 2
+    log_model(client, VULNERABLE, ["pyyaml==5.3.1", "pillow==8.0.0", "requests==2.19.0"])
+    log_model(client, CONDA, conda_env={"name": "c", "channels": ["conda-forge"],
+                                        "dependencies": ["python=3.11", "numpy=1.19.0", "pip",
+                                                         {"pip": ["mlflow"]}]})
+    # A registered version whose source holds no MLmodel: not an MLflow model.
+    mlflow.set_experiment("not-a-model")
+    with mlflow.start_run() as run:
+        mlflow.log_text("just text", "stuff/readme.txt")
+    client.create_registered_model(NOT_A_MODEL)
+    client.create_model_version(NOT_A_MODEL, f"{run.info.artifact_uri}/stuff", run.info.run_id)
+    return {CLEAN: "2", VULNERABLE: "1", CONDA: "1", NOT_A_MODEL: "1"}
