@@ -2,16 +2,20 @@
 
 Explicit pip_requirements keep logging fast (MLflow would otherwise infer them).
 """
+import warnings
+
 import mlflow
 import mlflow.pyfunc
 from mlflow.tracking import MlflowClient
 
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # MLflow suggests type hints; this model is never served
 
-class EchoModel(mlflow.pyfunc.PythonModel):
-    """A trivial model: the gateway cares about its environment, not its predictions."""
+    class EchoModel(mlflow.pyfunc.PythonModel):
+        """A trivial model: the gateway cares about its environment, not its predictions."""
 
-    def predict(self, context, model_input, params=None):
-        return model_input
+        def predict(self, context, model_input, params=None):
+            return model_input
 
 
 # name -> (pip requirements, conda env or None, metrics, tags)
