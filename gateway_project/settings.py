@@ -163,6 +163,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # One enum for every status field (status, from_status, to_status).
+    "ENUM_NAME_OVERRIDES": {"ReleaseStatusEnum": "releases.statuses.Status"},
 }
 
 # --- Task queue (django-q2, ORM broker) -----------------------------------------------

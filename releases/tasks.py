@@ -77,3 +77,31 @@ def _fail(release: Release, step: str, message: str, owner: str) -> str:
     except TransitionConflict:
         return SKIPPED
     return "failed"
+
+
+def resume_stalled() -> int:
+    """Scheduled: re-enqueue steps whose worker died or whose enqueue was lost.
+
+    A worker killed mid-step leaves an expired lease; a process that died between
+    commit and enqueue leaves no task at all. Both are found here and queued
+    again; a duplicate is harmless because steps claim the release first.
+    """
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from releases import queue
+
+    now = timezone.now()
+    quiet_since = now - timedelta(seconds=settings.TASK_RETRY_SECONDS)
+    stalled = Release.objects.filter(status__in=list(queue.STEP_TASKS)).filter(
+        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, updated_at__lt=quiet_since)
+    ).values_list("pk", "status", "lease_owner")
+    count = 0
+    for release_id, status, lease_owner in stalled:
+        log.warning("release %s stalled in %s (lease %s); re-enqueueing", release_id, status, lease_owner or "none")
+        queue.enqueue_step(release_id, status)
+        count += 1
+    return count

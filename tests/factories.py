@@ -11,3 +11,12 @@ def make_release(user, status=Status.PENDING, model_name="clean-model", ref="1",
         model_name=model_name, requested_ref=ref, environment=Environment.objects.get(name=env),
         requested_by=user, status=status, **fields,
     )
+
+
+def ensure_environments():
+    """Transactional tests flush tables, data migrations included: put the chain back."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("releases.migrations.0002_default_environments").create_environments(apps, None)

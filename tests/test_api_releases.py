@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from releases.models import IdempotencyKey, Release, ReleaseEvent
 from releases.statuses import TERMINAL, Status, Step
 from tests.conftest import token_client
-from tests.factories import make_release
+from tests.factories import ensure_environments, make_release
 
 URL = "/api/releases/"
 BODY = {"model_name": "fraud-detector", "model_version": "3", "target_environment": "staging"}
@@ -162,6 +162,7 @@ def test_invalid_idempotency_key_is_400(api, key):
 def test_concurrent_requests_with_one_key_create_one_release(owner):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL row locking (CI runs it there)")
+    ensure_environments()
     barrier = threading.Barrier(6)
     statuses, ids = [], []
 

@@ -1,0 +1,103 @@
+"""End to end with a real `qcluster` process, a real MLflow server and the token API."""
+import pytest
+from django.db import close_old_connections
+
+from devtools import processes
+from releases.models import Release
+from releases.statuses import Status
+from tests.conftest import token_client
+from tests.factories import ensure_environments
+from tests.mlflow_models import VULNERABLE
+from tests.workers import start_qcluster, wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.mlflow]
+
+
+@pytest.fixture(autouse=True)
+def environments(transactional_db):
+    ensure_environments()
+
+
+def _status(release_id):
+    close_old_connections()
+    return Release.objects.get(pk=release_id).status
+
+
+def test_release_flows_through_a_real_worker(owner, mlflow_server, mlflow_models, settings, tmp_path):
+    settings.MLFLOW_TRACKING_URI = mlflow_server.url
+    log = tmp_path / "qcluster.log"
+    worker = start_qcluster(log, MLFLOW_TRACKING_URI=mlflow_server.url)
+    try:
+        api = token_client(owner)
+        response = api.post("/api/releases/", {"model_name": VULNERABLE, "model_alias": "champion",
+                                               "target_environment": "staging"}, format="json")
+        assert response.status_code == 201
+        release_id = response.json()["id"]
+        wait_for(lambda: _status(release_id) == Status.SCANNING_DEPENDENCIES, 90, "the fetch step", worker, log)
+        body = api.get(f"/api/releases/{release_id}/").json()
+        assert body["model_version"] == "1"
+        assert {f["name"] for f in body["files"]} >= {"MLmodel", "requirements.txt", "conda.yaml"}
+        assert [e["to_status"] for e in body["events"]] == [Status.PENDING, Status.SCANNING_DEPENDENCIES]
+        assert [e["actor"] for e in body["events"]] == ["owner", "system"]
+        # The running cluster's heartbeat makes the gateway ready.
+        wait_for(lambda: api.get("/readyz").status_code == 200, 30, "readyz to see the worker", worker, log)
+    finally:
+        processes.stop(worker)
+
+
+def test_worker_killed_mid_task_is_redelivered_and_finishes(owner, mlflow_server, mlflow_models, settings,
+                                                           tmp_path):
+    """SIGKILL the cluster while it waits on a hung MLflow; a new cluster redelivers the task."""
+
+    import socket
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    stop = threading.Event()
+    held = []
+
+    def accept():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    hung_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    quick = dict(TASK_TIMEOUT_SECONDS=10, TASK_RETRY_SECONDS=14)
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    first = start_qcluster(first_log, MLFLOW_TRACKING_URI=hung_url, MLFLOW_REQUEST_TIMEOUT_SECONDS=300,
+                           MLFLOW_STEP_DEADLINE_SECONDS=300, **quick)
+    second = None
+    try:
+        api = token_client(owner)
+        release_id = api.post("/api/releases/", {"model_name": VULNERABLE, "model_version": "1",
+                                                 "target_environment": "staging"}, format="json").json()["id"]
+
+        def claimed():
+            close_old_connections()
+            return Release.objects.get(pk=release_id).lease_owner
+
+        wait_for(claimed, 60, "the first worker to claim the release", first, first_log)
+        processes.stop(first, timeout=0.1)  # escalates to SIGKILL: no clean shutdown
+        assert _status(release_id) == Status.PENDING
+
+        second = start_qcluster(second_log, MLFLOW_TRACKING_URI=mlflow_server.url, **quick)
+        wait_for(lambda: _status(release_id) == Status.SCANNING_DEPENDENCIES, 90,
+                 "redelivery to the second worker", second, second_log)
+        release = Release.objects.get(pk=release_id)
+        assert release.files.count() == 4
+        assert list(release.events.values_list("to_status", flat=True)) == [Status.PENDING,
+                                                                           Status.SCANNING_DEPENDENCIES]
+    finally:
+        processes.stop(first)
+        if second is not None:
+            processes.stop(second)
+        stop.set()
+        for conn in held:
+            conn.close()
+        sock.close()

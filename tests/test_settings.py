@@ -1,0 +1,68 @@
+"""Production settings: secrets from the environment, `check --deploy` clean."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "p" * 30 + "roduction-secret-from-the-environment-0123456789",
+    "ALLOWED_HOSTS": "gateway.example.internal",
+    "DATABASE_URL": "sqlite:////tmp/never-opened.sqlite3",
+}
+
+
+def _manage(*args, env_overrides, drop=()):
+    env = {k: v for k, v in os.environ.items() if k not in drop and k not in PRODUCTION_ENV}
+    env.update(env_overrides)
+    env.pop("SECURE_SSL_REDIRECT", None)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_check_deploy_is_clean_for_production_settings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_secret_key_is_required_when_debug_is_off():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+    result = _manage("check", env_overrides=env, drop=("SECRET_KEY",))
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize("bad", ["short", "django-insecure-" + "x" * 60])
+def test_placeholder_secret_key_is_refused(bad):
+    result = _manage("check", env_overrides={**PRODUCTION_ENV, "SECRET_KEY": bad})
+    assert result.returncode != 0 and "SECRET_KEY is too short or a placeholder" in result.stderr
+
+
+def test_secret_key_can_come_from_a_file(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(PRODUCTION_ENV["SECRET_KEY"] + "\n")
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+    env["SECRET_KEY_FILE"] = str(secret_file)
+    result = _manage("check", env_overrides=env, drop=("SECRET_KEY",))
+    assert result.returncode == 0, result.stderr
+
+
+def test_task_timeout_must_stay_below_retry():
+    result = _manage("check", env_overrides={**PRODUCTION_ENV, "TASK_TIMEOUT_SECONDS": "100",
+                                             "TASK_RETRY_SECONDS": "100"})
+    assert result.returncode != 0 and "TASK_RETRY_SECONDS must be greater" in result.stderr
+
+
+def test_bad_typed_value_names_the_variable():
+    result = _manage("check", env_overrides={**PRODUCTION_ENV, "MLFLOW_REQUEST_TIMEOUT_SECONDS": "soon"})
+    assert result.returncode != 0 and "MLFLOW_REQUEST_TIMEOUT_SECONDS must be an integer" in result.stderr
+
+
+def test_queue_settings_keep_timeout_below_retry_and_cap_attempts(settings):
+    q = settings.Q_CLUSTER
+    assert q["timeout"] < settings.RELEASE_LEASE_SECONDS < q["retry"]
+    assert q["max_attempts"] >= 1 and q["orm"] == "default"
