@@ -52,6 +52,9 @@ def log_model(client: MlflowClient, name: str, pip_requirements=None, conda_env=
 
 def seed(tracking_uri: str) -> dict[str, str]:
     """Register each demo model once (idempotent); return name -> latest version."""
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # per-run banners and dependency mismatch notes
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
