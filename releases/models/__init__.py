@@ -1,0 +1,12 @@
+"""All models of the releases app (one module per concern)."""
+from releases.models.advisories import AdvisoryAlias, Advisory, AdvisorySync, AffectedPackage  # noqa: F401
+from releases.models.core import (  # noqa: F401
+    SYSTEM_ACTOR,
+    AppendOnlyError,
+    Environment,
+    IdempotencyKey,
+    Release,
+    ReleaseEvent,
+    ReleaseFile,
+)
+from releases.models.scans import Finding, ScanReport  # noqa: F401

@@ -1,0 +1,82 @@
+"""The offline OSV advisory database, synced by `manage.py sync_advisories`."""
+from django.db import models
+
+
+class SeverityLevel(models.TextChoices):
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+    UNKNOWN = "UNKNOWN"
+
+
+class Advisory(models.Model):
+    id = models.CharField(max_length=128, primary_key=True)
+    aliases = models.JSONField(default=list, blank=True)
+    summary = models.TextField(blank=True)
+    published = models.DateTimeField(null=True, blank=True)
+    modified = models.DateTimeField()
+    withdrawn = models.DateTimeField(null=True, blank=True, help_text="Withdrawn advisories are never matched.")
+    severity_vectors = models.JSONField(default=list, blank=True)
+    cvss_score = models.FloatField(null=True, blank=True, help_text="Highest base score of its CVSS vectors.")
+    severity = models.CharField(max_length=8, choices=SeverityLevel.choices, default=SeverityLevel.UNKNOWN)
+    references = models.JSONField(default=list, blank=True)
+    synced_by = models.ForeignKey("AdvisorySync", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name_plural = "advisories"
+        ordering = ["-modified"]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class AdvisoryAlias(models.Model):
+    """Every id an advisory is known by (its own id included): links records of one vulnerability."""
+
+    advisory = models.ForeignKey(Advisory, on_delete=models.CASCADE, related_name="alias_rows")
+    alias = models.CharField(max_length=128, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["advisory", "alias"], name="advisory_alias_unique")]
+
+
+class AffectedPackage(models.Model):
+    advisory = models.ForeignKey(Advisory, on_delete=models.CASCADE, related_name="affected")
+    name = models.CharField(max_length=256, db_index=True, help_text="PEP 503 normalised PyPI name.")
+    ranges = models.JSONField(default=list, help_text="ECOSYSTEM ranges: lists of OSV events.")
+    versions = models.JSONField(default=list, help_text="Explicitly listed affected versions.")
+    fixed_versions = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.advisory_id})"
+
+
+class AdvisorySync(models.Model):
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    source = models.CharField(max_length=1024)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    files_seen = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    withdrawn = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="Up to 200 {file, error} entries.")
+    duration_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"sync #{self.pk} {self.outcome} ({self.source})"
+
+    @property
+    def changed(self) -> int:
+        return self.created + self.updated

@@ -1,0 +1,52 @@
+"""Scan reports and their findings."""
+from django.db import models
+
+from releases.models.advisories import SeverityLevel
+
+
+class ScanReport(models.Model):
+    release = models.ForeignKey("releases.Release", on_delete=models.CASCADE, related_name="scan_reports")
+    scanner = models.CharField(max_length=32)
+    scanner_version = models.CharField(max_length=64, blank=True)
+    advisory_sync = models.ForeignKey("releases.AdvisorySync", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+", help_text="The advisory snapshot scanned against.")
+    advisory_snapshot_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    duration_ms = models.FloatField()
+    counts = models.JSONField(default=dict, help_text="Definite findings by severity.")
+    possible_counts = models.JSONField(default=dict, help_text="Possible (unpinned) findings by severity.")
+    dependencies = models.JSONField(default=list, help_text="The parsed dependency list.")
+    issues = models.JSONField(default=list, help_text="Lines the parser could not use, and scanner notes.")
+    passed = models.BooleanField()
+    summary = models.CharField(max_length=500)
+    raw_output = models.JSONField(null=True, blank=True, help_text="An external scanner's report, verbatim.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"scan #{self.pk} of release #{self.release_id}: {'passed' if self.passed else 'failed'}"
+
+
+class Finding(models.Model):
+    report = models.ForeignKey(ScanReport, on_delete=models.CASCADE, related_name="findings")
+    package = models.CharField(max_length=256)
+    version = models.CharField(max_length=128, blank=True, help_text="Pinned version; empty when unpinned.")
+    specifier = models.CharField(max_length=512, blank=True)
+    ecosystem = models.CharField(max_length=16, default="pypi")
+    advisory_id = models.CharField(max_length=128)
+    aliases = models.JSONField(default=list)
+    summary = models.TextField(blank=True)
+    severity = models.CharField(max_length=8, choices=SeverityLevel.choices)
+    score = models.FloatField(null=True, blank=True)
+    fixed_versions = models.JSONField(default=list)
+    definite = models.BooleanField(help_text="False: possible, because the requirement is unpinned.")
+    source_file = models.CharField(max_length=256)
+    line = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-definite", "package", "advisory_id"]
+
+    def __str__(self) -> str:
+        return f"{self.package} {self.version or self.specifier}: {self.advisory_id} ({self.severity})"
