@@ -6,6 +6,12 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
+    if sys.argv[1:2] == ["scan_env"]:
+        # A pre-flight command for CI scripts: it must start fast, so it runs
+        # without setting Django up (see releases/scanning/cli.py).
+        from releases.scanning.cli import main as scan_env
+
+        sys.exit(scan_env(sys.argv[2:]))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

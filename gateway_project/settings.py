@@ -4,15 +4,14 @@ Everything that differs between machines comes from the environment (see the
 configuration table in README.md). Defaults are the embedded, single-machine
 setup: an SQLite file under var/, a local MLflow server, the ORM task broker.
 """
-from pathlib import Path
-
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from gateway_project import defaults
 from gateway_project.env import env_bool, env_float, env_int, env_list, env_str
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("GATEWAY_VAR_DIR", str(BASE_DIR / "var")))
+BASE_DIR = defaults.BASE_DIR
+VAR_DIR = defaults.var_dir()
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -75,7 +74,7 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'gateway.sqlite3'}"),
+        defaults.database_url(),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
@@ -202,6 +201,17 @@ MLFLOW_MAX_RETRIES = env_int("MLFLOW_MAX_RETRIES", 2, minimum=0)
 MLFLOW_BACKOFF_FACTOR = env_int("MLFLOW_BACKOFF_FACTOR", 1, minimum=0)
 MLFLOW_STEP_DEADLINE_SECONDS = env_int("MLFLOW_STEP_DEADLINE_SECONDS", 30, minimum=1)
 MLFLOW_MAX_FILE_BYTES = env_int("MLFLOW_MAX_FILE_BYTES", 1024 * 1024, minimum=1)
+
+# --- Dependency scanning ------------------------------------------------------------------
+DEPENDENCY_SCANNER = env_str("DEPENDENCY_SCANNER", "builtin")
+if DEPENDENCY_SCANNER not in ("builtin", "trivy"):
+    raise ImproperlyConfigured("DEPENDENCY_SCANNER must be 'builtin' or 'trivy'.")
+TRIVY_PATH = env_str("TRIVY_PATH", "trivy")
+TRIVY_TIMEOUT_SECONDS = env_int("TRIVY_TIMEOUT_SECONDS", 60, minimum=1)
+TRIVY_EXTRA_ARGS = env_list("TRIVY_EXTRA_ARGS", [])  # e.g. --skip-db-update,--offline-scan
+# A directory or OSV export zip synced on a schedule (empty: sync only by command).
+ADVISORY_SYNC_SOURCE = env_str("ADVISORY_SYNC_SOURCE", "")
+ADVISORY_SYNC_INTERVAL_HOURS = env_int("ADVISORY_SYNC_INTERVAL_HOURS", 6, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 
 STEP_TASKS: dict[str, str] = {
     Status.PENDING: "releases.tasks.fetch_environment",
+    Status.SCANNING_DEPENDENCIES: "releases.tasks.scan_dependencies",
 }
 
 

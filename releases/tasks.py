@@ -70,6 +70,52 @@ def fetch_environment(release_id: int) -> str:
     return "fetched"
 
 
+ENVIRONMENT_FILES = ("conda.yaml", "requirements.txt", "python_env.yaml")
+
+
+def scan_dependencies(release_id: int) -> str:
+    """SCANNING_DEPENDENCIES: scan the fetched files, store the report, pass or fail the release."""
+    from releases.scanning.decision import Decision, decide
+    from releases.scanning.reports import store_report
+    from releases.scanning.runner import run_scan
+    from releases.scanning.scanner import EmptyAdvisoryDatabase
+    from releases.scanning.trivy import TrivyError
+
+    release = Release.objects.filter(pk=release_id).first()
+    if release is None or release.status != Status.SCANNING_DEPENDENCIES:
+        return SKIPPED
+    owner = leases.new_owner()
+    if not leases.claim(release_id, Status.SCANNING_DEPENDENCIES, owner):
+        return SKIPPED
+    release.refresh_from_db()
+    files = dict(ReleaseFile.objects.filter(release_id=release_id).values_list("name", "content"))
+    try:
+        result = run_scan(files)
+    except (EmptyAdvisoryDatabase, TrivyError) as exc:
+        return _fail(release, Step.SCAN, str(exc), owner)
+    except Exception as exc:  # a bug: fail visibly as an operational failure, never as a scan verdict
+        log.exception("scan step crashed for release %s", release_id)
+        return _fail(release, Step.SCAN, f"Unexpected error while scanning ({type(exc).__name__}).", owner)
+
+    if not any(name in files for name in ENVIRONMENT_FILES):
+        decision = Decision(False, "Security scan failed. The model has no environment files to scan.", [])
+    else:
+        decision = decide(result)
+    try:
+        with transaction.atomic():
+            report = store_report(release_id, result, decision)
+            transition(
+                release, Status.SCAN_PASSED if decision.passed else Status.SCAN_FAILED,
+                message=decision.summary,
+                data={"scan_report": report.pk, "counts": report.counts, "possible_counts": report.possible_counts,
+                      "blocking": [f"{f.package} {f.advisory_id}" for f in decision.blocking][:50]},
+                lease_owner=owner,
+            )
+    except TransitionConflict:
+        return SKIPPED
+    return "passed" if decision.passed else "failed"
+
+
 def _fail(release: Release, step: str, message: str, owner: str) -> str:
     try:
         transition(release, Status.FAILED, message=message, data={"step": step},

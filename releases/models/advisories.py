@@ -24,6 +24,7 @@ class Advisory(models.Model):
     synced_by = models.ForeignKey("AdvisorySync", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
+        db_table = "gateway_advisory"  # read with plain SQL by releases.scanning.sqlstore
         verbose_name_plural = "advisories"
         ordering = ["-modified"]
 
@@ -38,6 +39,7 @@ class AdvisoryAlias(models.Model):
     alias = models.CharField(max_length=128, db_index=True)
 
     class Meta:
+        db_table = "gateway_advisory_alias"
         constraints = [models.UniqueConstraint(fields=["advisory", "alias"], name="advisory_alias_unique")]
 
 
@@ -47,6 +49,9 @@ class AffectedPackage(models.Model):
     ranges = models.JSONField(default=list, help_text="ECOSYSTEM ranges: lists of OSV events.")
     versions = models.JSONField(default=list, help_text="Explicitly listed affected versions.")
     fixed_versions = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "gateway_affected_package"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.advisory_id})"
@@ -72,6 +77,7 @@ class AdvisorySync(models.Model):
     duration_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
+        db_table = "gateway_advisory_sync"
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:

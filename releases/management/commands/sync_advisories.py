@@ -1,0 +1,23 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from releases.scanning.sync import sync_advisories
+
+
+class Command(BaseCommand):
+    help = "Import OSV advisories from a directory of YAML/JSON files (any depth) or an OSV export zip."
+
+    def add_arguments(self, parser):
+        parser.add_argument("source", help="directory or .zip")
+
+    def handle(self, *args, source, **options):
+        sync = sync_advisories(source, progress_stream=self.stderr._out)
+        for error in sync.errors[:20]:
+            self.stderr.write(f"skipped {error['file']}: {error['error']}")
+        if len(sync.errors) > 20:
+            self.stderr.write(f"... and {len(sync.errors) - 20} more (see sync #{sync.pk} in admin)")
+        line = (f"sync #{sync.pk} {sync.outcome}: {sync.files_seen} files, {sync.created} created, "
+                f"{sync.updated} updated, {sync.unchanged} unchanged, {sync.withdrawn} withdrawn, "
+                f"{sync.failed} failed, {sync.duration_seconds:.1f} s")
+        if sync.outcome != sync.Outcome.SUCCEEDED:
+            raise CommandError(line)
+        self.stdout.write(line)

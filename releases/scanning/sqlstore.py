@@ -1,0 +1,76 @@
+"""Read the advisory tables with plain SQL through any DB-API cursor.
+
+The worker passes Django's connection; `manage.py scan_env` opens its own
+connection (sqlite3 or psycopg) so that it can run without setting Django up —
+it is a pre-flight command that must start fast. The table names are fixed in
+the models' Meta for this reason.
+"""
+import json
+from datetime import datetime
+
+from releases.scanning.matcher import CompiledAffected, compile_affected
+from releases.scanning.scanner import AdvisoryInfo
+from releases.scanning.severity import Level
+
+ADVISORY = "gateway_advisory"
+ALIAS = "gateway_advisory_alias"
+AFFECTED = "gateway_affected_package"
+SYNC = "gateway_advisory_sync"
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _timestamp(value):
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+class SqlAdvisoryStore:
+    def __init__(self, cursor_factory, placeholder: str = "%s"):
+        self.cursor_factory = cursor_factory
+        self.ph = placeholder
+
+    def _rows(self, sql: str, params=()) -> list[tuple]:
+        with self.cursor_factory() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def _in(self, values) -> str:
+        return ", ".join([self.ph] * len(values))
+
+    def snapshot(self) -> tuple[int, datetime] | None:
+        rows = self._rows(f"SELECT id, finished_at FROM {SYNC} WHERE outcome = {self.ph} "
+                          "ORDER BY finished_at DESC, id DESC LIMIT 1", ("succeeded",))
+        return (rows[0][0], _timestamp(rows[0][1])) if rows else None
+
+    def affected(self, names: set[str]) -> dict[str, list[CompiledAffected]]:
+        found: dict[str, list[CompiledAffected]] = {name: [] for name in names}
+        names = sorted(names)
+        for start in range(0, len(names), 500):  # stay under SQLite's bound-parameter limit
+            chunk = names[start:start + 500]
+            rows = self._rows(
+                f"SELECT p.advisory_id, p.name, p.ranges, p.versions, p.fixed_versions FROM {AFFECTED} p "
+                f"JOIN {ADVISORY} a ON a.id = p.advisory_id WHERE a.withdrawn IS NULL AND p.name IN ({self._in(chunk)})",
+                chunk)
+            for advisory_id, name, ranges, versions, fixed in rows:
+                found[name].append(compile_affected(advisory_id, name, _json(ranges), _json(versions), _json(fixed)))
+        return found
+
+    def advisories_sharing(self, ids: set[str]) -> list[AdvisoryInfo]:
+        """The advisories `ids` name, plus every other record sharing one of their aliases."""
+        if not ids:
+            return []
+        ids = sorted(ids)
+        names = {row[0] for row in self._rows(
+            f"SELECT alias FROM {ALIAS} WHERE advisory_id IN ({self._in(ids)})", ids)} | set(ids)
+        names = sorted(names)
+        linked = {row[0] for row in self._rows(
+            f"SELECT advisory_id FROM {ALIAS} WHERE alias IN ({self._in(names)})", names)} | set(ids)
+        linked = sorted(linked)
+        rows = self._rows(
+            f"SELECT id, aliases, summary, cvss_score, severity FROM {ADVISORY} "
+            f"WHERE withdrawn IS NULL AND id IN ({self._in(linked)})", linked)
+        return [AdvisoryInfo(i, tuple(_json(a) or ()), s or "", score, Level(level)) for i, a, s, score, level in rows]
