@@ -75,22 +75,29 @@ def bootstrap_user(env: dict, password: str) -> str:
     return manage(env, "shell", "-c", code, capture=True).strip().splitlines()[-1]
 
 
+EXPECTED = {"churn-legacy": "SCAN_FAILED", "forecast-conda": "SCAN_FAILED", "fraud-detector": "SCAN_PASSED"}
+
+
 def smoke_check(base: str, token: str, timeout: float = 90) -> None:
-    """Request a release of a demo model and wait until the worker has fetched it."""
+    """Release each demo model; each must end its scan as expected (vulnerable ones fail)."""
     headers = {"Authorization": f"Token {token}"}
-    body = {"model_name": "churn-legacy", "model_alias": "champion", "target_environment": "staging"}
-    response = requests.post(f"{base}/api/releases/", json=body, headers=headers, timeout=10)
-    response.raise_for_status()
-    url = f"{base}/api/releases/{response.json()['id']}/"
+    urls = {}
+    for model in EXPECTED:
+        body = {"model_name": model, "model_alias": "champion", "target_environment": "staging"}
+        response = requests.post(f"{base}/api/releases/", json=body, headers=headers, timeout=10)
+        response.raise_for_status()
+        urls[model] = f"{base}/api/releases/{response.json()['id']}/"
     ends = time.monotonic() + timeout
-    while time.monotonic() < ends:
-        release = requests.get(url, headers=headers, timeout=10).json()
-        if release["status"] != "PENDING":
-            break
-        time.sleep(0.5)
-    if release["status"] != "SCANNING_DEPENDENCIES":
-        raise SystemExit(f"smoke check failed: release is {release['status']}: {release['status_message']}")
-    print(f"==> smoke check passed: release {release['id']} fetched {[f['name'] for f in release['files']]}")
+    for model, url in urls.items():
+        while True:
+            release = requests.get(url, headers=headers, timeout=10).json()
+            if release["status"] not in ("PENDING", "SCANNING_DEPENDENCIES") or time.monotonic() > ends:
+                break
+            time.sleep(0.5)
+        if release["status"] != EXPECTED[model]:
+            raise SystemExit(f"smoke check failed: {model} is {release['status']}: {release['status_message']}")
+        print(f"==> {model}: {release['status']}: {release['status_message']}")
+    print("==> smoke check passed")
 
 
 def main(argv=None) -> int:
@@ -122,6 +129,7 @@ def main(argv=None) -> int:
         env = gateway_env(var_dir, mlflow.url)
         manage(env, "migrate", "--noinput", "-v0")
         manage(env, "collectstatic", "--noinput", "-v0")
+        manage(env, "sync_advisories", str(ROOT / "devtools" / "demo_advisories"))
         password = _persisted_secret(var_dir / "demo_password", 12)
         token = bootstrap_user(env, password)
 
@@ -151,7 +159,8 @@ Try it:
        -d '{{"model_name": "churn-legacy", "model_alias": "champion", "target_environment": "staging"}}' \\
        {base}/api/releases/
   curl -s -H 'Authorization: Token {token}' {base}/api/releases/
-Demo models: fraud-detector (clean pins), churn-legacy (old, vulnerable pins), forecast-conda (conda numpy=1.19.0).
+Demo models: fraud-detector (clean pins: passes its scan), churn-legacy (old, vulnerable pins: fails),
+forecast-conda (conda numpy=1.19.0: fails). Scan report: GET /api/releases/ID/scan/
 Press Ctrl-C to stop.
 """, flush=True)
         if args.smoke:

@@ -3,7 +3,17 @@ from django.contrib import admin, messages
 
 from releases import services
 from releases.lifecycle import TransitionError
-from releases.models import Environment, Release, ReleaseEvent, ReleaseFile
+from releases.models import (
+    Advisory,
+    AdvisorySync,
+    AffectedPackage,
+    Environment,
+    Finding,
+    Release,
+    ReleaseEvent,
+    ReleaseFile,
+    ScanReport,
+)
 from releases.permissions import can_manage
 
 
@@ -86,3 +96,51 @@ class ReleaseEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class FindingInline(ReadOnlyInline):
+    model = Finding
+    fields = ["severity", "score", "package", "version", "specifier", "advisory_id", "aliases", "fixed_versions",
+              "definite", "source_file", "line"]
+    readonly_fields = fields
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ScanReport)
+class ScanReportAdmin(ReadOnlyAdmin):
+    list_display = ["id", "release", "scanner", "passed", "summary", "advisory_sync", "duration_ms", "created_at"]
+    list_filter = ["passed", "scanner"]
+    search_fields = ["release__model_name", "findings__advisory_id", "findings__package"]
+    list_select_related = ["release__environment"]
+    inlines = [FindingInline]
+
+
+class AffectedPackageInline(ReadOnlyInline):
+    model = AffectedPackage
+    fields = ["name", "ranges", "versions", "fixed_versions"]
+    readonly_fields = fields
+
+
+@admin.register(Advisory)
+class AdvisoryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "severity", "cvss_score", "summary", "modified", "withdrawn"]
+    list_filter = ["severity", ("withdrawn", admin.EmptyFieldListFilter)]
+    search_fields = ["id", "aliases", "affected__name"]
+    inlines = [AffectedPackageInline]
+
+
+@admin.register(AdvisorySync)
+class AdvisorySyncAdmin(ReadOnlyAdmin):
+    list_display = ["id", "source", "outcome", "started_at", "duration_seconds", "files_seen", "created", "updated",
+                    "unchanged", "withdrawn", "failed"]
+    list_filter = ["outcome"]

@@ -1,8 +1,9 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from releases import validators
-from releases.models import Environment, Release, ReleaseEvent, ReleaseFile
+from releases.models import Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
 
 
 def _django_validator(func):
@@ -51,13 +52,29 @@ class ReleaseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ScanSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    scanner = serializers.CharField()
+    passed = serializers.BooleanField()
+    summary = serializers.CharField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    possible_counts = serializers.DictField(child=serializers.IntegerField())
+    created_at = serializers.DateTimeField()
+
+
 class ReleaseDetailSerializer(ReleaseSerializer):
     files = ReleaseFileSerializer(many=True, read_only=True)
     events = ReleaseEventSerializer(many=True, read_only=True)
+    latest_scan = serializers.SerializerMethodField(help_text="Full report: GET /api/releases/{id}/scan/")
 
     class Meta(ReleaseSerializer.Meta):
-        fields = ReleaseSerializer.Meta.fields + ["files", "events"]
+        fields = ReleaseSerializer.Meta.fields + ["latest_scan", "files", "events"]
         read_only_fields = fields
+
+    @extend_schema_field(ScanSummarySerializer(allow_null=True))
+    def get_latest_scan(self, obj):
+        reports = list(obj.scan_reports.all())  # prefetched, newest first
+        return ScanSummarySerializer(reports[0]).data if reports else None
 
 
 class ReleaseCreateSerializer(serializers.Serializer):
@@ -96,3 +113,25 @@ class ReleaseCreateSerializer(serializers.Serializer):
 
 class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Finding
+        fields = ["package", "version", "specifier", "ecosystem", "advisory_id", "aliases", "summary", "severity",
+                  "score", "fixed_versions", "definite", "source_file", "line"]
+
+    def get_version(self, obj) -> str | None:
+        return obj.version or None
+
+
+class ScanReportSerializer(serializers.ModelSerializer):
+    findings = FindingSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ScanReport
+        fields = ["id", "scanner", "scanner_version", "advisory_sync", "advisory_snapshot_at", "started_at",
+                  "duration_ms", "passed", "summary", "counts", "possible_counts", "issues", "dependencies",
+                  "findings", "created_at"]

@@ -14,9 +14,10 @@ from releases.api.serializers import (
     ReleaseCreateSerializer,
     ReleaseDetailSerializer,
     ReleaseSerializer,
+    ScanReportSerializer,
 )
 from releases.lifecycle import TransitionError
-from releases.models import Environment, Release, ReleaseEvent, ReleaseFile
+from releases.models import Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
 from releases.permissions import CanManageRelease
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -50,6 +51,8 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
             queryset = queryset.prefetch_related(
                 Prefetch("events", queryset=ReleaseEvent.objects.select_related("actor")),
                 Prefetch("files", queryset=ReleaseFile.objects.defer("content")),
+                Prefetch("scan_reports", queryset=ScanReport.objects.only(
+                    "id", "release_id", "scanner", "passed", "summary", "counts", "possible_counts", "created_at")),
             )
         return queryset
 
@@ -93,7 +96,7 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
                 return _conflict(str(exc))
             if replayed:
                 headers["Idempotent-Replayed"] = "true"
-        release = self.get_queryset().prefetch_related("events__actor", "files").get(pk=release.pk)
+        release = self.get_queryset().prefetch_related("events__actor", "files", "scan_reports").get(pk=release.pk)
         headers["Location"] = f"/api/releases/{release.pk}/"
         return Response(ReleaseDetailSerializer(release).data, status=status.HTTP_201_CREATED, headers=headers)
 
@@ -108,6 +111,17 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
         except TransitionError as exc:
             return _conflict(str(exc), release)
         return Response(ReleaseSerializer(release).data)
+
+    @extend_schema(responses={200: ScanReportSerializer, 404: None})
+    @action(detail=True, methods=["get"])
+    def scan(self, request, pk=None):
+        """The latest scan report of the release, with every finding (404 before the first scan)."""
+        release = self.get_object()
+        report = (ScanReport.objects.filter(release=release)
+                  .prefetch_related(Prefetch("findings", queryset=Finding.objects.all())).first())
+        if report is None:
+            return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(ScanReportSerializer(report).data)
 
     @extend_schema(request=None, responses={200: ReleaseSerializer, 409: None})
     @action(detail=True, methods=["post"])

@@ -29,5 +29,5 @@ def decide(result: ScanResult) -> Decision:
     unknown = sum(1 for f in blocking if f.severity == Level.UNKNOWN)
     summary = f"Security scan failed. Found {len(blocking)} CRITICAL vulnerabilities."
     if unknown:
-        summary += f" {unknown} of them have unknown severity and count as CRITICAL."
+        summary += f" {unknown} of them {'has' if unknown == 1 else 'have'} unknown severity and count as CRITICAL."
     return Decision(False, summary, blocking)

@@ -349,34 +349,25 @@ def file_kind(name: str, text: str = "") -> str | None:
 
 
 def parse_environment(files: dict[str, str]) -> ParsedEnvironment:
-    """Parse every recognised file; files only reached by include are not parsed twice."""
+    """Parse every recognised file. YAML files go first (they include requirement
+    files); a requirement file already reached through an include is not parsed again."""
     issues: list[ParseIssue] = []
     parser = _RequirementParser(files, issues)
     kinds = {name: file_kind(name, text) for name, text in files.items()}
-    included = _included_names(files, kinds, parser)
+    constraint_files = {parser.find_file(m.group(1), name) for name, text in files.items()
+                        for m in re.finditer(r"(?m)(?:^|[\s'\"])(?:-c|--constraint)[\s=]+([^\s'\"#]+)", text)}
     deps: list[Dependency] = []
-    for name, kind in kinds.items():
+    for name in sorted(files, key=lambda n: (kinds[n] == "requirements", PurePosixPath(n).name != "requirements.txt", n)):
+        kind = kinds[name]
         if kind == "conda":
             deps.extend(_parse_conda_yaml(name, files[name], parser, issues))
         elif kind == "python_env":
             deps.extend(_parse_python_env(name, files[name], parser, issues))
-        elif kind == "requirements" and name not in included:
+        elif kind == "requirements" and name not in parser.already_included and name not in constraint_files:
+            parser.already_included.add(name)
             deps.extend(parser.parse_file(name))
     parser.apply_constraints(deps)
     return ParsedEnvironment(dependencies=_deduplicate(deps), issues=issues)
-
-
-def _included_names(files, kinds, parser) -> set[str]:
-    """Requirement files that another file includes are parsed through that include only."""
-    names = set()
-    for name, text in files.items():
-        if kinds[name] is None:
-            continue
-        for match in re.finditer(r"(?m)(?:^|[\s'\"\-])(?:-r|--requirement|-c|--constraint)[\s=]*([^\s'\"#]+)", text):
-            found = parser.find_file(match.group(1), name)
-            if found and found != name:
-                names.add(found)
-    return names
 
 
 def _deduplicate(deps: list[Dependency]) -> list[Dependency]:

@@ -1,0 +1,198 @@
+"""Every requirement form the environment parser must understand."""
+import pytest
+
+from releases.scanning.envparse import normalise_name, parse_conda_spec, parse_environment
+
+
+def deps(files):
+    return {(d.name, d.source_file): d for d in parse_environment(files).dependencies}
+
+
+def one(text, filename="requirements.txt"):
+    parsed = parse_environment({filename: text})
+    assert len(parsed.dependencies) == 1, [d.as_dict() for d in parsed.dependencies]
+    return parsed.dependencies[0]
+
+
+@pytest.mark.parametrize("line,name,spec,version", [
+    ("requests==2.19.0", "requests", "==2.19.0", "2.19.0"),
+    ("PyYAML == 5.3.1", "pyyaml", "==5.3.1", "5.3.1"),
+    ("scikit_learn>=1.0,<2", "scikit-learn", "<2,>=1.0", None),
+    ("numpy~=1.19.0", "numpy", "~=1.19.0", None),
+    ("torch===2.1.0+cu118", "torch", "===2.1.0+cu118", "2.1.0+cu118"),
+    ("flask", "flask", "", None),
+    ("Django.Utils==1.0", "django-utils", "==1.0", "1.0"),
+    ("pandas==2.*", "pandas", "==2.*", None),
+])
+def test_pins_and_ranges(line, name, spec, version):
+    dep = one(line)
+    assert (dep.name, dep.specifier, dep.version, dep.line) == (name, spec, version, 1)
+
+
+def test_extras_and_markers_are_kept_and_the_dependency_still_scanned():
+    dep = one('requests[security,socks]==2.19.0 ; python_version < "3.12"')
+    assert dep.extras == ["security", "socks"] and dep.version == "2.19.0"
+    assert dep.marker == 'python_version < "3.12"' and dep.matchable
+
+
+def test_comments_hashes_and_continuations():
+    text = ("# full comment\n\n"
+            "pyyaml==5.3.1 \\\n"
+            "    --hash=sha256:aaaa \\\n"
+            "    --hash=sha256:bbbb\n"
+            "pillow==8.0.0  # inline comment\n"
+            "requests==2.19.0 --hash sha256:cccc\n")
+    found = {d.name: d for d in parse_environment({"requirements.txt": text}).dependencies}
+    assert found["pyyaml"].version == "5.3.1" and found["pyyaml"].line == 3
+    assert found["pillow"].version == "8.0.0" and found["pillow"].line == 6
+    assert found["requests"].version == "2.19.0"
+
+
+@pytest.mark.parametrize("line,kind,name", [
+    ("git+https://github.com/org/lib.git@v1.0#egg=my-lib", "vcs", "my-lib"),
+    ("mylib @ git+https://github.com/org/lib.git@v1.0", "vcs", "mylib"),
+    ("foo @ https://example.com/foo-1.0.tar.gz", "url", "foo"),
+    ("https://example.com/pkgs/bar-2.0.tar.gz", "url", "bar"),
+    ("./vendor/baz", "path", "baz"),
+    ("-e ./local/pkg", "path", "pkg"),
+    ("-e git+https://github.com/org/qux.git#egg=qux", "vcs", "qux"),
+    ("file:///opt/wheels/quux-1.0-py3-none-any.whl", "path", "quux"),
+])
+def test_url_vcs_and_path_requirements_are_listed_not_matched(line, kind, name):
+    dep = one(line)
+    assert (dep.kind, dep.name, dep.matchable) == (kind, name, False)
+    assert dep.url
+
+
+def test_index_options_are_ignored_and_unknown_options_reported():
+    parsed = parse_environment({"requirements.txt": "--index-url https://x/simple\n-i https://y\n"
+                                                    "--extra-index-url https://z\n--weird-flag\nflask==2.0\n"})
+    assert [d.name for d in parsed.dependencies] == ["flask"]
+    assert len(parsed.issues) == 1 and "unknown pip option" in parsed.issues[0].message
+
+
+def test_invalid_line_is_reported_with_its_line_number():
+    parsed = parse_environment({"requirements.txt": "ok==1.0\nthis is not valid ===\n"})
+    assert [d.name for d in parsed.dependencies] == ["ok"]
+    assert parsed.issues[0].line == 2 and "not a valid requirement" in parsed.issues[0].message
+
+
+def test_includes_resolve_among_given_files_only():
+    files = {"requirements.txt": "-r extra.txt\n-r missing.txt\nflask==2.0\n", "extra.txt": "pyyaml==5.3.1\n"}
+    parsed = parse_environment(files)
+    found = {d.name: d for d in parsed.dependencies}
+    assert found["pyyaml"].source_file == "extra.txt" and found["pyyaml"].line == 1
+    assert any("missing.txt" in i.message for i in parsed.issues)
+    assert len(parsed.dependencies) == 2  # extra.txt is not parsed a second time on its own
+
+
+def test_include_cycle_is_reported_not_followed_forever():
+    parsed = parse_environment({"requirements.txt": "-r b.txt\na==1\n", "b.txt": "-r requirements.txt\nb==1\n"})
+    assert {d.name for d in parsed.dependencies} == {"a", "b"}
+    assert any("cycle" in i.message for i in parsed.issues)
+
+
+def test_constraints_narrow_versions_but_add_no_dependency():
+    files = {"requirements.txt": "-c constraints.txt\nrequests>=2.0\n",
+             "constraints.txt": "requests==2.19.0\nnot-required==9.9\n"}
+    found = {d.name: d for d in parse_environment(files).dependencies}
+    assert set(found) == {"requests"}
+    assert found["requests"].version == "2.19.0"
+    assert "constraint constraints.txt:1" in found["requests"].also_in
+
+
+CONDA = """name: model-env
+channels:
+  - conda-forge
+dependencies:
+  - python=3.11
+  - conda-forge::numpy=1.19.0=py38h0a1b2c3_0
+  - scipy>=1.5,<2
+  - pandas=2.2
+  - openssl 3.0.13 h4ab18f5_1
+  - pytorch==2.1.0
+  - libgcc-ng
+  - pip<=24
+  - pip:
+      - mlflow==2.9.0
+      - -r requirements.txt
+"""
+
+
+def test_conda_yaml_dependencies_and_pip_section():
+    files = {"conda.yaml": CONDA, "requirements.txt": "pyyaml==5.3.1\n"}
+    found = deps(files)
+    numpy = found[("numpy", "conda.yaml")]
+    assert (numpy.version, numpy.ecosystem, numpy.matchable, numpy.line) == ("1.19.0", "conda", True, 6)
+    assert found[("scipy", "conda.yaml")].specifier == "<2,>=1.5"
+    assert found[("pandas", "conda.yaml")].specifier == "==2.2.*"  # conda's "=2.2" means 2.2.*
+    assert found[("pandas", "conda.yaml")].version is None
+    assert found[("torch", "conda.yaml")].version == "2.1.0"  # mapped from pytorch
+    assert found[("torch", "conda.yaml")].raw_name == "pytorch"
+    for conda_only in ("python", "openssl", "libgcc-ng", "pip"):
+        assert found[(conda_only, "conda.yaml")].matchable is False, conda_only
+    assert found[("mlflow", "conda.yaml")].version == "2.9.0" and found[("mlflow", "conda.yaml")].line == 14
+    assert found[("pyyaml", "requirements.txt")].version == "5.3.1"
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("numpy", ("numpy", "", None, None)),
+    ("numpy=1.19.0", ("numpy", "==1.19.0", "1.19.0", None)),
+    ("numpy=1.19", ("numpy", "==1.19.*", None, None)),
+    ("numpy=1.19.*", ("numpy", "==1.19.*", None, None)),
+    ("numpy==1.19.0", ("numpy", "==1.19.0", "1.19.0", None)),
+    ("numpy=1.19.0=py38_0", ("numpy", "==1.19.0", "1.19.0", None)),
+    ("numpy 1.19.0 py38_0", ("numpy", "==1.19.0", "1.19.0", None)),
+    ("defaults::numpy>=1.19", ("numpy", ">=1.19", None, None)),
+])
+def test_conda_spec_forms(spec, expected):
+    assert parse_conda_spec(spec) == expected
+
+
+def test_conda_alternatives_are_scanned_as_unpinned_with_a_note():
+    name, specifier, version, problem = parse_conda_spec("numpy=1.19|1.20")
+    assert (name, specifier, version) == ("numpy", "", None) and "alternatives" in problem
+
+
+def test_python_env_yaml_build_dependencies_and_include():
+    files = {"python_env.yaml": "python: 3.11.7\nbuild_dependencies:\n  - pip==23.3\n  - setuptools\n"
+                                "dependencies:\n  - -r requirements.txt\n",
+             "requirements.txt": "mlflow==2.9.0\n"}
+    found = deps(files)
+    assert found[("python", "python_env.yaml")].matchable is False
+    assert found[("pip", "python_env.yaml")].version == "23.3"  # a PyPI pin here, matched
+    assert found[("setuptools", "python_env.yaml")].specifier == ""
+    assert found[("mlflow", "requirements.txt")].version == "2.9.0"
+
+
+def test_duplicates_across_files_are_merged_with_their_other_locations():
+    files = {"conda.yaml": "dependencies:\n  - pip:\n    - pyyaml==5.3.1\n",
+             "requirements.txt": "pyyaml==5.3.1\npyyaml>=5\n"}
+    pyyaml = [d for d in parse_environment(files).dependencies if d.name == "pyyaml"]
+    assert len(pyyaml) == 2  # same pin merged; a different specifier kept apart
+    pinned = next(d for d in pyyaml if d.version)
+    assert len(pinned.also_in) == 1
+
+
+def test_invalid_yaml_is_an_issue_not_a_crash():
+    parsed = parse_environment({"conda.yaml": "dependencies: [unclosed\n"})
+    assert parsed.dependencies == [] and "invalid YAML" in parsed.issues[0].message
+
+
+def test_yaml_tags_do_not_construct_objects():
+    parsed = parse_environment({"conda.yaml": "dependencies:\n  - !!python/object/apply:os.system ['true']\n"})
+    assert parsed.dependencies == []
+
+
+def test_mlmodel_is_ignored():
+    assert parse_environment({"MLmodel": "flavors: {}\n"}).dependencies == []
+
+
+def test_pep503_normalisation():
+    assert normalise_name("Foo.Bar__baz-Qux") == "foo-bar-baz-qux"
+
+
+def test_a_constraints_file_is_never_read_as_requirements_even_if_listed_first():
+    files = {"a-constraints.txt": "requests==2.19.0\nunused==1.0\n", "reqs.txt": "-c a-constraints.txt\nrequests\n"}
+    found = {d.name: d for d in parse_environment(files).dependencies}
+    assert set(found) == {"requests"} and found["requests"].version == "2.19.0"
