@@ -12,7 +12,7 @@ from devtools import processes
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_database_url() -> str:
+def database_url_of_test_db() -> str:
     s = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{s['NAME']}"
@@ -22,7 +22,7 @@ def test_database_url() -> str:
 
 def start_qcluster(log_path: Path, **env_overrides) -> subprocess.Popen:
     env = dict(os.environ)
-    env.update(DATABASE_URL=test_database_url(), TASK_POLL_SECONDS="0.1", WORKER_PROCESSES="1")
+    env.update(DATABASE_URL=database_url_of_test_db(), TASK_POLL_SECONDS="0.1", WORKER_PROCESSES="1")
     env.update({k: str(v) for k, v in env_overrides.items()})
     return processes.start([sys.executable, "manage.py", "qcluster"], log_path, env=env, cwd=ROOT)
 

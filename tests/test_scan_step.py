@@ -1,0 +1,154 @@
+"""The SCANNING_DEPENDENCIES step: report stored, release passed or failed, operational failures retryable."""
+import hashlib
+
+import pytest
+
+from releases import tasks
+from releases.models import Release, ReleaseFile, ScanReport
+from releases.services import retry_release
+from releases.statuses import Status, Step
+from tests.factories import make_release
+from tests.mlflow_models import CLEAN, CONDA, VULNERABLE
+from tests.osv_records import DEFAULT_SET, sync_records
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def advisories(tmp_path):
+    return sync_records(tmp_path / "osv", DEFAULT_SET)
+
+
+def release_with_files(user, **files):
+    release = make_release(user, status=Status.SCANNING_DEPENDENCIES)
+    for name, content in files.items():
+        ReleaseFile.objects.create(release=release, name=name.replace("_txt", ".txt").replace("_yaml", ".yaml"),
+                                   size=len(content), sha256=hashlib.sha256(content.encode()).hexdigest(),
+                                   content=content)
+    return release
+
+
+def test_vulnerable_files_fail_the_scan_with_the_original_message(owner, advisories):
+    release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\npillow==8.0.0\n", MLmodel="flavors: {}\n")
+    assert tasks.scan_dependencies(release.pk) == "failed"
+    release.refresh_from_db()
+    assert release.status == Status.SCAN_FAILED
+    assert release.status_message == ("Security scan failed. Found 2 CRITICAL vulnerabilities. "
+                                      "1 of them has unknown severity and count as CRITICAL.")
+    report = ScanReport.objects.get(release=release)
+    assert not report.passed and report.advisory_sync_id == advisories.pk
+    assert report.counts["CRITICAL"] == 1 and report.counts["UNKNOWN"] == 1
+    assert {(f.package, f.version, f.definite) for f in report.findings.all()} == {
+        ("pyyaml", "5.3.1", True), ("pillow", "8.0.0", True)}
+    event = release.events.get(to_status=Status.SCAN_FAILED)
+    assert event.data["scan_report"] == report.pk and len(event.data["blocking"]) == 2
+
+
+def test_clean_files_pass(owner, advisories):
+    release = release_with_files(owner, requirements_txt="pyyaml==6.0.2\nrequests==2.32.3\n")
+    assert tasks.scan_dependencies(release.pk) == "passed"
+    release.refresh_from_db()
+    assert release.status == Status.SCAN_PASSED
+    assert "1 non-critical finding" in release.status_message
+
+
+def test_model_without_environment_files_fails_closed(owner, advisories):
+    release = release_with_files(owner, MLmodel="flavors: {}\n")
+    tasks.scan_dependencies(release.pk)
+    release.refresh_from_db()
+    assert release.status == Status.SCAN_FAILED and "no environment files" in release.status_message
+
+
+def test_empty_advisory_database_is_an_operational_failure_then_retry_works(owner, tmp_path):
+    release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
+    assert tasks.scan_dependencies(release.pk) == "failed"
+    release.refresh_from_db()
+    assert (release.status, release.failed_step) == (Status.FAILED, Step.SCAN)
+    assert "sync_advisories" in release.status_message
+    assert not ScanReport.objects.exists()
+
+    sync_records(tmp_path / "osv", DEFAULT_SET)
+    release = retry_release(release, owner)
+    assert release.status == Status.SCANNING_DEPENDENCIES
+    tasks.scan_dependencies(release.pk)
+    assert Release.objects.get(pk=release.pk).status == Status.SCAN_FAILED
+
+
+def test_scan_task_delivered_twice_stores_one_report(owner, advisories):
+    release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
+    assert tasks.scan_dependencies(release.pk) == "failed"
+    assert tasks.scan_dependencies(release.pk) == tasks.SKIPPED
+    assert ScanReport.objects.filter(release=release).count() == 1
+    assert release.events.count() == 1
+
+
+def test_unexpected_scanner_crash_is_failed_not_scan_failed(owner, advisories, monkeypatch):
+    from releases.scanning import runner
+
+    monkeypatch.setattr(runner, "scan", lambda *a, **k: 1 / 0)
+    release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
+    tasks.scan_dependencies(release.pk)
+    release.refresh_from_db()
+    assert release.status == Status.FAILED and "ZeroDivisionError" in release.status_message
+
+
+def test_rescan_after_scan_failed_keeps_the_old_report(owner, advisories):
+    from releases.lifecycle import transition
+
+    release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
+    tasks.scan_dependencies(release.pk)
+    transition(Release.objects.get(pk=release.pk), Status.SCANNING_DEPENDENCIES, actor=owner, message="rescan")
+    tasks.scan_dependencies(release.pk)
+    assert ScanReport.objects.filter(release=release).count() == 2
+
+
+@pytest.mark.mlflow
+@pytest.mark.parametrize("model,ref,status,package", [
+    (VULNERABLE, "1", Status.SCAN_FAILED, "pyyaml"),
+    (CONDA, "1", Status.SCAN_FAILED, "numpy"),
+    (CLEAN, "@champion", Status.SCAN_PASSED, None),
+])
+def test_models_from_the_test_mlflow_server_through_the_pipeline(owner, use_mlflow, advisories, model, ref, status,
+                                                                 package):
+    release = make_release(owner, model_name=model, ref=ref)
+    assert tasks.fetch_environment(release.pk) == "fetched"
+    tasks.scan_dependencies(release.pk)
+    release.refresh_from_db()
+    assert release.status == status, release.status_message
+    report = release.scan_reports.get()
+    assert any(d["name"] == "mlflow" for d in report.dependencies)  # MLflow adds its own pin
+    if package:
+        finding = report.findings.filter(package=package).first()
+        assert finding is not None and finding.definite
+        assert finding.source_file in ("requirements.txt", "conda.yaml")
+
+
+# --- API and admin -----------------------------------------------------------------------
+def test_scan_endpoint_returns_the_latest_report(api, owner, advisories):
+    release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\nflask\n")
+    assert api.get(f"/api/releases/{release.pk}/scan/").status_code == 404
+    tasks.scan_dependencies(release.pk)
+    body = api.get(f"/api/releases/{release.pk}/scan/").json()
+    assert body["passed"] is False and body["scanner"] == "gateway-osv"
+    assert body["advisory_sync"] == advisories.pk
+    finding = next(f for f in body["findings"] if f["package"] == "pyyaml")
+    assert finding == {
+        "package": "pyyaml", "version": "5.3.1", "specifier": "==5.3.1", "ecosystem": "pypi",
+        "advisory_id": "GHSA-8q59-q68h-6hv4", "aliases": ["CVE-2020-14343", "PYSEC-2021-142"],
+        "summary": finding["summary"], "severity": "CRITICAL", "score": 9.8, "fixed_versions": ["5.4"],
+        "definite": True, "source_file": "requirements.txt", "line": 1}
+    detail = api.get(f"/api/releases/{release.pk}/").json()
+    assert detail["latest_scan"]["passed"] is False and detail["latest_scan"]["counts"]["CRITICAL"] == 1
+
+
+def test_scan_endpoint_requires_authentication(client, owner):
+    release = make_release(owner)
+    assert client.get(f"/api/releases/{release.pk}/scan/").status_code in (401, 403)
+
+
+def test_scan_report_in_admin(admin_client, owner, advisories):
+    release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
+    tasks.scan_dependencies(release.pk)
+    report = ScanReport.objects.get(release=release)
+    page = admin_client.get(f"/admin/releases/scanreport/{report.pk}/change/")
+    assert page.status_code == 200 and b"GHSA-8q59-q68h-6hv4" in page.content
