@@ -7,6 +7,7 @@ from releases.models import Release
 from releases.statuses import Status
 from tests.conftest import token_client
 from tests.factories import ensure_environments
+from tests.osv_records import DEFAULT_SET, sync_records
 from tests.mlflow_models import VULNERABLE
 from tests.workers import start_qcluster, wait_for
 
@@ -14,8 +15,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.
 
 
 @pytest.fixture(autouse=True)
-def environments(transactional_db):
+def environments(transactional_db, tmp_path):
     ensure_environments()
+    sync_records(tmp_path / "osv", DEFAULT_SET)
 
 
 def _status(release_id):
@@ -33,12 +35,16 @@ def test_release_flows_through_a_real_worker(owner, mlflow_server, mlflow_models
                                                "target_environment": "staging"}, format="json")
         assert response.status_code == 201
         release_id = response.json()["id"]
-        wait_for(lambda: _status(release_id) == Status.SCANNING_DEPENDENCIES, 90, "the fetch step", worker, log)
+        wait_for(lambda: _status(release_id) == Status.SCAN_FAILED, 90, "the fetch and scan steps", worker, log)
         body = api.get(f"/api/releases/{release_id}/").json()
         assert body["model_version"] == "1"
         assert {f["name"] for f in body["files"]} >= {"MLmodel", "requirements.txt", "conda.yaml"}
-        assert [e["to_status"] for e in body["events"]] == [Status.PENDING, Status.SCANNING_DEPENDENCIES]
-        assert [e["actor"] for e in body["events"]] == ["owner", "system"]
+        assert [e["to_status"] for e in body["events"]] == [Status.PENDING, Status.SCANNING_DEPENDENCIES,
+                                                            Status.SCAN_FAILED]
+        assert [e["actor"] for e in body["events"]] == ["owner", "system", "system"]
+        assert body["status_message"].startswith("Security scan failed. Found 2 CRITICAL vulnerabilities.")
+        scan = api.get(f"/api/releases/{release_id}/scan/").json()
+        assert {f["package"] for f in scan["findings"] if f["definite"]} >= {"pyyaml", "requests"}
         # The running cluster's heartbeat makes the gateway ready.
         wait_for(lambda: api.get("/readyz").status_code == 200, 30, "readyz to see the worker", worker, log)
     finally:
@@ -87,12 +93,12 @@ def test_worker_killed_mid_task_is_redelivered_and_finishes(owner, mlflow_server
         assert _status(release_id) == Status.PENDING
 
         second = start_qcluster(second_log, MLFLOW_TRACKING_URI=mlflow_server.url, **quick)
-        wait_for(lambda: _status(release_id) == Status.SCANNING_DEPENDENCIES, 90,
+        wait_for(lambda: _status(release_id) == Status.SCAN_FAILED, 90,
                  "redelivery to the second worker", second, second_log)
         release = Release.objects.get(pk=release_id)
-        assert release.files.count() == 4
-        assert list(release.events.values_list("to_status", flat=True)) == [Status.PENDING,
-                                                                           Status.SCANNING_DEPENDENCIES]
+        assert release.files.count() == 4 and release.scan_reports.count() == 1
+        assert list(release.events.values_list("to_status", flat=True)) == [
+            Status.PENDING, Status.SCANNING_DEPENDENCIES, Status.SCAN_FAILED]
     finally:
         processes.stop(first)
         if second is not None:

@@ -2,11 +2,11 @@
 import pytest
 from packaging.version import Version
 
-from releases.scanning.matcher import compile_affected, parse_version, specifier_may_be_affected, version_affected
+from releases.scanning.matcher import compile_osv, parse_version, specifier_may_be_affected, version_affected
 
 
 def entry(events=None, versions=()):
-    return compile_affected("X-1", "pkg", [events] if events else [], list(versions))
+    return compile_osv("X-1", "pkg", [events] if events else [], list(versions))
 
 
 def affected(entry_, version: str) -> bool:
@@ -81,10 +81,10 @@ def test_epoch_in_events():
 def test_non_pep440_versions_are_tolerated():
     assert parse_version("not-a-version!") is None
     assert parse_version("v1.2.3") == Version("1.2.3")
-    e = compile_affected("X-2", "pkg", [[{"introduced": "0"}, {"fixed": "garbage!!"}, {"fixed": "2.0"}]],
-                         ["weird_1", "1.5"])
+    e = compile_osv("X-2", "pkg", [[{"introduced": "0"}, {"fixed": "garbage!!"}, {"fixed": "2.0"}]],
+                    ["weird_1", "1.5"])
     assert affected(e, "1.9") and not affected(e, "2.0")
-    assert "weird_1" in e.raw_versions
+    assert "weird_1" in e.listed
 
 
 @pytest.mark.parametrize("spec,expected", [
@@ -110,3 +110,15 @@ def test_unpinned_specifier_overlap(spec, expected):
 def test_unpinned_specifier_against_listed_versions_only():
     e = entry(versions=["2.3"])
     assert specifier_may_be_affected(">=2", e) and not specifier_may_be_affected("<2", e)
+
+
+@pytest.mark.parametrize("bound,inside", [
+    ("0.4.6.dev1", "0.4.6.dev2"), ("1.0rc1", "1.0rc1.post0"), ("1.0.post1", "1.0.post2"), ("1!2.0", "1!2.0.0.0.0.1"),
+])
+def test_exclusive_bounds_of_every_version_shape(bound, inside):
+    """`>bound` must still find a range that starts just above it (real data has dev/pre/post bounds)."""
+    from releases.scanning.matcher import _just_above
+
+    assert _just_above(Version(bound)) == Version(inside)
+    e = entry([{"introduced": inside}, {"fixed": "99"}])
+    assert specifier_may_be_affected(f">{bound},<{inside}.1" if "!" not in bound else f">{bound}", e)

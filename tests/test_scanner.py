@@ -33,7 +33,7 @@ def test_linked_records_become_one_finding_with_the_highest_severity(advisories)
     assert finding.severity == Level.CRITICAL and finding.score == 9.8
     assert finding.advisory_id == "GHSA-8q59-q68h-6hv4"
     assert set(finding.aliases) == {"PYSEC-2021-142", "CVE-2020-14343"}
-    assert finding.definite and finding.version == "5.3.1" and finding.fixed_versions == ["5.4"]
+    assert finding.definite and finding.version == "5.3.1" and list(finding.fixed_versions) == ["5.4"]
     assert (finding.source_file, finding.line) == ("requirements.txt", 1)
 
 

@@ -47,7 +47,10 @@ class AffectedPackage(models.Model):
     advisory = models.ForeignKey(Advisory, on_delete=models.CASCADE, related_name="affected")
     name = models.CharField(max_length=256, db_index=True, help_text="PEP 503 normalised PyPI name.")
     ranges = models.JSONField(default=list, help_text="ECOSYSTEM ranges: lists of OSV events.")
-    versions = models.JSONField(default=list, help_text="Explicitly listed affected versions.")
+    versions = models.JSONField(default=list, help_text="Explicitly listed affected versions, as published.")
+    # Prepared at sync time so that scans never parse the (often long) versions lists.
+    listed_canonical = models.JSONField(default=list, help_text="Listed versions in canonical PEP 440 form.")
+    versions_outside_ranges = models.JSONField(default=list, help_text="Listed versions no range covers.")
     fixed_versions = models.JSONField(default=list)
 
     class Meta:

@@ -25,6 +25,7 @@ _IGNORED_OPTIONS = ("-i", "--index-url", "--extra-index-url", "-f", "--find-link
                     "--use-feature", "--no-index", "--progress-bar")
 _PER_REQ_OPTIONS = re.compile(r"\s--(hash|global-option|install-option|config-settings)(=|\s+)\S+")
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SIMPLE_PIN_RE = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*([0-9][A-Za-z0-9.+!_-]*)")
 
 
 def normalise_name(name: str) -> str:
@@ -151,6 +152,11 @@ class _RequirementParser:
             return []
         if _URL_RE.match(line) or line.startswith((".", "/", "file:")) or line.startswith(_VCS_PREFIXES):
             return [self.direct_reference(source, lineno, line)]
+        simple = _SIMPLE_PIN_RE.fullmatch(line)
+        if simple:  # the common "name==1.2.3" line, without the full PEP 508 parser
+            name, version = simple.groups()
+            return [Dependency(name=normalise_name(name), raw_name=name, specifier=f"=={version}", version=version,
+                               source_file=source, line=lineno)]
         try:
             req = Requirement(line)
         except InvalidRequirement as exc:

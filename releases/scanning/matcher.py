@@ -9,10 +9,11 @@ Versions compare by PEP 440 (`packaging.version.Version`), so epochs, pre-, post
 dev- and local versions order correctly.
 """
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 _ZERO = Version("0")
@@ -43,19 +44,26 @@ class CompiledAffected:
     advisory_id: str
     name: str
     ranges: tuple[CompiledRange, ...]
-    versions: frozenset  # Version objects (PEP 440 equality: 1.0 == 1.0.0)
-    raw_versions: frozenset  # strings, for listed versions that are not PEP 440
+    # Listed affected versions in canonical form (1.0.0 -> "1"), prepared at sync time so a
+    # scan never parses them; strings that are not PEP 440 are kept as they are.
+    listed: frozenset
+    # Listed versions that no range covers (usually none): the only ones a specifier check visits.
+    outside: tuple[Version, ...]
     fixed_versions: tuple[str, ...]
+    # specifier -> answer; entries live in a per-snapshot cache, so this is bounded by it.
+    memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
-    def lower_bounds(self) -> list[Version]:
-        """Where affected stretches start: the candidates for specifier overlap."""
-        starts = [v for rng in self.ranges for kind, v in rng.events if kind == "introduced"]
-        return starts + list(self.versions)
+    def range_starts(self) -> list[Version]:
+        return [v for rng in self.ranges for kind, v in rng.events if kind == "introduced"]
 
 
-def compile_affected(advisory_id: str, name: str, ranges, versions, fixed_versions=()) -> CompiledAffected:
-    """`ranges`: list of event lists ([{"introduced": "0"}, {"fixed": "1.2"}])."""
+def canonical(version) -> str:
+    return canonicalize_version(version)
+
+
+def compile_ranges(ranges) -> tuple[CompiledRange, ...]:
+    """`ranges`: lists of OSV events ([{"introduced": "0"}, {"fixed": "1.2"}])."""
     compiled = []
     for events in ranges:
         parsed, limit = [], None
@@ -63,20 +71,42 @@ def compile_affected(advisory_id: str, name: str, ranges, versions, fixed_versio
             (kind, text), = event.items()
             version = _ZERO if (kind == "introduced" and text == "0") else parse_version(text)
             if version is None:
-                continue  # an unparseable bound is dropped; the sync reports it
+                continue  # an unparseable bound is dropped
             if kind == "limit":
                 limit = version if limit is None else min(limit, version)
             else:
                 parsed.append((kind, version))
         parsed.sort(key=lambda kv: (kv[1], _EVENT_ORDER[kv[0]]))
         compiled.append(CompiledRange(events=tuple(parsed), limit=limit))
-    listed = {v: parse_version(v) for v in versions}
+    return tuple(compiled)
+
+
+def prepare_listed(ranges, versions) -> tuple[list[str], list[str]]:
+    """At sync time: (canonical forms of the listed versions, those outside every range)."""
+    compiled = compile_ranges(ranges)
+    listed, outside = set(), []
+    for text in versions:
+        version = parse_version(text)
+        if version is None:
+            listed.add(text)
+            continue
+        listed.add(canonical(version))
+        if not any(_in_range(version, rng) for rng in compiled):
+            outside.append(text)
+    return sorted(listed), outside
+
+
+def compile_affected(advisory_id: str, name: str, ranges, listed, outside, fixed_versions=()) -> CompiledAffected:
     return CompiledAffected(
-        advisory_id=advisory_id, name=name, ranges=tuple(compiled),
-        versions=frozenset(v for v in listed.values() if v is not None),
-        raw_versions=frozenset(t for t, v in listed.items() if v is None),
-        fixed_versions=tuple(fixed_versions),
+        advisory_id=advisory_id, name=name, ranges=compile_ranges(ranges), listed=frozenset(listed),
+        outside=tuple(v for v in map(parse_version, outside) if v is not None), fixed_versions=tuple(fixed_versions),
     )
+
+
+def compile_osv(advisory_id: str, name: str, ranges, versions, fixed_versions=()) -> CompiledAffected:
+    """Compile straight from OSV fields (what sync + store do in two steps)."""
+    listed, outside = prepare_listed(ranges, versions)
+    return compile_affected(advisory_id, name, ranges, listed, outside, fixed_versions)
 
 
 def _in_range(version: Version, rng: CompiledRange) -> bool:
@@ -98,20 +128,41 @@ def _in_range(version: Version, rng: CompiledRange) -> bool:
 
 def version_affected(version: Version, entry: CompiledAffected) -> bool:
     # A local build (2.1.0+cu118) is the release it was built from, for listed versions.
-    if version in entry.versions or (version.local and Version(version.public) in entry.versions):
+    if entry.listed and canonical(version.public if version.local else version) in entry.listed:
         return True
     return any(_in_range(version, rng) for rng in entry.ranges)
 
 
 def raw_version_affected(text: str, entry: CompiledAffected) -> bool:
     """For a pinned version that is not PEP 440: only an exact listed string can match."""
-    return text in entry.raw_versions
+    return text in entry.listed
 
 
 def _just_above(version: Version) -> Version:
     """A version greater than `version` and below any realistic next release."""
-    return Version(f"{version.public}.0.0.0.1" if not (version.pre or version.dev or version.post)
-                   else f"{version.public}.post999999999")
+    head = (f"{version.epoch}!" if version.epoch else "") + ".".join(map(str, version.release))
+    pre = f"{version.pre[0]}{version.pre[1]}" if version.pre else ""
+    post = f".post{version.post}" if version.post is not None else ""
+    if version.dev is not None:
+        text = f"{head}{pre}{post}.dev{version.dev + 1}"
+    elif version.post is not None:
+        text = f"{head}{pre}.post{version.post + 1}"
+    elif version.pre is not None:
+        text = f"{head}{pre}.post0"
+    else:
+        text = f"{head}.0.0.0.1"
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return version
+
+
+@lru_cache(maxsize=4096)
+def _specifier_set(specifier: str) -> SpecifierSet | None:
+    try:
+        return SpecifierSet(specifier)
+    except InvalidSpecifier:
+        return None
 
 
 def specifier_may_be_affected(specifier: str, entry: CompiledAffected) -> bool:
@@ -119,13 +170,19 @@ def specifier_may_be_affected(specifier: str, entry: CompiledAffected) -> bool:
 
     Two sets of intervals overlap iff one interval's lower bound lies in the
     other; so it is enough to try every lower bound of both sides (and a point
-    just above each, for exclusive bounds and `!=` holes).
+    just above each, for exclusive bounds and `!=` holes), plus the listed
+    versions that lie outside every range.
     """
-    try:
-        spec = SpecifierSet(specifier)
-    except InvalidSpecifier:
-        return bool(entry.ranges or entry.versions)
-    candidates = set(entry.lower_bounds)
+    if specifier not in entry.memo:
+        entry.memo[specifier] = _overlaps(specifier, entry)
+    return entry.memo[specifier]
+
+
+def _overlaps(specifier: str, entry: CompiledAffected) -> bool:
+    spec = _specifier_set(specifier)
+    if spec is None or not str(spec):
+        return bool(entry.ranges or entry.listed)  # anything may be installed
+    candidates = set(entry.range_starts)
     for item in spec:
         bound = parse_version(item.version.replace(".*", ""))
         if bound is not None:
@@ -134,6 +191,6 @@ def specifier_may_be_affected(specifier: str, entry: CompiledAffected) -> bool:
         candidates.add(_ZERO)
     candidates |= {_just_above(v) for v in list(candidates)}
     for candidate in candidates:
-        if spec.contains(candidate, prereleases=True) and version_affected(candidate, entry):
+        if spec.contains(candidate, prereleases=True) and any(_in_range(candidate, r) for r in entry.ranges):
             return True
-    return False
+    return any(spec.contains(v, prereleases=True) for v in entry.outside)

@@ -17,8 +17,8 @@ def store_report(release_id: int, result: ScanResult, decision: Decision) -> Sca
     )
     Finding.objects.bulk_create(
         Finding(report=report, package=f.package, version=f.version or "", specifier=f.specifier[:512],
-                ecosystem=f.ecosystem, advisory_id=f.advisory_id, aliases=f.aliases, summary=f.summary,
-                severity=f.severity.value, score=f.score, fixed_versions=f.fixed_versions, definite=f.definite,
+                ecosystem=f.ecosystem, advisory_id=f.advisory_id, aliases=list(f.aliases), summary=f.summary,
+                severity=f.severity.value, score=f.score, fixed_versions=list(f.fixed_versions), definite=f.definite,
                 source_file=f.source_file, line=f.line)
         for f in result.findings
     )

@@ -6,6 +6,7 @@ GHSA-8q59-q68h-6hv4 are both CVE-2020-14343) become one finding, which takes the
 highest severity any linked record gives.
 """
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -46,11 +47,11 @@ class FindingData:
     specifier: str
     ecosystem: str
     advisory_id: str
-    aliases: list[str]
+    aliases: Sequence[str]  # tuples are shared with the scanner's cache: never mutate
     summary: str
     severity: Level
     score: float | None
-    fixed_versions: list[str]
+    fixed_versions: Sequence[str]
     definite: bool
     source_file: str
     line: int
@@ -58,9 +59,9 @@ class FindingData:
     def as_dict(self) -> dict:
         return {
             "package": self.package, "version": self.version, "specifier": self.specifier,
-            "ecosystem": self.ecosystem, "advisory_id": self.advisory_id, "aliases": self.aliases,
+            "ecosystem": self.ecosystem, "advisory_id": self.advisory_id, "aliases": list(self.aliases),
             "summary": self.summary, "severity": self.severity.value, "score": self.score,
-            "fixed_versions": self.fixed_versions, "definite": self.definite,
+            "fixed_versions": list(self.fixed_versions), "definite": self.definite,
             "source_file": self.source_file, "line": self.line,
         }
 
@@ -90,33 +91,68 @@ class EmptyAdvisoryDatabase(Exception):
     """Scanning against no data would pass everything: refuse instead."""
 
 
-def _match(dep: Dependency, entries: list[CompiledAffected], issues: list[dict]) -> tuple[set[str], bool]:
-    """Advisory ids that affect `dep`, and whether the match is definite."""
+def _match(dep: Dependency, entries: list[CompiledAffected], issues: list[dict]) -> tuple[list[CompiledAffected], bool]:
+    """The affected entries that cover `dep`, and whether the match is definite."""
     if dep.version is not None:
         version = parse_version(dep.version)
         if version is not None:
-            return {e.advisory_id for e in entries if version_affected(version, e)}, True
+            return [e for e in entries if version_affected(version, e)], True
         issues.append({"file": dep.source_file, "line": dep.line,
                        "message": f"{dep.name}: version {dep.version!r} is not PEP 440; scanned as unpinned"})
-        exact = {e.advisory_id for e in entries if raw_version_affected(dep.version, e)}
-        possible = {e.advisory_id for e in entries if e.ranges or e.versions}
-        return (exact, True) if exact else (possible, False)
-    return {e.advisory_id for e in entries if specifier_may_be_affected(dep.specifier, e)}, False
+        exact = [e for e in entries if raw_version_affected(dep.version, e)]
+        return (exact, True) if exact else ([e for e in entries if e.ranges or e.listed], False)
+    return [e for e in entries if specifier_may_be_affected(dep.specifier, e)], False
 
 
-def _groups(ids: set[str], infos: dict[str, AdvisoryInfo]) -> list[set[str]]:
-    """Connected components of advisories that share an id or alias."""
-    groups: list[tuple[set[str], set[str]]] = []  # (advisory ids, all names)
-    for advisory_id in sorted(ids):
-        info = infos.get(advisory_id)
-        names = {advisory_id, *(info.aliases if info else ())}
-        merged_ids, merged_names = {advisory_id}, set(names)
-        for group in [g for g in groups if g[1] & names]:
-            groups.remove(group)
-            merged_ids |= group[0]
-            merged_names |= group[1]
-        groups.append((merged_ids, merged_names))
-    return [g[0] for g in groups]
+@dataclass(frozen=True)
+class Vulnerability:
+    """What one advisory record tells, with every record linked to it by an id or alias."""
+
+    info: AdvisoryInfo
+    names: frozenset  # its id, its aliases, and the ids of linked records
+    severity: Level  # the highest any linked record gives
+    score: float | None
+
+
+def _vulnerabilities(ids: set[str], store) -> dict[str, Vulnerability]:
+    """Per advisory id; kept in the store's per-snapshot cache when it has one."""
+    cache = getattr(store, "vulnerability_cache", {})
+    missing = ids - cache.keys()
+    if missing:
+        infos = store.advisories_sharing(missing)
+        by_name: dict[str, list[AdvisoryInfo]] = {}
+        for info in infos:
+            for name in (info.id, *info.aliases):
+                by_name.setdefault(name, []).append(info)
+        known = {info.id: info for info in infos}
+        for advisory_id in missing:
+            info = known.get(advisory_id) or AdvisoryInfo(advisory_id, (), "", None, Level.UNKNOWN)
+            linked = {i.id: i for name in (advisory_id, *info.aliases) for i in by_name.get(name, ())}.values()
+            scores = [i.score for i in linked if i.score is not None]
+            cache[advisory_id] = Vulnerability(
+                info=info, names=frozenset({advisory_id, *info.aliases, *(i.id for i in linked)}),
+                severity=highest(i.level for i in linked) if linked else Level.UNKNOWN,
+                score=max(scores) if scores else None,
+            )
+    return {advisory_id: cache[advisory_id] for advisory_id in ids}
+
+
+class _Components:
+    """Union-find over advisory ids and aliases: one component per vulnerability."""
+
+    def __init__(self):
+        self.parent: dict[str, str] = {}
+
+    def find(self, name: str) -> str:
+        self.parent.setdefault(name, name)
+        while self.parent[name] != name:
+            self.parent[name] = self.parent[self.parent[name]]
+            name = self.parent[name]
+        return name
+
+    def union(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
 
 
 def _primary(members: list[AdvisoryInfo]) -> AdvisoryInfo:
@@ -132,6 +168,35 @@ def _fixed_sort_key(text: str):
     return (0, version, "") if version is not None else (1, None, text)
 
 
+def _group(hits: list[CompiledAffected], vulnerabilities: dict[str, Vulnerability]) -> list[list[CompiledAffected]]:
+    """Records of one vulnerability (sharing an id or alias) become one finding."""
+    components = _Components()
+    for entry in hits:
+        for name in vulnerabilities[entry.advisory_id].names:
+            components.union(entry.advisory_id, name)
+    groups: dict[str, list[CompiledAffected]] = {}
+    for entry in hits:
+        groups.setdefault(components.find(entry.advisory_id), []).append(entry)
+    return list(groups.values())
+
+
+def _templates(hits, definite, vulnerabilities) -> list[dict]:
+    """The findings for one requirement, without its location (cacheable per snapshot)."""
+    templates = []
+    for entries in _group(hits, vulnerabilities):
+        found = [vulnerabilities[e.advisory_id] for e in entries]
+        primary = _primary([v.info for v in found])
+        names = set().union(*(v.names for v in found))
+        scores = [v.score for v in found if v.score is not None]
+        templates.append((
+            primary.id, tuple(sorted(names - {primary.id})),
+            primary.summary or next((v.info.summary for v in found if v.info.summary), ""),
+            highest(v.severity for v in found), max(scores) if scores else None,
+            tuple(sorted({v for e in entries for v in e.fixed_versions}, key=_fixed_sort_key)), definite,
+        ))
+    return templates
+
+
 def scan(parsed: ParsedEnvironment, store: AdvisoryStore) -> ScanResult:
     started = time.perf_counter()
     snapshot = store.snapshot()
@@ -139,37 +204,30 @@ def scan(parsed: ParsedEnvironment, store: AdvisoryStore) -> ScanResult:
         raise EmptyAdvisoryDatabase("No advisory sync has succeeded yet: run `manage.py sync_advisories SOURCE`.")
     issues = [issue.as_dict() for issue in parsed.issues]
     matchable = [d for d in parsed.dependencies if d.matchable and d.name]
-    entries_by_name = store.affected({d.name for d in matchable})
+    # A requirement's findings depend only on (name, version, specifier) and the snapshot:
+    # stores with a per-snapshot cache keep them, so a warm scan is mostly lookups.
+    cache = getattr(store, "finding_cache", {})
+    key = {id(d): (d.name, d.version, d.specifier) for d in matchable}
+    todo = [d for d in matchable if key[id(d)] not in cache]
+    if todo:
+        entries_by_name = store.affected({d.name for d in todo})
+        matched = []
+        for dep in todo:
+            match_issues: list[dict] = []
+            hits, definite = _match(dep, entries_by_name.get(dep.name, []), match_issues)
+            matched.append((dep, hits, definite, [i["message"] for i in match_issues]))
+        vulnerabilities = _vulnerabilities({e.advisory_id for _, hits, _, _ in matched for e in hits}, store)
+        for dep, hits, definite, notes in matched:
+            cache[key[id(dep)]] = (_templates(hits, definite, vulnerabilities) if hits else [], notes)
 
-    matched: list[tuple[Dependency, set[str], bool]] = []
-    for dep in matchable:
-        entries = entries_by_name.get(dep.name, [])
-        if entries:
-            ids, definite = _match(dep, entries, issues)
-            if ids:
-                matched.append((dep, ids, definite))
-
-    fixed_by_id = {e.advisory_id: e.fixed_versions for entries in entries_by_name.values() for e in entries}
-    all_ids = set().union(*(ids for _, ids, _ in matched)) if matched else set()
-    infos = {info.id: info for info in store.advisories_sharing(all_ids)}
     findings = []
-    for dep, ids, definite in matched:
-        for group in _groups(ids, infos):
-            names = set(group).union(*(infos[i].aliases for i in group if i in infos))
-            linked = [info for info in infos.values() if info.id in names or names & set(info.aliases)]
-            members = [infos[i] for i in group if i in infos] or [AdvisoryInfo(i, (), "", None, Level.UNKNOWN) for i in group]
-            primary = _primary(members)
-            scores = [info.score for info in linked if info.score is not None]
-            fixed = sorted({v for i in group for v in fixed_by_id.get(i, ())}, key=_fixed_sort_key)
-            findings.append(FindingData(
-                package=dep.name, version=dep.version if definite else None, specifier=dep.specifier,
-                ecosystem=dep.ecosystem, advisory_id=primary.id,
-                aliases=sorted((names | {i.id for i in linked}) - {primary.id}),
-                summary=primary.summary or next((i.summary for i in members if i.summary), ""),
-                severity=highest(info.level for info in linked) if linked else Level.UNKNOWN,
-                score=max(scores) if scores else None, fixed_versions=fixed, definite=definite,
-                source_file=dep.source_file, line=dep.line,
-            ))
+    for dep in matchable:
+        templates, notes = cache[key[id(dep)]]
+        issues.extend({"file": dep.source_file, "line": dep.line, "message": note} for note in notes)
+        for advisory_id, aliases, summary, severity, score, fixed, definite in templates:
+            findings.append(FindingData(dep.name, dep.version if definite else None, dep.specifier, dep.ecosystem,
+                                        advisory_id, aliases, summary, severity, score, fixed, definite,
+                                        dep.source_file, dep.line))
     findings.sort(key=lambda f: (not f.definite, -RANK[f.severity], f.package, f.advisory_id))
     return ScanResult(
         scanner=SCANNER_NAME, scanner_version=SCANNER_VERSION, snapshot_id=snapshot[0], snapshot_at=snapshot[1],

@@ -52,11 +52,13 @@ class SqlAdvisoryStore:
         for start in range(0, len(names), 500):  # stay under SQLite's bound-parameter limit
             chunk = names[start:start + 500]
             rows = self._rows(
-                f"SELECT p.advisory_id, p.name, p.ranges, p.versions, p.fixed_versions FROM {AFFECTED} p "
+                f"SELECT p.advisory_id, p.name, p.ranges, p.listed_canonical, p.versions_outside_ranges, "
+                f"p.fixed_versions FROM {AFFECTED} p "
                 f"JOIN {ADVISORY} a ON a.id = p.advisory_id WHERE a.withdrawn IS NULL AND p.name IN ({self._in(chunk)})",
                 chunk)
-            for advisory_id, name, ranges, versions, fixed in rows:
-                found[name].append(compile_affected(advisory_id, name, _json(ranges), _json(versions), _json(fixed)))
+            for advisory_id, name, ranges, listed, outside, fixed in rows:
+                found[name].append(compile_affected(advisory_id, name, _json(ranges), _json(listed), _json(outside),
+                                                    _json(fixed)))
         return found
 
     def advisories_sharing(self, ids: set[str]) -> list[AdvisoryInfo]:

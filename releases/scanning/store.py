@@ -4,6 +4,7 @@ Compiling an advisory (parsing its versions) costs far more than matching it,
 so compiled entries are kept per package name until the next advisory sync
 (the snapshot id changes), then dropped.
 """
+import gc
 import threading
 
 from django.db import connection
@@ -13,7 +14,7 @@ from releases.scanning.scanner import AdvisoryInfo
 from releases.scanning.sqlstore import SqlAdvisoryStore
 
 _lock = threading.Lock()
-_cache: dict = {"snapshot": None, "affected": {}, "infos": {}}
+_cache: dict = {"snapshot": None, "affected": {}, "infos": {}, "vulnerabilities": {}, "findings": {}}
 MAX_CACHED_LOOKUPS = 10_000
 
 
@@ -24,10 +25,14 @@ class DatabaseAdvisoryStore:
         if use_cache:
             with _lock:
                 if _cache["snapshot"] != self._snapshot:
-                    _cache.update(snapshot=self._snapshot, affected={}, infos={})
+                    _cache.update(snapshot=self._snapshot, affected={}, infos={}, vulnerabilities={}, findings={})
+                if len(_cache["findings"]) > MAX_CACHED_LOOKUPS:
+                    _cache["findings"].clear()
             self._affected, self._infos = _cache["affected"], _cache["infos"]
+            # Used by the scanner: per advisory id, and per (name, version, specifier).
+            self.vulnerability_cache, self.finding_cache = _cache["vulnerabilities"], _cache["findings"]
         else:
-            self._affected, self._infos = {}, {}
+            self._affected, self._infos, self.vulnerability_cache, self.finding_cache = {}, {}, {}, {}
 
     def snapshot(self):
         return self._snapshot
@@ -36,6 +41,10 @@ class DatabaseAdvisoryStore:
         missing = names - self._affected.keys()
         if missing:
             self._affected.update(self.sql.affected(missing))
+            # The compiled entries live as long as the snapshot: keep them out of the cyclic
+            # garbage collector's full passes, which otherwise walk them all (100+ ms pauses).
+            # They hold no reference cycles, so refcounting still frees them when dropped.
+            gc.freeze()
         return {name: self._affected[name] for name in names}
 
     def advisories_sharing(self, ids: set[str]) -> list[AdvisoryInfo]:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from releases.models import Advisory, AdvisoryAlias, AdvisorySync, AffectedPackage
+from releases.scanning.matcher import prepare_listed
 from releases.scanning.osv import OsvAdvisory, OsvError, parse_record
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -108,11 +109,15 @@ def _write_batch(batch: dict[str, OsvAdvisory], existing: dict, sync: AdvisorySy
             update_fields=["aliases", "summary", "published", "modified", "withdrawn", "severity_vectors",
                            "cvss_score", "severity", "references", "synced_by"],
         )
-        AffectedPackage.objects.bulk_create(
-            AffectedPackage(advisory_id=a.id, name=entry.name, ranges=[r.events for r in entry.ranges],
-                            versions=entry.versions, fixed_versions=entry.fixed_versions)
-            for a in batch.values() for entry in a.affected
-        )
+        rows = []
+        for advisory in batch.values():
+            for entry in advisory.affected:
+                ranges = [r.events for r in entry.ranges]
+                listed, outside = prepare_listed(ranges, entry.versions)
+                rows.append(AffectedPackage(advisory_id=advisory.id, name=entry.name, ranges=ranges,
+                                            versions=entry.versions, listed_canonical=listed,
+                                            versions_outside_ranges=outside, fixed_versions=entry.fixed_versions))
+        AffectedPackage.objects.bulk_create(rows)
         AdvisoryAlias.objects.bulk_create(
             AdvisoryAlias(advisory_id=a.id, alias=alias) for a in batch.values() for alias in {a.id, *a.aliases}
         )
