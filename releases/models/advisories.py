@@ -49,7 +49,7 @@ class AffectedPackage(models.Model):
     ranges = models.JSONField(default=list, help_text="ECOSYSTEM ranges: lists of OSV events.")
     versions = models.JSONField(default=list, help_text="Explicitly listed affected versions, as published.")
     # Prepared at sync time so that scans never parse the (often long) versions lists.
-    listed_canonical = models.JSONField(default=list, help_text="Listed versions in canonical PEP 440 form.")
+    listed_canonical = models.TextField(blank=True, help_text='Listed versions in canonical PEP 440 form, "|1|1.1|".')
     versions_outside_ranges = models.JSONField(default=list, help_text="Listed versions no range covers.")
     fixed_versions = models.JSONField(default=list)
 

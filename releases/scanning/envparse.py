@@ -9,8 +9,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-import yaml
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from releases.scanning import conda
@@ -24,7 +22,6 @@ _IGNORED_OPTIONS = ("-i", "--index-url", "--extra-index-url", "-f", "--find-link
                     "--no-binary", "--only-binary", "--prefer-binary", "--pre", "--require-hashes",
                     "--use-feature", "--no-index", "--progress-bar")
 _PER_REQ_OPTIONS = re.compile(r"\s--(hash|global-option|install-option|config-settings)(=|\s+)\S+")
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SIMPLE_PIN_RE = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*([0-9][A-Za-z0-9.+!_-]*)")
 
 
@@ -157,6 +154,9 @@ class _RequirementParser:
             name, version = simple.groups()
             return [Dependency(name=normalise_name(name), raw_name=name, specifier=f"=={version}", version=version,
                                source_file=source, line=lineno)]
+        # Imported here: scan_env must start fast, and most lines take the fast path above.
+        from packaging.requirements import InvalidRequirement, Requirement
+
         try:
             req = Requirement(line)
         except InvalidRequirement as exc:
@@ -274,8 +274,10 @@ def parse_conda_spec(text: str) -> tuple[str, str, str | None, str | None]:
 # --- YAML files ------------------------------------------------------------------------
 def _compose(name: str, text: str, issues: list[ParseIssue]):
     """A YAML node tree (no object construction, so no code runs) with line numbers."""
+    import yaml  # only when there is YAML to read (scan_env start-up)
+
     try:
-        return yaml.compose(text, Loader=_SAFE_LOADER)
+        return yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         issues.append(ParseIssue(name, (mark.line + 1) if mark else 0, f"invalid YAML: {getattr(exc, 'problem', exc)}"))
@@ -283,17 +285,24 @@ def _compose(name: str, text: str, issues: list[ParseIssue]):
 
 
 def _mapping_get(node, key: str):
-    if isinstance(node, yaml.MappingNode):
+    if type(node).__name__ == "MappingNode":
         for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
+            if type(k).__name__ == "ScalarNode" and k.value == key:
                 return v
     return None
 
 
 def _scalar_items(node):
-    if isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            yield item
+    if type(node).__name__ == "SequenceNode":
+        yield from node.value
+
+
+def _is_scalar(node) -> bool:
+    return type(node).__name__ == "ScalarNode"
+
+
+def _is_mapping(node) -> bool:
+    return type(node).__name__ == "MappingNode"
 
 
 def _parse_conda_yaml(name: str, text: str, parser: _RequirementParser, issues) -> list[Dependency]:
@@ -301,13 +310,13 @@ def _parse_conda_yaml(name: str, text: str, parser: _RequirementParser, issues) 
     deps: list[Dependency] = []
     for item in _scalar_items(_mapping_get(root, "dependencies")):
         line = item.start_mark.line + 1
-        if isinstance(item, yaml.MappingNode):
+        if _is_mapping(item):
             pip_section = _mapping_get(item, "pip")
             lines = [(sub.start_mark.line + 1, str(sub.value)) for sub in _scalar_items(pip_section)
-                     if isinstance(sub, yaml.ScalarNode)]
+                     if _is_scalar(sub)]
             deps.extend(parser.parse_lines(name, lines, seen=frozenset({name})))
             continue
-        if not isinstance(item, yaml.ScalarNode):
+        if not _is_scalar(item):
             continue
         raw_name, specifier, version, problem = parse_conda_spec(str(item.value))
         if problem:
@@ -326,13 +335,13 @@ def _parse_python_env(name: str, text: str, parser: _RequirementParser, issues) 
     root = _compose(name, text, issues)
     deps: list[Dependency] = []
     python = _mapping_get(root, "python")
-    if isinstance(python, yaml.ScalarNode):
+    if _is_scalar(python):
         deps.append(Dependency(name="python", raw_name="python", specifier=f"=={python.value}",
                                version=str(python.value), source_file=name, line=python.start_mark.line + 1,
                                ecosystem="conda", matchable=False))
     for key in ("build_dependencies", "dependencies"):
         lines = [(item.start_mark.line + 1, str(item.value)) for item in _scalar_items(_mapping_get(root, key))
-                 if isinstance(item, yaml.ScalarNode)]
+                 if _is_scalar(item)]
         deps.extend(parser.parse_lines(name, lines, seen=frozenset({name})))
     return deps
 

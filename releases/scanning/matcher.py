@@ -45,8 +45,9 @@ class CompiledAffected:
     name: str
     ranges: tuple[CompiledRange, ...]
     # Listed affected versions in canonical form (1.0.0 -> "1"), prepared at sync time so a
-    # scan never parses them; strings that are not PEP 440 are kept as they are.
-    listed: frozenset
+    # scan never parses them, as one "|v1|v2|" string (no JSON to decode for long lists);
+    # strings that are not PEP 440 are kept as they are.
+    listed: str
     # Listed versions that no range covers (usually none): the only ones a specifier check visits.
     outside: tuple[Version, ...]
     fixed_versions: tuple[str, ...]
@@ -81,8 +82,8 @@ def compile_ranges(ranges) -> tuple[CompiledRange, ...]:
     return tuple(compiled)
 
 
-def prepare_listed(ranges, versions) -> tuple[list[str], list[str]]:
-    """At sync time: (canonical forms of the listed versions, those outside every range)."""
+def prepare_listed(ranges, versions) -> tuple[str, list[str]]:
+    """At sync time: ("|canonical|forms|" of the listed versions, those outside every range)."""
     compiled = compile_ranges(ranges)
     listed, outside = set(), []
     for text in versions:
@@ -93,12 +94,13 @@ def prepare_listed(ranges, versions) -> tuple[list[str], list[str]]:
         listed.add(canonical(version))
         if not any(_in_range(version, rng) for rng in compiled):
             outside.append(text)
-    return sorted(listed), outside
+    listed.discard("")
+    return ("|" + "|".join(sorted(v for v in listed if "|" not in v)) + "|") if listed else "", outside
 
 
 def compile_affected(advisory_id: str, name: str, ranges, listed, outside, fixed_versions=()) -> CompiledAffected:
     return CompiledAffected(
-        advisory_id=advisory_id, name=name, ranges=compile_ranges(ranges), listed=frozenset(listed),
+        advisory_id=advisory_id, name=name, ranges=compile_ranges(ranges), listed=listed or "",
         outside=tuple(v for v in map(parse_version, outside) if v is not None), fixed_versions=tuple(fixed_versions),
     )
 
@@ -128,14 +130,14 @@ def _in_range(version: Version, rng: CompiledRange) -> bool:
 
 def version_affected(version: Version, entry: CompiledAffected) -> bool:
     # A local build (2.1.0+cu118) is the release it was built from, for listed versions.
-    if entry.listed and canonical(version.public if version.local else version) in entry.listed:
+    if entry.listed and f"|{canonical(version.public if version.local else version)}|" in entry.listed:
         return True
     return any(_in_range(version, rng) for rng in entry.ranges)
 
 
 def raw_version_affected(text: str, entry: CompiledAffected) -> bool:
     """For a pinned version that is not PEP 440: only an exact listed string can match."""
-    return text in entry.listed
+    return bool(text) and f"|{text}|" in entry.listed
 
 
 def _just_above(version: Version) -> Version:

@@ -57,7 +57,7 @@ class SqlAdvisoryStore:
                 f"JOIN {ADVISORY} a ON a.id = p.advisory_id WHERE a.withdrawn IS NULL AND p.name IN ({self._in(chunk)})",
                 chunk)
             for advisory_id, name, ranges, listed, outside, fixed in rows:
-                found[name].append(compile_affected(advisory_id, name, _json(ranges), _json(listed), _json(outside),
+                found[name].append(compile_affected(advisory_id, name, _json(ranges), listed, _json(outside),
                                                     _json(fixed)))
         return found
 
