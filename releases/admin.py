@@ -29,6 +29,19 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit records: readable by staff with view permission, never edited here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ReleaseEventInline(ReadOnlyInline):
     model = ReleaseEvent
     fields = ["created_at", "from_status", "to_status", "actor", "message", "data"]
@@ -81,21 +94,12 @@ class ReleaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReleaseEvent)
-class ReleaseEventAdmin(admin.ModelAdmin):
+class ReleaseEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "release", "from_status", "to_status", "actor_name", "message"]
     list_filter = ["to_status"]
     search_fields = ["release__model_name", "message", "actor__username"]
     list_select_related = ["release__environment", "actor"]
     readonly_fields = ["release", "from_status", "to_status", "actor", "message", "data", "created_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class FindingInline(ReadOnlyInline):
@@ -103,17 +107,6 @@ class FindingInline(ReadOnlyInline):
     fields = ["severity", "score", "package", "version", "specifier", "advisory_id", "aliases", "fixed_versions",
               "definite", "source_file", "line"]
     readonly_fields = fields
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ScanReport)

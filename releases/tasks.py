@@ -19,15 +19,24 @@ log = logging.getLogger(__name__)
 SKIPPED = "skipped"
 
 
+def _claim(release_id: int, status: str) -> tuple[Release, str] | None:
+    """Reload the release; claim it if it is still in `status` and no live worker holds it."""
+    release = Release.objects.filter(pk=release_id).first()
+    if release is None or release.status != status:
+        return None
+    owner = leases.new_owner()
+    if not leases.claim(release_id, status, owner):
+        return None
+    release.refresh_from_db()
+    return release, owner
+
+
 def fetch_environment(release_id: int) -> str:
     """PENDING: resolve the model in MLflow and store its environment files."""
-    release = Release.objects.select_related("environment").filter(pk=release_id).first()
-    if release is None or release.status != Status.PENDING:
+    claimed = _claim(release_id, Status.PENDING)
+    if claimed is None:
         return SKIPPED
-    owner = leases.new_owner()
-    if not leases.claim(release_id, Status.PENDING, owner):
-        return SKIPPED
-    release.refresh_from_db()
+    release, owner = claimed
 
     try:
         source = MlflowSource()
@@ -81,13 +90,10 @@ def scan_dependencies(release_id: int) -> str:
     from releases.scanning.scanner import EmptyAdvisoryDatabase
     from releases.scanning.trivy import TrivyError
 
-    release = Release.objects.filter(pk=release_id).first()
-    if release is None or release.status != Status.SCANNING_DEPENDENCIES:
+    claimed = _claim(release_id, Status.SCANNING_DEPENDENCIES)
+    if claimed is None:
         return SKIPPED
-    owner = leases.new_owner()
-    if not leases.claim(release_id, Status.SCANNING_DEPENDENCIES, owner):
-        return SKIPPED
-    release.refresh_from_db()
+    release, owner = claimed
     files = dict(ReleaseFile.objects.filter(release_id=release_id).values_list("name", "content"))
     try:
         result = run_scan(files)

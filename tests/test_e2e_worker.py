@@ -7,6 +7,7 @@ from releases.models import Release
 from releases.statuses import Status
 from tests.conftest import token_client
 from tests.factories import ensure_environments
+from tests.hanging import hanging_server
 from tests.osv_records import DEFAULT_SET, sync_records
 from tests.mlflow_models import VULNERABLE
 from tests.workers import start_qcluster, wait_for
@@ -54,26 +55,11 @@ def test_release_flows_through_a_real_worker(owner, mlflow_server, mlflow_models
 def test_worker_killed_mid_task_is_redelivered_and_finishes(owner, mlflow_server, mlflow_models, settings,
                                                            tmp_path):
     """SIGKILL the cluster while it waits on a hung MLflow; a new cluster redelivers the task."""
+    with hanging_server() as hung_url:
+        _kill_mid_task(owner, mlflow_server, tmp_path, hung_url)
 
-    import socket
-    import threading
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    stop = threading.Event()
-    held = []
-
-    def accept():
-        sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(sock.accept()[0])
-            except OSError:
-                continue
-
-    threading.Thread(target=accept, daemon=True).start()
-    hung_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+def _kill_mid_task(owner, mlflow_server, tmp_path, hung_url):
     quick = dict(TASK_TIMEOUT_SECONDS=10, TASK_RETRY_SECONDS=14)
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     first = start_qcluster(first_log, MLFLOW_TRACKING_URI=hung_url, MLFLOW_REQUEST_TIMEOUT_SECONDS=300,
@@ -103,7 +89,3 @@ def test_worker_killed_mid_task_is_redelivered_and_finishes(owner, mlflow_server
         processes.stop(first)
         if second is not None:
             processes.stop(second)
-        stop.set()
-        for conn in held:
-            conn.close()
-        sock.close()

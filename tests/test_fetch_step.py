@@ -1,12 +1,11 @@
 """The fetch step against a real MLflow server: resolve, fetch, hash, and every failure."""
 import hashlib
-import socket
-import threading
 import time
 
 import pytest
 
 from devtools.mlflow_server import MlflowServer
+from tests.hanging import hanging_server as hanging
 from releases import leases, mlflow_source, tasks
 from releases.models import Release, ReleaseEvent, ReleaseFile
 from releases.services import retry_release
@@ -175,28 +174,8 @@ def test_mlflow_stopped_fails_within_bound_then_retry_succeeds(owner, mlflow_ser
 
 @pytest.fixture
 def hanging_server():
-    """Accepts TCP connections and never answers: a hung MLflow."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    held, stop = [], threading.Event()
-
-    def accept():
-        sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(sock.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    sock.close()
+    with hanging() as url:
+        yield url
 
 
 def test_hung_mlflow_times_out_within_the_configured_bound(owner, settings, hanging_server):
