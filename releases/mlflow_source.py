@@ -45,6 +45,15 @@ class ResolvedModel:
 
 
 @dataclass(frozen=True)
+class RunData:
+    metrics: dict
+    tags: dict
+
+
+MAX_RUN_ENTRIES = 1000  # metrics and tags kept per run (quality gates only need a few)
+
+
+@dataclass(frozen=True)
 class FetchedFile:
     name: str
     content: str
@@ -133,6 +142,24 @@ class MlflowSource:
         if alias:
             return ModelNotFound(f"Model '{name}' has no alias '@{alias}' in the MLflow Model Registry.")
         return ModelNotFound(f"Model '{name}' has no version {version} in the MLflow Model Registry.")
+
+    def run_data(self, model: ResolvedModel) -> RunData:
+        """The run's metrics and (non-system) tags, for quality gates. No run: empty."""
+        from mlflow.exceptions import MlflowException
+
+        if not model.run_id:
+            return RunData({}, {})
+        self.deadline.check("reading the run's metrics")
+        try:
+            run = self.client.get_run(model.run_id)
+        except MlflowException as exc:
+            if _error_code(exc) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                return RunData({}, {})
+            raise _unavailable(exc, "reading the run's metrics") from None
+        metrics = dict(list(run.data.metrics.items())[:MAX_RUN_ENTRIES])
+        tags = {k: str(v)[:500] for k, v in list(run.data.tags.items())[:MAX_RUN_ENTRIES]
+                if not k.startswith("mlflow.")}
+        return RunData(metrics, tags)
 
     # --- files ------------------------------------------------------------------
     def fetch_files(self, model: ResolvedModel) -> list[FetchedFile]:

@@ -43,6 +43,7 @@ def fetch_environment(release_id: int) -> str:
         alias = release.model_alias
         model = source.resolve(release.model_name, version="" if alias else release.requested_ref, alias=alias)
         files = source.fetch_files(model)
+        run = source.run_data(model)
     except MlflowSourceError as exc:
         return _fail(release, Step.FETCH, str(exc), owner)
     except Exception as exc:  # a bug or an unforeseen library error: fail visibly, never mislabel
@@ -67,6 +68,8 @@ def fetch_environment(release_id: int) -> str:
                     "mlflow_run_id": model.run_id,
                     "mlflow_source": model.source,
                     "mlflow_download_uri": model.download_uri,
+                    "mlflow_run_metrics": run.metrics,
+                    "mlflow_run_tags": run.tags,
                 },
                 lease_owner=owner,
             )
@@ -84,7 +87,7 @@ ENVIRONMENT_FILES = ("conda.yaml", "requirements.txt", "python_env.yaml")
 
 def scan_dependencies(release_id: int) -> str:
     """SCANNING_DEPENDENCIES: scan the fetched files, store the report, pass or fail the release."""
-    from releases.scanning.decision import Decision, decide
+    from releases.policies import decide_for_release
     from releases.scanning.reports import store_report
     from releases.scanning.runner import run_scan
     from releases.scanning.scanner import EmptyAdvisoryDatabase
@@ -103,18 +106,20 @@ def scan_dependencies(release_id: int) -> str:
         log.exception("scan step crashed for release %s", release_id)
         return _fail(release, Step.SCAN, f"Unexpected error while scanning ({type(exc).__name__}).", owner)
 
+    decision, policy = decide_for_release(result, release)
     if not any(name in files for name in ENVIRONMENT_FILES):
-        decision = Decision(False, "Security scan failed. The model has no environment files to scan.", [])
-    else:
-        decision = decide(result)
+        decision.passed = False
+        decision.summary = "Security scan failed. The model has no environment files to scan."
     try:
         with transaction.atomic():
-            report = store_report(release_id, result, decision)
+            report = store_report(release_id, result, decision, policy)
             transition(
                 release, Status.SCAN_PASSED if decision.passed else Status.SCAN_FAILED,
-                message=decision.summary,
-                data={"scan_report": report.pk, "counts": report.counts, "possible_counts": report.possible_counts,
-                      "blocking": [f"{f.package} {f.advisory_id}" for f in decision.blocking][:50]},
+                message=decision.summary[:2000],
+                data={"scan_report": report.pk, "policy_version": decision.policy_version,
+                      "counts": report.counts, "possible_counts": report.possible_counts,
+                      "blocking": [f"{b['package']} {b.get('advisory_id', b['reason'])}" for b in decision.blocking][:50],
+                      "waivers_used": decision.waivers_used},
                 lease_owner=owner,
             )
     except TransitionConflict:

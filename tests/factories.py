@@ -20,3 +20,4 @@ def ensure_environments():
     from django.apps import apps
 
     importlib.import_module("releases.migrations.0002_default_environments").create_environments(apps, None)
+    importlib.import_module("releases.migrations.0008_default_policies").create(apps, None)

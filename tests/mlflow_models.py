@@ -16,7 +16,8 @@ def register_test_models(tracking_uri: str) -> dict:
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     log_model(client, CLEAN, ["requests==2.32.3"], alias=None)
     log_model(client, CLEAN, ["requests==2.32.3", "pyyaml==6.0.2"], alias="champion")  # version 2
-    log_model(client, VULNERABLE, ["pyyaml==5.3.1", "pillow==8.0.0", "requests==2.19.0"])
+    log_model(client, VULNERABLE, ["pyyaml==5.3.1", "pillow==8.0.0", "requests==2.19.0"],
+              metrics={"accuracy": 0.91, "latency_ms": 40.0}, tags={"git_sha": "a17b3d0"})
     log_model(client, CONDA, conda_env={"name": "c", "channels": ["conda-forge"],
                                         "dependencies": ["python=3.11", "numpy=1.19.0", "pip",
                                                          {"pip": ["mlflow"]}]})

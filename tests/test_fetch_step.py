@@ -36,6 +36,9 @@ def test_release_by_version_fetches_and_hashes_files(owner, use_mlflow):
     assert reqs.sha256 == hashlib.sha256(reqs.content.encode()).hexdigest()
     assert reqs.size == len(reqs.content.encode())
     assert "python_model.pkl" not in files  # only environment files are fetched
+    assert release.mlflow_run_metrics == {"accuracy": 0.91, "latency_ms": 40.0}  # for quality gates
+    assert release.mlflow_run_tags["git_sha"] == "a17b3d0"
+    assert not any(key.startswith("mlflow.") for key in release.mlflow_run_tags)
     event = release.events.get(to_status=Status.SCANNING_DEPENDENCIES)
     assert event.actor is None and event.data["files"]["requirements.txt"] == reqs.sha256
 

@@ -33,11 +33,13 @@ def test_vulnerable_files_fail_the_scan_with_the_original_message(owner, advisor
     assert tasks.scan_dependencies(release.pk) == "failed"
     release.refresh_from_db()
     assert release.status == Status.SCAN_FAILED
-    assert release.status_message == ("Security scan failed. Found 2 CRITICAL vulnerabilities. "
-                                      "1 of them has unknown severity and count as CRITICAL.")
+    assert release.status_message == (
+        "Security scan failed. Found 2 CRITICAL vulnerabilities. 1 of them has unknown severity, counted as "
+        "CRITICAL. Blocking: pyyaml GHSA-8q59-q68h-6hv4, pillow PYSEC-2021-35. (staging policy v1)")
     report = ScanReport.objects.get(release=release)
     assert not report.passed and report.advisory_sync_id == advisories.pk
     assert report.counts["CRITICAL"] == 1 and report.counts["UNKNOWN"] == 1
+    assert report.policy.version == 1 and report.decision["policy_version"] == 1
     assert {(f.package, f.version, f.definite) for f in report.findings.all()} == {
         ("pyyaml", "5.3.1", True), ("pillow", "8.0.0", True)}
     event = release.events.get(to_status=Status.SCAN_FAILED)
@@ -49,7 +51,7 @@ def test_clean_files_pass(owner, advisories):
     assert tasks.scan_dependencies(release.pk) == "passed"
     release.refresh_from_db()
     assert release.status == Status.SCAN_PASSED
-    assert "1 non-critical finding" in release.status_message
+    assert "1 finding(s) below the CRITICAL threshold" in release.status_message
 
 
 def test_model_without_environment_files_fails_closed(owner, advisories):

@@ -35,6 +35,9 @@ class Release(models.Model):
     mlflow_run_id = models.CharField(max_length=64, blank=True)
     mlflow_source = models.CharField(max_length=1024, blank=True)
     mlflow_download_uri = models.CharField(max_length=1024, blank=True)
+    # The MLflow run's metrics and tags at fetch time: the input of the quality gates.
+    mlflow_run_metrics = models.JSONField(default=dict, blank=True)
+    mlflow_run_tags = models.JSONField(default=dict, blank=True)
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="releases")
 
     # Written only by releases.lifecycle.transition (compare-and-set).

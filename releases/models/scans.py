@@ -18,6 +18,10 @@ class ScanReport(models.Model):
     dependencies = models.JSONField(default=list, help_text="The parsed dependency list.")
     issues = models.JSONField(default=list, help_text="Lines the parser could not use, and scanner notes.")
     passed = models.BooleanField()
+    policy = models.ForeignKey("releases.EnvironmentPolicy", null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="+", help_text="The policy version decided under (empty: default).")
+    decision = models.JSONField(default=dict, blank=True,
+                                help_text="Every reason: blocking, waived, ignored, warnings, gates.")
     summary = models.CharField(max_length=500)
     raw_output = models.JSONField(null=True, blank=True, help_text="An external scanner's report, verbatim.")
     created_at = models.DateTimeField(auto_now_add=True)

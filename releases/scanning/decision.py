@@ -1,33 +1,18 @@
-"""The scan's pass/fail rule until per-environment policy exists (the original note's rule).
+"""The decision without an environment: the built-in default policy (the original note's rule).
 
 Fail closed: any definite CRITICAL finding blocks, and so does any definite finding
-whose severity no record gives (UNKNOWN), because "unknown" is not "harmless" —
-PYSEC-2021-142 (PyYAML < 5.4, CVSS 9.8 elsewhere) carries no severity at all.
+whose severity no record gives (UNKNOWN counts as CRITICAL), because "unknown" is not
+"harmless" — PYSEC-2021-142 (PyYAML < 5.4, CVSS 9.8 elsewhere) carries no severity.
 """
-from dataclasses import dataclass
+from datetime import datetime, timezone
 
-from releases.scanning.scanner import FindingData, ScanResult
-from releases.scanning.severity import Level
+from releases.scanning.policy import PolicyDecision, PolicyRules, evaluate
+from releases.scanning.scanner import ScanResult
 
-BLOCKING_LEVELS = (Level.CRITICAL, Level.UNKNOWN)
-
-
-@dataclass
-class Decision:
-    passed: bool
-    summary: str
-    blocking: list[FindingData]
+DEFAULT_RULES = PolicyRules()
 
 
-def decide(result: ScanResult) -> Decision:
-    blocking = [f for f in result.findings if f.definite and f.severity in BLOCKING_LEVELS]
-    if not blocking:
-        possible = sum(1 for f in result.findings if not f.definite)
-        definite = len(result.findings) - possible
-        return Decision(True, f"Security scan passed. {definite} non-critical finding(s), "
-                              f"{possible} possible (unpinned).", [])
-    unknown = sum(1 for f in blocking if f.severity == Level.UNKNOWN)
-    summary = f"Security scan failed. Found {len(blocking)} CRITICAL vulnerabilities."
-    if unknown:
-        summary += f" {unknown} of them {'has' if unknown == 1 else 'have'} unknown severity and count as CRITICAL."
-    return Decision(False, summary, blocking)
+def decide(result: ScanResult, rules: PolicyRules = DEFAULT_RULES, waivers=(), *, model_name: str = "",
+           metrics=None, tags=None, now: datetime | None = None) -> PolicyDecision:
+    return evaluate(result.findings, result.dependencies, rules, list(waivers), model_name=model_name,
+                    now=now or datetime.now(timezone.utc), metrics=metrics, tags=tags)

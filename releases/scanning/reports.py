@@ -2,11 +2,11 @@
 from django.utils import timezone
 
 from releases.models import Finding, ScanReport
-from releases.scanning.decision import Decision
+from releases.scanning.policy import PolicyDecision
 from releases.scanning.scanner import ScanResult
 
 
-def store_report(release_id: int, result: ScanResult, decision: Decision) -> ScanReport:
+def store_report(release_id: int, result: ScanResult, decision: PolicyDecision, policy=None) -> ScanReport:
     report = ScanReport.objects.create(
         release_id=release_id, scanner=result.scanner, scanner_version=result.scanner_version,
         advisory_sync_id=result.snapshot_id, advisory_snapshot_at=result.snapshot_at,
@@ -14,6 +14,7 @@ def store_report(release_id: int, result: ScanResult, decision: Decision) -> Sca
         counts=result.counts(definite=True), possible_counts=result.counts(definite=False),
         dependencies=[d.as_dict() for d in result.dependencies], issues=result.issues,
         passed=decision.passed, summary=decision.summary[:500], raw_output=result.raw_output,
+        policy=policy, decision=decision.as_dict(),
     )
     Finding.objects.bulk_create(
         Finding(report=report, package=f.package, version=f.version or "", specifier=f.specifier[:512],

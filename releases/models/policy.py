@@ -1,0 +1,117 @@
+"""Per-environment release policy (versioned) and waivers."""
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from releases.models.advisories import SeverityLevel
+
+SECURITY_GROUP = "security-officers"
+METRIC_OPERATORS = (">=", ">", "<=", "<", "==")
+
+
+class Action(models.TextChoices):
+    ALLOW = "allow"
+    WARN = "warn"
+    BLOCK = "block"
+
+
+class BlockingLevel(models.TextChoices):
+    CRITICAL = "CRITICAL", "CRITICAL only"
+    HIGH = "HIGH", "HIGH and above"
+    MEDIUM = "MEDIUM", "MEDIUM and above"
+    LOW = "LOW", "every severity"
+
+
+class EnvironmentPolicy(models.Model):
+    """One version of an environment's policy. Rows are never edited: a change is a new version."""
+
+    environment = models.ForeignKey("releases.Environment", on_delete=models.PROTECT, related_name="policies")
+    version = models.PositiveIntegerField()
+    block_at = models.CharField(max_length=8, choices=BlockingLevel.choices, default=BlockingLevel.CRITICAL,
+                                help_text="Definite findings at or above this severity block the release.")
+    ignore_unfixed = models.BooleanField(default=False, help_text="Findings with no fixed version never block.")
+    unknown_counts_as = models.CharField(
+        max_length=8, choices=[(c, c) for c in ("CRITICAL", "HIGH", "MEDIUM", "LOW")], default="CRITICAL",
+        help_text="The severity a finding of UNKNOWN severity is treated as.")
+    possible_findings = models.CharField(max_length=8, choices=Action.choices, default=Action.WARN,
+                                         help_text="Findings on unpinned requirements (possible matches).")
+    unpinned_requirements = models.CharField(max_length=8, choices=Action.choices, default=Action.WARN)
+    direct_references = models.CharField(max_length=8, choices=[(Action.ALLOW, "allow"), (Action.BLOCK, "block")],
+                                         default=Action.BLOCK, help_text="URL, VCS and local-path requirements.")
+    metric_gates = models.JSONField(default=list, blank=True,
+                                    help_text='e.g. [{"metric": "accuracy", "op": ">=", "value": 0.9}]')
+    required_tags = models.JSONField(default=list, blank=True, help_text='e.g. ["git_sha"]')
+    comment = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["environment__order", "-version"]
+        constraints = [models.UniqueConstraint(fields=["environment", "version"], name="policy_version_unique")]
+        verbose_name_plural = "environment policies"
+
+    def __str__(self) -> str:
+        return f"{self.environment.name} policy v{self.version}"
+
+    def clean(self):
+        errors = {}
+        if not isinstance(self.metric_gates, list):
+            errors["metric_gates"] = "Must be a list."
+        else:
+            for gate in self.metric_gates:
+                if (not isinstance(gate, dict) or not isinstance(gate.get("metric"), str) or not gate["metric"]
+                        or gate.get("op") not in METRIC_OPERATORS
+                        or not isinstance(gate.get("value"), (int, float)) or isinstance(gate.get("value"), bool)):
+                    errors["metric_gates"] = (f"Each gate is {{\"metric\": name, \"op\": one of "
+                                              f"{', '.join(METRIC_OPERATORS)}, \"value\": number}}; got {gate!r}.")
+                    break
+        if not isinstance(self.required_tags, list) or not all(isinstance(t, str) and t for t in self.required_tags):
+            errors["required_tags"] = "Must be a list of tag names."
+        if errors:
+            raise ValidationError(errors)
+
+    @classmethod
+    def current_for(cls, environment_id: int) -> "EnvironmentPolicy | None":
+        return cls.objects.filter(environment_id=environment_id).order_by("-version").first()
+
+
+class WaiverQuerySet(models.QuerySet):
+    def active(self, at=None):
+        at = at or timezone.now()
+        return self.filter(approved_at__isnull=False, revoked_at__isnull=True, expires_at__gt=at)
+
+
+class Waiver(models.Model):
+    """An exception for one advisory, approved by a security officer, until it expires."""
+
+    advisory_id = models.CharField(max_length=128, db_index=True, help_text="Advisory id or any alias (CVE-…).")
+    package = models.CharField(max_length=256, blank=True, help_text="Only this package (PEP 503 name).")
+    model_name = models.CharField(max_length=256, blank=True, help_text="Only releases of this model.")
+    environment = models.ForeignKey("releases.Environment", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="waivers", help_text="Only this environment.")
+    reason = models.TextField()
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WaiverQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"waiver #{self.pk} {self.advisory_id}"
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if not self.approved_at:
+            return "pending"
+        return "expired" if self.expires_at <= timezone.now() else "active"

@@ -1,0 +1,41 @@
+"""Load an environment's current policy and the active waivers as plain rules for the engine."""
+from django.utils import timezone
+
+from releases.models import EnvironmentPolicy, Waiver
+from releases.scanning.policy import PolicyRules, WaiverRule
+
+
+def rules_from(policy: EnvironmentPolicy) -> PolicyRules:
+    return PolicyRules(
+        version=policy.version, environment=policy.environment.name, block_at=policy.block_at,
+        ignore_unfixed=policy.ignore_unfixed, unknown_counts_as=policy.unknown_counts_as,
+        possible_findings=policy.possible_findings, unpinned_requirements=policy.unpinned_requirements,
+        direct_references=policy.direct_references, metric_gates=tuple(policy.metric_gates),
+        required_tags=tuple(policy.required_tags),
+    )
+
+
+def current_rules(environment) -> tuple[PolicyRules, EnvironmentPolicy | None]:
+    """The environment's newest policy version; the built-in default if it has none."""
+    policy = EnvironmentPolicy.current_for(environment.pk)
+    if policy is None:
+        return PolicyRules(environment=environment.name), None
+    return rules_from(policy), policy
+
+
+def active_waivers(at=None) -> list[WaiverRule]:
+    rows = Waiver.objects.active(at).select_related("environment")
+    return [WaiverRule(id=w.pk, advisory_id=w.advisory_id, package=w.package, model_name=w.model_name,
+                       environment=w.environment.name if w.environment_id else "", expires_at=w.expires_at)
+            for w in rows]
+
+
+def decide_for_release(result, release, now=None):
+    """The policy decision for `result` as a release of `release.model_name` to its environment."""
+    from releases.scanning.decision import decide
+
+    now = now or timezone.now()
+    rules, policy = current_rules(release.environment)
+    decision = decide(result, rules, active_waivers(now), model_name=release.model_name, now=now,
+                      metrics=release.mlflow_run_metrics, tags=release.mlflow_run_tags)
+    return decision, policy

@@ -1,0 +1,174 @@
+"""Turn a scan into a pass/fail decision under an environment's policy, with every reason.
+
+Pure: the rules, waivers and run data come in as plain values, so the worker, the
+dry-run endpoint and `scan_env --environment` all decide through this one function.
+"""
+import operator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from releases.scanning.envparse import Dependency
+from releases.scanning.scanner import FindingData
+from releases.scanning.severity import RANK, Level
+
+_OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    version: int | None = None  # None: the built-in default (the original note's rule)
+    environment: str = ""
+    block_at: str = "CRITICAL"
+    ignore_unfixed: bool = False
+    unknown_counts_as: str = "CRITICAL"
+    possible_findings: str = "warn"
+    unpinned_requirements: str = "warn"
+    direct_references: str = "allow"
+    metric_gates: tuple = ()
+    required_tags: tuple = ()
+
+
+@dataclass(frozen=True)
+class WaiverRule:
+    id: int
+    advisory_id: str
+    package: str = ""
+    model_name: str = ""
+    environment: str = ""
+    expires_at: datetime | None = None
+
+    def covers(self, finding: FindingData, model_name: str, environment: str, now: datetime) -> bool:
+        return (
+            (self.expires_at is None or self.expires_at > now)
+            and self.advisory_id in (finding.advisory_id, *finding.aliases)
+            and self.package in ("", finding.package)
+            and self.model_name in ("", model_name)
+            and self.environment in ("", environment)
+        )
+
+
+@dataclass
+class PolicyDecision:
+    passed: bool
+    summary: str
+    policy_version: int | None
+    environment: str
+    blocking: list[dict] = field(default_factory=list)
+    waived: list[dict] = field(default_factory=list)
+    ignored: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
+    gates: list[dict] = field(default_factory=list)
+    waivers_used: list[int] = field(default_factory=list)
+    block_at: str = "CRITICAL"
+    unknown_counts_as: str = "CRITICAL"
+    below_threshold: int = 0  # definite findings that do not reach the blocking severity
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _ref(finding: FindingData, **extra) -> dict:
+    return {"package": finding.package, "version": finding.version, "specifier": finding.specifier,
+            "advisory_id": finding.advisory_id, "severity": finding.severity.value,
+            "definite": finding.definite, "where": f"{finding.source_file}:{finding.line}", **extra}
+
+
+def _blocks(finding: FindingData, rules: PolicyRules) -> tuple[bool, str]:
+    level = rules.unknown_counts_as if finding.severity == Level.UNKNOWN else finding.severity.value
+    if RANK[Level(level)] < RANK[Level(rules.block_at)]:
+        return False, ""
+    if finding.severity == Level.UNKNOWN:
+        return True, f"severity unknown, counted as {level}"
+    return True, f"{level} is at or above the {rules.block_at} threshold"
+
+
+def _gates(rules: PolicyRules, metrics: dict, tags: dict) -> list[dict]:
+    gates = []
+    for gate in rules.metric_gates:
+        name = f"{gate['metric']} {gate['op']} {gate['value']:g}"
+        value = metrics.get(gate["metric"])
+        if value is None:
+            gates.append({"gate": name, "passed": False, "message": f"metric {gate['metric']!r} is missing from the run"})
+        else:
+            ok = _OPERATORS[gate["op"]](float(value), float(gate["value"]))
+            gates.append({"gate": name, "passed": ok, "message": f"{gate['metric']} = {value:g}"})
+    for tag in rules.required_tags:
+        present = bool(str(tags.get(tag, "")).strip())
+        gates.append({"gate": f"tag {tag}", "passed": present,
+                      "message": f"tag {tag!r} = {tags[tag]!r}" if present else f"tag {tag!r} is missing from the run"})
+    return gates
+
+
+def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules: PolicyRules,
+             waivers: list[WaiverRule], *, model_name: str, now: datetime,
+             metrics: dict | None = None, tags: dict | None = None) -> PolicyDecision:
+    decision = PolicyDecision(passed=True, summary="", policy_version=rules.version, environment=rules.environment,
+                              block_at=rules.block_at, unknown_counts_as=rules.unknown_counts_as)
+    used: set[int] = set()
+    for finding in findings:
+        if not finding.definite and rules.possible_findings == "allow":
+            continue
+        blocks, why = _blocks(finding, rules)
+        if not blocks:
+            decision.below_threshold += finding.definite
+            continue
+        if not finding.definite and rules.possible_findings == "warn":
+            decision.warnings.append(_ref(finding, reason=f"possible (unpinned) match; {why}"))
+            continue
+        if rules.ignore_unfixed and not finding.fixed_versions:
+            decision.ignored.append(_ref(finding, reason="no fixed version exists (ignore_unfixed)"))
+            continue
+        waiver = next((w for w in waivers if w.covers(finding, model_name, rules.environment, now)), None)
+        if waiver is not None:
+            used.add(waiver.id)
+            decision.waived.append(_ref(finding, waiver=waiver.id, reason=why))
+            continue
+        decision.blocking.append(_ref(finding, reason=why))
+    for dep in dependencies:
+        where = f"{dep.source_file}:{dep.line}"
+        if dep.kind != "registry" and rules.direct_references == "block":
+            decision.blocking.append({"package": dep.name or dep.url, "where": where,
+                                      "reason": f"{dep.kind} requirement {dep.url} is not from the package index"})
+        elif dep.kind == "registry" and dep.matchable and dep.version is None and rules.unpinned_requirements != "allow":
+            entry = {"package": dep.name, "specifier": dep.specifier, "where": where,
+                     "reason": f"unpinned requirement {dep.name}{dep.specifier or ' (any version)'}"}
+            (decision.blocking if rules.unpinned_requirements == "block" else decision.warnings).append(entry)
+    decision.gates = _gates(rules, metrics or {}, tags or {})
+    decision.waivers_used = sorted(used)
+    failed_gates = [g for g in decision.gates if not g["passed"]]
+    decision.passed = not decision.blocking and not failed_gates
+    decision.summary = _summary(decision, failed_gates)
+    return decision
+
+
+def _summary(decision: PolicyDecision, failed_gates: list[dict]) -> str:
+    policy = (f"{decision.environment} policy v{decision.policy_version}" if decision.policy_version
+              else "default policy")
+    if decision.passed:
+        extra = []
+        if decision.below_threshold:
+            extra.append(f"{decision.below_threshold} finding(s) below the {decision.block_at} threshold")
+        if decision.waived:
+            extra.append(f"{len(decision.waived)} finding(s) waived ("
+                         + ", ".join(f"waiver #{w}" for w in decision.waivers_used) + ")")
+        if decision.warnings:
+            extra.append(f"{len(decision.warnings)} warning(s)")
+        return "Security scan passed" + (". " + "; ".join(extra) if extra else "") + f". ({policy})"
+    parts = []
+    findings = [b for b in decision.blocking if "advisory_id" in b]
+    if findings:
+        threshold = decision.block_at
+        what = "CRITICAL vulnerabilities" if threshold == "CRITICAL" else f"vulnerabilities at or above {threshold}"
+        unknown = sum(1 for b in findings if b["severity"] == "UNKNOWN")
+        parts.append(f"Found {len(findings)} {what}.")
+        if unknown:
+            parts.append(f"{unknown} of them {'has' if unknown == 1 else 'have'} unknown severity, "
+                         f"counted as {decision.unknown_counts_as}.")
+        parts.append("Blocking: " + ", ".join(f"{b['package']} {b['advisory_id']}" for b in findings[:4])
+                     + (" …" if len(findings) > 4 else "") + ".")
+    others = [b for b in decision.blocking if "advisory_id" not in b]
+    if others:
+        parts.append("; ".join(b["reason"] for b in others[:2]).capitalize() + (" …" if len(others) > 2 else "") + ".")
+    if failed_gates:
+        parts.append("Quality gates failed: " + ", ".join(f"{g['gate']} ({g['message']})" for g in failed_gates) + ".")
+    return "Security scan failed. " + " ".join(parts) + f" ({policy})"
