@@ -213,6 +213,9 @@ TRIVY_EXTRA_ARGS = env_list("TRIVY_EXTRA_ARGS", [])  # e.g. --skip-db-update,--o
 ADVISORY_SYNC_SOURCE = env_str("ADVISORY_SYNC_SOURCE", "")
 ADVISORY_SYNC_INTERVAL_HOURS = env_int("ADVISORY_SYNC_INTERVAL_HOURS", 6, minimum=1)
 
+# --- Policy -------------------------------------------------------------------------------
+WAIVER_MAX_DAYS = env_int("WAIVER_MAX_DAYS", 90, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,18 +1,24 @@
 """Admin: auditors read everything; status changes only through lifecycle actions."""
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
 
-from releases import services
+from releases import services, waivers
 from releases.lifecycle import TransitionError
 from releases.models import (
     Advisory,
     AdvisorySync,
     AffectedPackage,
     Environment,
+    EnvironmentPolicy,
     Finding,
     Release,
     ReleaseEvent,
     ReleaseFile,
     ScanReport,
+    Waiver,
 )
 from releases.permissions import can_manage
 
@@ -137,3 +143,79 @@ class AdvisorySyncAdmin(ReadOnlyAdmin):
     list_display = ["id", "source", "outcome", "started_at", "duration_seconds", "files_seen", "created", "updated",
                     "unchanged", "withdrawn", "failed"]
     list_filter = ["outcome"]
+
+
+@admin.register(EnvironmentPolicy)
+class EnvironmentPolicyAdmin(admin.ModelAdmin):
+    """Saving never edits a policy: it adds the next version, so every decision's version stays readable."""
+
+    list_display = ["environment", "version", "block_at", "unknown_counts_as", "ignore_unfixed", "possible_findings",
+                    "unpinned_requirements", "direct_references", "created_by", "created_at"]
+    list_filter = ["environment"]
+    readonly_fields = ["version", "created_by", "created_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # decisions refer to their version
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            latest = (EnvironmentPolicy.objects.select_for_update().filter(environment=obj.environment)
+                      .order_by("-version").first())
+            obj.pk = None  # always a new row
+            obj.version = (latest.version if latest else 0) + 1
+            obj.created_by = request.user
+            obj.save()
+
+
+@admin.register(Waiver)
+class WaiverAdmin(admin.ModelAdmin):
+    list_display = ["id", "advisory_id", "package", "model_name", "environment", "state", "expires_at", "created_by",
+                    "approved_by"]
+    list_filter = ["environment"]
+    search_fields = ["advisory_id", "package", "model_name", "reason"]
+    readonly_fields = ["created_by", "created_at", "approved_by", "approved_at", "revoked_at"]
+    actions = ["approve_selected", "revoke_selected"]
+
+    def has_add_permission(self, request):
+        return waivers.is_security_officer(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return waivers.is_security_officer(request.user) and (obj is None or obj.approved_at is None)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: decisions name the waivers they used
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        if obj.expires_at and obj.expires_at > waivers.max_expiry():
+            raise PermissionError("expiry beyond WAIVER_MAX_DAYS")  # the form's clean() stops this first
+        obj.save()
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class BoundedExpiry(form):
+            def clean_expires_at(self):
+                value = self.cleaned_data["expires_at"]
+                if value <= timezone.now() or value > waivers.max_expiry():
+                    raise ValidationError(f"Between now and {settings.WAIVER_MAX_DAYS} days from now.")
+                return value
+
+        return BoundedExpiry
+
+    def _each(self, request, queryset, func, verb):
+        for waiver in queryset:
+            try:
+                func(waiver, request.user)
+                self.message_user(request, f"Waiver #{waiver.pk} {verb}.")
+            except (waivers.WaiverRefused, waivers.WaiverConflict) as exc:
+                self.message_user(request, f"#{waiver.pk}: {exc}", messages.ERROR)
+
+    @admin.action(description="Approve selected waivers")
+    def approve_selected(self, request, queryset):
+        self._each(request, queryset, waivers.approve, "approved")
+
+    @admin.action(description="Revoke selected waivers")
+    def revoke_selected(self, request, queryset):
+        self._each(request, queryset, waivers.revoke, "revoked")

@@ -30,12 +30,16 @@ def active_waivers(at=None) -> list[WaiverRule]:
             for w in rows]
 
 
-def decide_for_release(result, release, now=None):
-    """The policy decision for `result` as a release of `release.model_name` to its environment."""
+def decide_for(result, environment, model_name: str, metrics: dict, tags: dict, now=None):
+    """The decision for `result` as a release of `model_name` to `environment`, today."""
     from releases.scanning.decision import decide
 
     now = now or timezone.now()
-    rules, policy = current_rules(release.environment)
-    decision = decide(result, rules, active_waivers(now), model_name=release.model_name, now=now,
-                      metrics=release.mlflow_run_metrics, tags=release.mlflow_run_tags)
+    rules, policy = current_rules(environment)
+    decision = decide(result, rules, active_waivers(now), model_name=model_name, now=now, metrics=metrics, tags=tags)
     return decision, policy
+
+
+def decide_for_release(result, release, now=None):
+    return decide_for(result, release.environment, release.model_name, release.mlflow_run_metrics,
+                      release.mlflow_run_tags, now)

@@ -1,0 +1,142 @@
+"""Waivers API and the policy dry run."""
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from releases import validators, waivers
+from releases.api.serializers import _django_validator
+from releases.models import Environment, Waiver
+from releases.scanning.envparse import normalise_name
+
+
+class WaiverSerializer(serializers.ModelSerializer):
+    environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all(),
+                                               required=False, allow_null=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
+    state = serializers.CharField(read_only=True)
+    model_name = serializers.CharField(required=False, allow_blank=True, max_length=validators.MODEL_NAME_MAX,
+                                       validators=[_django_validator(validators.validate_model_name)])
+
+    class Meta:
+        model = Waiver
+        fields = ["id", "advisory_id", "package", "model_name", "environment", "reason", "expires_at", "state",
+                  "created_by", "created_at", "approved_by", "approved_at", "revoked_at"]
+        read_only_fields = ["id", "state", "created_by", "created_at", "approved_by", "approved_at", "revoked_at"]
+
+    def validate_advisory_id(self, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 128 or not value.isprintable() or " " in value:
+            raise serializers.ValidationError("An advisory id or alias such as GHSA-… or CVE-….")
+        return value
+
+    def validate_package(self, value: str) -> str:
+        return normalise_name(value.strip()) if value else ""
+
+    def validate_reason(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("A reason is required.")
+        return value.strip()
+
+    def validate_expires_at(self, value):
+        now = timezone.now()
+        if value <= now:
+            raise serializers.ValidationError("The expiry must be in the future.")
+        if value > waivers.max_expiry(now):
+            raise serializers.ValidationError(
+                f"A waiver may last at most {waivers.settings.WAIVER_MAX_DAYS} days (WAIVER_MAX_DAYS).")
+        return value
+
+
+class WaiverViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                    viewsets.GenericViewSet):
+    """Everyone signed in reads waivers; only security officers create, approve and revoke them."""
+
+    serializer_class = WaiverSerializer
+    queryset = Waiver.objects.select_related("environment", "created_by", "approved_by")
+    filterset_fields = ["advisory_id", "package", "model_name"]
+    ordering_fields = ["created_at", "expires_at", "id"]
+
+    def perform_create(self, serializer):
+        if not waivers.is_security_officer(self.request.user):
+            raise PermissionDenied("Only security officers create waivers.")
+        serializer.save(created_by=self.request.user)
+
+    def _act(self, func):
+        try:
+            waiver = func(self.get_object(), self.request.user)
+        except waivers.WaiverRefused as exc:
+            raise PermissionDenied(str(exc)) from None
+        except waivers.WaiverConflict as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(WaiverSerializer(waiver).data)
+
+    @extend_schema(request=None, responses={200: WaiverSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        return self._act(waivers.approve)
+
+    @extend_schema(request=None, responses={200: WaiverSerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        return self._act(waivers.revoke)
+
+
+class DryRunSerializer(serializers.Serializer):
+    model_name = serializers.CharField(max_length=validators.MODEL_NAME_MAX, trim_whitespace=False,
+                                       validators=[_django_validator(validators.validate_model_name)])
+    model_version = serializers.CharField(required=False, max_length=10,
+                                          validators=[_django_validator(validators.validate_model_version)])
+    model_alias = serializers.CharField(required=False, max_length=validators.ALIAS_MAX + 1)
+    environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
+
+    def validate_model_alias(self, value: str) -> str:
+        alias = validators.normalise_alias(value)
+        _django_validator(validators.validate_model_alias)(alias)
+        return alias
+
+    def validate(self, attrs):
+        if ("model_version" in attrs) == ("model_alias" in attrs):
+            raise serializers.ValidationError({"non_field_errors": ["Give exactly one of model_version or model_alias."]})
+        return attrs
+
+
+@extend_schema(request=DryRunSerializer, responses={200: None, 404: None, 422: None, 503: None})
+class PolicyEvaluateView(viewsets.ViewSet):
+    """POST /api/policy/evaluate/: the decision a release would get today. Stores nothing."""
+
+    def create(self, request):
+        from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
+        from releases.policies import decide_for
+        from releases.scanning.runner import run_scan
+        from releases.scanning.scanner import EmptyAdvisoryDatabase
+        from releases.scanning.trivy import TrivyError
+
+        body = DryRunSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            source = MlflowSource()
+            model = source.resolve(data["model_name"], version=data.get("model_version", ""),
+                                   alias=data.get("model_alias", ""))
+            files = source.fetch_files(model)
+            run = source.run_data(model)
+            result = run_scan({f.name: f.content for f in files})
+        except ModelNotFound as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+        except InvalidModelFiles as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        except (MlflowUnavailable, EmptyAdvisoryDatabase, TrivyError) as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        decision, _policy = decide_for(result, data["environment"], data["model_name"], run.metrics, run.tags)
+        return Response({
+            "model_name": model.name, "model_version": model.version, "environment": data["environment"].name,
+            "decision": decision.as_dict(),
+            "scan": {"scanner": result.scanner, "scanner_version": result.scanner_version,
+                     "advisory_sync": result.snapshot_id, "counts": result.counts(True),
+                     "possible_counts": result.counts(False), "issues": result.issues,
+                     "findings": [f.as_dict() for f in result.findings]},
+        })

@@ -1,0 +1,184 @@
+"""Waivers (API and admin), policy versions in admin, the dry run, and decisions in the pipeline."""
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from releases import tasks
+from releases.models import EnvironmentPolicy, Release, ReleaseEvent, ScanReport, Waiver
+from releases.statuses import Status
+from tests.conftest import token_client
+from tests.mlflow_models import CLEAN, VULNERABLE
+from tests.osv_records import DEFAULT_SET, sync_records
+from tests.test_scan_step import release_with_files
+
+pytestmark = pytest.mark.django_db
+URL = "/api/waivers/"
+
+
+@pytest.fixture
+def officers(django_user_model):
+    group = Group.objects.get(name="security-officers")
+    users = []
+    for name in ("sec-alice", "sec-bob"):
+        user = django_user_model.objects.create_user(name, password="pw-" + name + "-123")
+        user.groups.add(group)
+        users.append(user)
+    return users
+
+
+@pytest.fixture
+def advisories(tmp_path):
+    return sync_records(tmp_path / "osv", DEFAULT_SET)
+
+
+def waiver_body(**overrides):
+    body = {"advisory_id": "CVE-2020-14343", "package": "PyYAML", "reason": "Only safe_load is used.",
+            "expires_at": (timezone.now() + timedelta(days=30)).isoformat()}
+    body.update(overrides)
+    return body
+
+
+def test_only_security_officers_create_waivers(api, officers):
+    assert api.post(URL, waiver_body(), format="json").status_code == 403
+    response = token_client(officers[0]).post(URL, waiver_body(), format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["state"] == "pending" and body["created_by"] == "sec-alice" and body["package"] == "pyyaml"
+    assert api.get(URL).json()["count"] == 1  # everyone signed in may read them
+
+
+@pytest.mark.parametrize("overrides,field", [
+    ({"expires_at": None}, "expires_at"),
+    ({"expires_at": (timezone.now() - timedelta(minutes=1)).isoformat()}, "expires_at"),
+    ({"expires_at": (timezone.now() + timedelta(days=91)).isoformat()}, "expires_at"),
+    ({"reason": "   "}, "reason"),
+    ({"advisory_id": "has space"}, "advisory_id"),
+    ({"model_name": "../x"}, "model_name"),
+    ({"environment": "moon"}, "environment"),
+])
+def test_waiver_validation(officers, overrides, field):
+    body = waiver_body(**overrides)
+    if body.get("expires_at") is None:
+        body.pop("expires_at")
+    response = token_client(officers[0]).post(URL, body, format="json")
+    assert response.status_code == 400 and field in response.json()
+    assert not Waiver.objects.exists()
+
+
+def test_approval_needs_a_second_officer_and_happens_once(api, officers):
+    alice, bob = (token_client(u) for u in officers)
+    waiver_id = alice.post(URL, waiver_body(), format="json").json()["id"]
+    assert api.post(f"{URL}{waiver_id}/approve/").status_code == 403
+    refused = alice.post(f"{URL}{waiver_id}/approve/")
+    assert refused.status_code == 403 and "second security officer" in refused.json()["detail"]
+    approved = bob.post(f"{URL}{waiver_id}/approve/")
+    assert approved.status_code == 200 and approved.json()["state"] == "active"
+    assert approved.json()["approved_by"] == "sec-bob"
+    assert bob.post(f"{URL}{waiver_id}/approve/").status_code == 409
+    assert alice.post(f"{URL}{waiver_id}/revoke/").json()["state"] == "revoked"
+    assert alice.post(f"{URL}{waiver_id}/revoke/").status_code == 409
+
+
+def test_waivers_require_authentication(client):
+    assert client.get(URL).status_code in (401, 403)
+    assert client.post("/api/policy/evaluate/", {}).status_code in (401, 403)
+
+
+def _waiver(officers, approved=True, **fields):
+    values = {"advisory_id": "CVE-2020-14343", "reason": "r", "created_by": officers[0],
+              "expires_at": timezone.now() + timedelta(days=1)}
+    values.update(fields)
+    if approved:
+        values.update(approved_by=officers[1], approved_at=timezone.now())
+    return Waiver.objects.create(**values)
+
+
+def test_pending_waiver_does_not_count_and_approved_one_does(owner, officers, advisories):
+    pending = _waiver(officers, approved=False)
+    release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
+    tasks.scan_dependencies(release.pk)
+    assert Release.objects.get(pk=release.pk).status == Status.SCAN_FAILED
+
+    Waiver.objects.filter(pk=pending.pk).update(approved_by=officers[1], approved_at=timezone.now())
+    second = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
+    tasks.scan_dependencies(second.pk)
+    second.refresh_from_db()
+    assert second.status == Status.SCAN_PASSED and f"waiver #{pending.pk}" in second.status_message
+    report = ScanReport.objects.get(release=second)
+    assert report.decision["waivers_used"] == [pending.pk] and report.decision["waived"][0]["package"] == "pyyaml"
+    assert ReleaseEvent.objects.get(release=second).data["waivers_used"] == [pending.pk]
+
+
+def test_policy_version_recorded_and_admin_change_adds_a_version(owner, advisories, admin_client):
+    staging = EnvironmentPolicy.current_for(1)
+    assert staging.version == 1
+    response = admin_client.post(f"/admin/releases/environmentpolicy/{staging.pk}/change/", {
+        "environment": staging.environment_id, "block_at": "HIGH", "unknown_counts_as": "CRITICAL",
+        "possible_findings": "warn", "unpinned_requirements": "warn", "direct_references": "block",
+        "metric_gates": "[]", "required_tags": "[]", "comment": "stricter"})
+    assert response.status_code == 302
+    versions = list(EnvironmentPolicy.objects.filter(environment_id=staging.environment_id)
+                    .order_by("version").values_list("version", "block_at"))
+    assert versions == [(1, "CRITICAL"), (2, "HIGH")]  # the old version is kept
+    release = release_with_files(owner, requirements_txt="requests==2.19.0\n")  # HIGH finding
+    tasks.scan_dependencies(release.pk)
+    report = ScanReport.objects.get(release=release)
+    assert report.policy.version == 2 and not report.passed
+    assert report.decision["policy_version"] == 2 and "(staging policy v2)" in report.summary
+
+
+def test_invalid_gates_are_refused_in_admin(admin_client):
+    staging = EnvironmentPolicy.current_for(1)
+    response = admin_client.post(f"/admin/releases/environmentpolicy/{staging.pk}/change/", {
+        "environment": staging.environment_id, "block_at": "HIGH", "unknown_counts_as": "CRITICAL",
+        "possible_findings": "warn", "unpinned_requirements": "warn", "direct_references": "block",
+        "metric_gates": '[{"metric": "accuracy", "op": "~", "value": 1}]', "required_tags": "[]"})
+    assert response.status_code == 200 and b"Each gate is" in response.content
+    assert EnvironmentPolicy.objects.filter(environment_id=staging.environment_id).count() == 1
+
+
+def test_waiver_admin_is_for_security_officers(admin_client, client, officers, owner):
+    client.force_login(owner)
+    assert client.get("/admin/releases/waiver/add/").status_code in (302, 403)
+    assert admin_client.get("/admin/releases/waiver/add/").status_code == 200  # superuser
+
+
+# --- dry run -------------------------------------------------------------------------------
+@pytest.mark.mlflow
+def test_dry_run_returns_the_decision_and_stores_nothing(api, use_mlflow, advisories):
+    counts = (Release.objects.count(), ScanReport.objects.count(), ReleaseEvent.objects.count())
+    response = api.post("/api/policy/evaluate/", {"model_name": VULNERABLE, "model_alias": "champion",
+                                                  "environment": "production"}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["model_version"] == "1" and body["decision"]["passed"] is False
+    assert body["decision"]["policy_version"] == 1 and body["decision"]["environment"] == "production"
+    assert {b["package"] for b in body["decision"]["blocking"]} >= {"pyyaml", "requests"}  # HIGH blocks here
+    assert any(f["advisory_id"] == "GHSA-8q59-q68h-6hv4" for f in body["scan"]["findings"])
+    assert (Release.objects.count(), ScanReport.objects.count(), ReleaseEvent.objects.count()) == counts
+
+    clean = api.post("/api/policy/evaluate/", {"model_name": CLEAN, "model_version": "2",
+                                               "environment": "staging"}, format="json")
+    assert clean.status_code == 200 and clean.json()["decision"]["passed"] is True
+
+
+@pytest.mark.mlflow
+def test_dry_run_errors(api, use_mlflow, advisories):
+    missing = api.post("/api/policy/evaluate/", {"model_name": "nope", "model_version": "1",
+                                                 "environment": "staging"}, format="json")
+    assert missing.status_code == 404 and "does not exist" in missing.json()["detail"]
+    bad = api.post("/api/policy/evaluate/", {"model_name": "a/b", "model_version": "1", "environment": "staging"},
+                   format="json")
+    assert bad.status_code == 400 and "model_name" in bad.json()
+
+
+def test_dry_run_with_mlflow_down_is_503(api, settings, advisories):
+    from devtools.processes import free_port
+
+    settings.MLFLOW_TRACKING_URI = f"http://127.0.0.1:{free_port()}"
+    settings.MLFLOW_MAX_RETRIES = 0
+    response = api.post("/api/policy/evaluate/", {"model_name": "m", "model_version": "1",
+                                                  "environment": "staging"}, format="json")
+    assert response.status_code == 503 and "could not be reached" in response.json()["detail"]
