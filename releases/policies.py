@@ -2,7 +2,8 @@
 from django.utils import timezone
 
 from releases.models import EnvironmentPolicy, Waiver
-from releases.scanning.policy import PolicyRules, WaiverRule
+from releases.scanning import rego
+from releases.scanning.policy import PolicyRules, WaiverRule, apply_rego
 
 
 def rules_from(policy: EnvironmentPolicy) -> PolicyRules:
@@ -11,7 +12,7 @@ def rules_from(policy: EnvironmentPolicy) -> PolicyRules:
         ignore_unfixed=policy.ignore_unfixed, unknown_counts_as=policy.unknown_counts_as,
         possible_findings=policy.possible_findings, unpinned_requirements=policy.unpinned_requirements,
         direct_references=policy.direct_references, metric_gates=tuple(policy.metric_gates),
-        required_tags=tuple(policy.required_tags),
+        required_tags=tuple(policy.required_tags), rego_policy=policy.rego_policy,
     )
 
 
@@ -37,6 +38,16 @@ def decide_for(result, environment, model_name: str, metrics: dict, tags: dict, 
     now = now or timezone.now()
     rules, policy = current_rules(environment)
     decision = decide(result, rules, active_waivers(now), model_name=model_name, now=now, metrics=metrics, tags=tags)
+    if rules.rego_policy.strip():
+        document = {
+            "release": {"model_name": model_name, "environment": environment.name, "policy_version": rules.version},
+            "findings": [f.as_dict() for f in result.findings],
+            "dependencies": [d.as_dict() for d in result.dependencies],
+            "gates": decision.gates, "waived": decision.waived, "metrics": metrics or {}, "tags": tags or {},
+            "builtin": {"passed": decision.passed, "blocking": decision.blocking, "warnings": decision.warnings},
+        }
+        allow, reasons = rego.evaluate(rules.rego_policy, document)  # RegoFailure: an operational failure
+        apply_rego(decision, allow, reasons)
     return decision, policy
 
 

@@ -88,6 +88,7 @@ ENVIRONMENT_FILES = ("conda.yaml", "requirements.txt", "python_env.yaml")
 def scan_dependencies(release_id: int) -> str:
     """SCANNING_DEPENDENCIES: scan the fetched files, store the report, pass or fail the release."""
     from releases.policies import decide_for_release
+    from releases.scanning.rego import RegoFailure
     from releases.scanning.reports import store_report
     from releases.scanning.runner import run_scan
     from releases.scanning.scanner import EmptyAdvisoryDatabase
@@ -106,7 +107,10 @@ def scan_dependencies(release_id: int) -> str:
         log.exception("scan step crashed for release %s", release_id)
         return _fail(release, Step.SCAN, f"Unexpected error while scanning ({type(exc).__name__}).", owner)
 
-    decision, policy = decide_for_release(result, release)
+    try:
+        decision, policy = decide_for_release(result, release)
+    except RegoFailure as exc:
+        return _fail(release, Step.SCAN, str(exc), owner)
     if not any(name in files for name in ENVIRONMENT_FILES):
         decision.passed = False
         decision.summary = "Security scan failed. The model has no environment files to scan."

@@ -111,6 +111,7 @@ class PolicyEvaluateView(viewsets.ViewSet):
     def create(self, request):
         from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
         from releases.policies import decide_for
+        from releases.scanning.rego import RegoFailure
         from releases.scanning.runner import run_scan
         from releases.scanning.scanner import EmptyAdvisoryDatabase
         from releases.scanning.trivy import TrivyError
@@ -131,7 +132,10 @@ class PolicyEvaluateView(viewsets.ViewSet):
             return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         except (MlflowUnavailable, EmptyAdvisoryDatabase, TrivyError) as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        decision, _policy = decide_for(result, data["environment"], data["model_name"], run.metrics, run.tags)
+        try:
+            decision, _policy = decide_for(result, data["environment"], data["model_name"], run.metrics, run.tags)
+        except RegoFailure as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response({
             "model_name": model.name, "model_version": model.version, "environment": data["environment"].name,
             "decision": decision.as_dict(),

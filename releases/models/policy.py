@@ -42,6 +42,9 @@ class EnvironmentPolicy(models.Model):
     metric_gates = models.JSONField(default=list, blank=True,
                                     help_text='e.g. [{"metric": "accuracy", "op": ">=", "value": 0.9}]')
     required_tags = models.JSONField(default=list, blank=True, help_text='e.g. ["git_sha"]')
+    rego_policy = models.TextField(
+        blank=True, help_text="Optional policy as code (Rego v1, package `gateway`): `allow` decides, `deny` gives "
+        "the reasons. Its input: release, findings, gates, waivers and the built-in decision.")
     comment = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+")
@@ -69,6 +72,12 @@ class EnvironmentPolicy(models.Model):
                     break
         if not isinstance(self.required_tags, list) or not all(isinstance(t, str) and t for t in self.required_tags):
             errors["required_tags"] = "Must be a list of tag names."
+        if self.rego_policy.strip() and "rego_policy" not in errors:
+            from releases.scanning.rego import validate
+
+            problem = validate(self.rego_policy)
+            if problem:
+                errors["rego_policy"] = problem
         if errors:
             raise ValidationError(errors)
 

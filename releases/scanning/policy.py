@@ -26,6 +26,7 @@ class PolicyRules:
     direct_references: str = "allow"
     metric_gates: tuple = ()
     required_tags: tuple = ()
+    rego_policy: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class PolicyDecision:
     block_at: str = "CRITICAL"
     unknown_counts_as: str = "CRITICAL"
     below_threshold: int = 0  # definite findings that do not reach the blocking severity
+    rego: dict | None = None  # {"allow": bool, "deny": [...]} when the environment has a Rego policy
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -139,6 +141,18 @@ def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules:
     decision.passed = not decision.blocking and not failed_gates
     decision.summary = _summary(decision, failed_gates)
     return decision
+
+
+def apply_rego(decision: PolicyDecision, allow: bool, reasons: list[str]) -> None:
+    """A Rego policy has the last word: it saw the built-in decision in its input."""
+    decision.rego = {"allow": allow, "deny": reasons}
+    decision.passed = allow
+    policy = f"{decision.environment} policy v{decision.policy_version}"
+    if allow:
+        decision.summary = f"Security scan passed. Rego policy allowed the release. ({policy})"
+    else:
+        why = "; ".join(reasons[:3]) or "no allow rule matched"
+        decision.summary = f"Security scan failed. Rego policy denied: {why}. ({policy})"
 
 
 def _summary(decision: PolicyDecision, failed_gates: list[dict]) -> str:
