@@ -2,8 +2,7 @@
 from django.utils import timezone
 
 from releases.models import EnvironmentPolicy, Waiver
-from releases.scanning import rego
-from releases.scanning.policy import PolicyRules, WaiverRule, apply_rego
+from releases.scanning.policy import PolicyRules, WaiverRule
 
 
 def rules_from(policy: EnvironmentPolicy) -> PolicyRules:
@@ -32,22 +31,14 @@ def active_waivers(at=None) -> list[WaiverRule]:
 
 
 def decide_for(result, environment, model_name: str, metrics: dict, tags: dict, now=None):
-    """The decision for `result` as a release of `model_name` to `environment`, today."""
+    """The decision for `result` as a release of `model_name` to `environment`, today.
+
+    Raises rego.RegoFailure when the environment's Rego policy cannot be evaluated."""
     from releases.scanning.decision import decide
 
     now = now or timezone.now()
     rules, policy = current_rules(environment)
     decision = decide(result, rules, active_waivers(now), model_name=model_name, now=now, metrics=metrics, tags=tags)
-    if rules.rego_policy.strip():
-        document = {
-            "release": {"model_name": model_name, "environment": environment.name, "policy_version": rules.version},
-            "findings": [f.as_dict() for f in result.findings],
-            "dependencies": [d.as_dict() for d in result.dependencies],
-            "gates": decision.gates, "waived": decision.waived, "metrics": metrics or {}, "tags": tags or {},
-            "builtin": {"passed": decision.passed, "blocking": decision.blocking, "warnings": decision.warnings},
-        }
-        allow, reasons = rego.evaluate(rules.rego_policy, document)  # RegoFailure: an operational failure
-        apply_rego(decision, allow, reasons)
     return decision, policy
 
 

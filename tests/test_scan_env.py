@@ -108,6 +108,12 @@ def test_whole_process_runs_without_django(tmp_path):
     result = subprocess.run([sys.executable, "manage.py", "scan_env", *clean], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "No known vulnerabilities" in result.stdout
+    # The environment's policy read over plain SQL: production blocks the HIGH requests finding.
+    high = files(tmp_path / "clean", requirements_txt="requests==2.19.0\n")
+    for environment, expected in (("staging", 0), ("production", 1)):
+        result = subprocess.run([sys.executable, "manage.py", "scan_env", *high, "--environment", environment],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == expected, result.stdout + result.stderr
     probe = ("import sys; from releases.scanning import cli; cli.main(sys.argv[1:]); "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'mlflow', 'rest_framework')))")
     result = subprocess.run([sys.executable, "-c", probe, *clean], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -120,3 +126,34 @@ def test_unsupported_database_url_is_a_usage_error(tmp_path, monkeypatch):
     err = io.StringIO()
     assert cli.main(files(tmp_path, requirements_txt="a==1\n"), stderr=err, stdout=io.StringIO()) == 2
     assert "SQLite and PostgreSQL" in err.getvalue()
+
+
+def test_environment_policy_decides(advisories, tmp_path):
+    paths = files(tmp_path, requirements_txt="requests==2.19.0\n")  # a HIGH finding
+    assert run(paths)[0] == 0  # default rule: only CRITICAL/UNKNOWN block
+    assert run(paths + ["--environment", "staging"])[0] == 0  # staging blocks CRITICAL
+    code, out, _ = run(paths + ["--environment", "production", "--json"])  # production blocks HIGH
+    body = json.loads(out)
+    assert code == 1 and body["summary"]["decision"]["policy_version"] == 1
+    assert body["summary"]["message"].endswith("(production policy v1)")
+
+
+def test_unknown_environment_exits_2(advisories, tmp_path):
+    code, _, err = run(files(tmp_path, requirements_txt="a==1\n") + ["--environment", "moon"])
+    assert code == 2 and "unknown environment 'moon'" in err
+
+
+def test_active_waiver_applies_and_expired_one_does_not(advisories, tmp_path, owner, django_user_model):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from releases.models import Waiver
+
+    officer = django_user_model.objects.create_user("sec")
+    paths = files(tmp_path, requirements_txt="requests==2.19.0\n") + ["--environment", "production"]
+    waiver = Waiver.objects.create(advisory_id="PYSEC-2018-28", reason="r", created_by=owner, approved_by=officer,
+                                   approved_at=timezone.now(), expires_at=timezone.now() + timedelta(hours=1))
+    assert run(paths)[0] == 0
+    Waiver.objects.filter(pk=waiver.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert run(paths)[0] == 1

@@ -27,6 +27,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 clean, 1 findings that fail the policy, 2 usage or input error.")
     parser.add_argument("files", nargs="+", help="environment files")
     parser.add_argument("--json", action="store_true", help="print {findings, summary} as JSON")
+    parser.add_argument("--environment", metavar="NAME",
+                        help="decide under this environment's current policy and active waivers "
+                             "(default: fail on definite CRITICAL or UNKNOWN findings)")
+    parser.add_argument("--model-name", default="", help="the model name, for model-scoped waivers")
     return parser
 
 
@@ -87,7 +91,7 @@ def result_json(result, decision) -> str:
             "dependencies": len(result.dependencies), "advisory_sync": result.snapshot_id,
             "advisory_snapshot_at": result.snapshot_at.isoformat() if result.snapshot_at else None,
             "scanner": f"{result.scanner} {result.scanner_version}", "duration_ms": round(result.duration_ms, 2),
-            "issues": result.issues,
+            "issues": result.issues, "decision": decision.as_dict(),
         },
     }, indent=2)
 
@@ -111,10 +115,15 @@ def result_table(result, decision) -> str:
 def main(argv: list[str], store=None, stdout=None, stderr=None) -> int:
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     args = _parser().parse_args(argv)  # exits 2 on usage errors
-    from releases.scanning.decision import decide
-    from releases.scanning.envparse import parse_environment
-    from releases.scanning.scanner import EmptyAdvisoryDatabase, scan
+    from datetime import datetime, timezone
 
+    from releases.scanning.decision import DEFAULT_RULES, decide
+    from releases.scanning.envparse import parse_environment
+    from releases.scanning.rego import RegoFailure
+    from releases.scanning.scanner import EmptyAdvisoryDatabase, scan
+    from releases.scanning.sqlpolicy import UnknownEnvironment, load_policy
+
+    now = datetime.now(timezone.utc)
     try:
         parsed = parse_environment(read_files(args.files))
         if store is None:
@@ -122,12 +131,15 @@ def main(argv: list[str], store=None, stdout=None, stderr=None) -> int:
 
             store = connect_store(database_url())
         result = scan(parsed, store)
-    except (UsageError, EmptyAdvisoryDatabase) as exc:
+        rules, waivers = DEFAULT_RULES, []
+        if args.environment:
+            rules, waivers = load_policy(getattr(store, "sql", store), args.environment, now)
+        decision = decide(result, rules, waivers, model_name=args.model_name, now=now)
+    except (UsageError, EmptyAdvisoryDatabase, UnknownEnvironment, RegoFailure) as exc:
         stderr.write(f"scan_env: {exc}\n")
         return EXIT_USAGE
     except Exception as exc:  # a database error, for example: an input problem for the caller
         stderr.write(f"scan_env: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}\n")
         return EXIT_USAGE
-    decision = decide(result)
     stdout.write((result_json(result, decision) if args.json else result_table(result, decision)) + "\n")
     return EXIT_CLEAN if decision.passed else EXIT_FAILED
