@@ -30,8 +30,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.SCANNING_DEPENDENCIES: frozenset({S.SCAN_PASSED, S.SCAN_FAILED, S.FAILED, S.CANCELLED}),
     # A failed scan can be run again (e.g. once a waiver is approved).
     S.SCAN_FAILED: frozenset({S.SCANNING_DEPENDENCIES, S.CANCELLED}),
-    # APPROVED directly when the environment requires no approval.
-    S.SCAN_PASSED: frozenset({S.AWAITING_APPROVAL, S.APPROVED, S.FAILED, S.CANCELLED}),
+    # APPROVED directly when the environment requires no approval; SCAN_FAILED when a
+    # re-evaluation (new advisories, an expired waiver) finds a newly blocking finding.
+    S.SCAN_PASSED: frozenset({S.AWAITING_APPROVAL, S.APPROVED, S.SCAN_FAILED, S.FAILED, S.CANCELLED}),
     # SCAN_FAILED here is a re-evaluation that found a newly blocking finding.
     S.AWAITING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.SCAN_FAILED, S.CANCELLED}),
     S.APPROVED: frozenset({S.BUILDING_IMAGE, S.FAILED, S.CANCELLED}),
@@ -44,6 +45,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.REJECTED: frozenset(),
     S.CANCELLED: frozenset(),
 }
+
+# Scanned and waiting for people: re-evaluated when advisories or waivers change.
+WAITING = frozenset({S.SCAN_PASSED, S.AWAITING_APPROVAL})
 
 TERMINAL = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets)
 # Statuses in which the worker owns the release and runs a step.

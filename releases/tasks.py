@@ -188,4 +188,78 @@ def scheduled_advisory_sync() -> str:
     if AdvisorySync.objects.filter(outcome=AdvisorySync.Outcome.SUCCEEDED, finished_at__gt=due).exists():
         return "not due"
     sync = sync_advisories(settings.ADVISORY_SYNC_SOURCE)
+    after_advisory_sync(sync)
     return f"sync #{sync.pk} {sync.outcome}"
+
+
+def after_advisory_sync(sync) -> None:
+    """New or changed advisories may block releases that passed: look at the waiting ones again."""
+    if sync.outcome == sync.Outcome.SUCCEEDED and sync.changed:
+        enqueue_reevaluation(f"advisory sync #{sync.pk}")
+
+
+def reevaluate_waiting(trigger: str, release_ids: list[int] | None = None) -> str:
+    """Scan waiting releases again under today's advisories, policy and waivers.
+
+    A release that now fails moves back to SCAN_FAILED with the reason and a new report
+    (approvals given on the old report no longer count). One that still passes is left
+    as it is: nothing it was approved on has changed for the worse.
+    """
+    from releases.policies import decide_for_release
+    from releases.scanning.reports import store_report
+    from releases.scanning.runner import run_scan
+    from releases.statuses import WAITING
+
+    waiting = Release.objects.filter(status__in=list(WAITING)).select_related("environment")
+    if release_ids is not None:
+        waiting = waiting.filter(pk__in=release_ids)
+    moved = 0
+    for release in waiting:
+        files = dict(ReleaseFile.objects.filter(release=release).values_list("name", "content"))
+        try:
+            result = run_scan(files)
+            decision, policy = decide_for_release(result, release)
+        except Exception:  # one release's problem must not stop the others; it stays as it was
+            log.exception("re-evaluation of release %s failed", release.pk)
+            continue
+        if decision.passed:
+            continue
+        decision.summary = f"Re-evaluated after {trigger}: {decision.summary}"
+        try:
+            with transaction.atomic():
+                report = store_report(release.pk, result, decision, policy)
+                transition(release, Status.SCAN_FAILED, message=decision.summary[:2000],
+                           data={"scan_report": report.pk, "trigger": trigger,
+                                 "policy_version": decision.policy_version,
+                                 "blocking": [f"{b['package']} {b.get('advisory_id', b['reason'])}"
+                                              for b in decision.blocking][:50]})
+            moved += 1
+        except TransitionConflict:
+            continue  # it moved on meanwhile (cancelled, approved...)
+    return f"{moved} release(s) moved to SCAN_FAILED"
+
+
+def enqueue_reevaluation(trigger: str, release_ids: list[int] | None = None) -> None:
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task("releases.tasks.reevaluate_waiting", trigger, release_ids,
+                                             task_name="reevaluate-waiting", group="releases"))
+
+
+def reevaluate_after_waiver_changes() -> str:
+    """Scheduled: waiting releases whose passing decision used a waiver that no longer counts."""
+    from releases.models import ScanReport, Waiver
+    from releases.statuses import WAITING
+
+    active = set(Waiver.objects.active().values_list("pk", flat=True))
+    affected = []
+    for release_id, decision in (ScanReport.objects.filter(release__status__in=list(WAITING))
+                                 .order_by("release_id", "-created_at", "-id").values_list("release_id", "decision")):
+        if release_id in affected:
+            continue
+        used = set((decision or {}).get("waivers_used", []))
+        if used - active:
+            affected.append(release_id)
+    if not affected:
+        return "nothing to re-evaluate"
+    return reevaluate_waiting("a waiver expired or was revoked", affected)

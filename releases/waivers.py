@@ -38,6 +38,10 @@ def approve(waiver: Waiver, user) -> Waiver:
 def revoke(waiver: Waiver, user) -> Waiver:
     if not is_security_officer(user):
         raise WaiverRefused("Only security officers revoke waivers.")
-    if Waiver.objects.filter(pk=waiver.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()) != 1:
-        raise WaiverConflict(f"Waiver #{waiver.pk} is already revoked.")
+    with transaction.atomic():
+        if Waiver.objects.filter(pk=waiver.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()) != 1:
+            raise WaiverConflict(f"Waiver #{waiver.pk} is already revoked.")
+        from releases.tasks import enqueue_reevaluation
+
+        enqueue_reevaluation(f"waiver #{waiver.pk} was revoked")  # after commit
     return Waiver.objects.get(pk=waiver.pk)

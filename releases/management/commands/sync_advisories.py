@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from releases.scanning.sync import sync_advisories
+from releases.tasks import after_advisory_sync
 
 
 class Command(BaseCommand):
@@ -20,4 +21,5 @@ class Command(BaseCommand):
                 f"{sync.failed} failed, {sync.duration_seconds:.1f} s")
         if sync.outcome != sync.Outcome.SUCCEEDED:
             raise CommandError(line)
+        after_advisory_sync(sync)
         self.stdout.write(line)
