@@ -61,10 +61,12 @@ def connect_store(database_url: str):
     if url.scheme == "sqlite":
         import sqlite3
 
-        path = unquote(database_url[len("sqlite://"):])
-        if not Path(path).exists():
-            raise UsageError(f"database {path} does not exist: run migrate and sync_advisories first")
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        from urllib.parse import quote
+
+        path = unquote(url.path[1:])  # as dj-database-url reads it: sqlite:////abs/path.sqlite3
+        if not path or not Path(path).exists():
+            raise UsageError(f"database {path!r} does not exist: run migrate and sync_advisories first")
+        conn = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True)
         return SqlAdvisoryStore(lambda: contextlib.closing(conn.cursor()), placeholder="?")
     if url.scheme in ("postgres", "postgresql", "pgsql"):
         import psycopg

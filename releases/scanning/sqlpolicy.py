@@ -4,7 +4,7 @@ Same tables as the Django models (releases_environment, releases_environmentpoli
 releases_waiver); returns the engine's plain rules, so scan_env decides exactly like
 the worker does.
 """
-from datetime import datetime, timezone
+from datetime import datetime
 
 from releases.scanning.policy import PolicyRules, WaiverRule
 from releases.scanning.sqlstore import SqlAdvisoryStore, _json, _timestamp
@@ -12,13 +12,6 @@ from releases.scanning.sqlstore import SqlAdvisoryStore, _json, _timestamp
 
 class UnknownEnvironment(Exception):
     pass
-
-
-def _aware(value) -> datetime | None:
-    value = _timestamp(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)  # Django stores UTC
-    return value
 
 
 def load_policy(store: SqlAdvisoryStore, environment: str, now: datetime) -> tuple[PolicyRules, list[WaiverRule]]:
@@ -44,7 +37,7 @@ def load_policy(store: SqlAdvisoryStore, environment: str, now: datetime) -> tup
             "SELECT w.id, w.advisory_id, w.package, w.model_name, e.name, w.expires_at FROM releases_waiver w "
             "LEFT JOIN releases_environment e ON e.id = w.environment_id "
             "WHERE w.approved_at IS NOT NULL AND w.revoked_at IS NULL"):
-        expires = _aware(expires_at)
+        expires = _timestamp(expires_at)
         if expires is not None and expires > now:
             waivers.append(WaiverRule(id=waiver_id, advisory_id=advisory_id, package=package or "",
                                       model_name=model_name or "", environment=env_name or "", expires_at=expires))

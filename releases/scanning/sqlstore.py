@@ -6,7 +6,7 @@ it is a pre-flight command that must start fast. The table names are fixed in
 the models' Meta for this reason.
 """
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from releases.scanning.matcher import CompiledAffected, compile_affected
 from releases.scanning.scanner import AdvisoryInfo
@@ -23,9 +23,12 @@ def _json(value):
 
 
 def _timestamp(value):
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
+    """A timezone-aware datetime: SQLite hands raw SQL a naive string, which Django stored in UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 class SqlAdvisoryStore:
