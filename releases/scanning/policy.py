@@ -178,11 +178,12 @@ def _summary(decision: PolicyDecision, failed_gates: list[dict]) -> str:
         if unknown:
             parts.append(f"{unknown} of them {'has' if unknown == 1 else 'have'} unknown severity, "
                          f"counted as {decision.unknown_counts_as}.")
-        parts.append("Blocking: " + ", ".join(f"{b['package']} {b['advisory_id']}" for b in findings[:4])
-                     + (" …" if len(findings) > 4 else "") + ".")
+        more = f" and {len(findings) - 4} more" if len(findings) > 4 else ""
+        parts.append("Blocking: " + ", ".join(f"{b['package']} {b['advisory_id']}" for b in findings[:4]) + more + ".")
     others = [b for b in decision.blocking if "advisory_id" not in b]
     if others:
-        parts.append("; ".join(b["reason"] for b in others[:2]).capitalize() + (" …" if len(others) > 2 else "") + ".")
+        more = f" and {len(others) - 2} more" if len(others) > 2 else ""
+        parts.append("; ".join(b["reason"] for b in others[:2]).capitalize() + more + ".")
     if failed_gates:
         parts.append("Quality gates failed: " + ", ".join(f"{g['gate']} ({g['message']})" for g in failed_gates) + ".")
     return "Security scan failed. " + " ".join(parts) + f" ({policy})"
