@@ -75,7 +75,8 @@ def bootstrap_user(env: dict, password: str) -> str:
     return manage(env, "shell", "-c", code, capture=True).strip().splitlines()[-1]
 
 
-EXPECTED = {"churn-legacy": "SCAN_FAILED", "forecast-conda": "SCAN_FAILED", "fraud-detector": "SCAN_PASSED"}
+# staging needs no approval: a release that passes its scan is APPROVED at once.
+EXPECTED = {"churn-legacy": "SCAN_FAILED", "forecast-conda": "SCAN_FAILED", "fraud-detector": "APPROVED"}
 
 
 def smoke_check(base: str, token: str, timeout: float = 90) -> None:
@@ -91,7 +92,7 @@ def smoke_check(base: str, token: str, timeout: float = 90) -> None:
     for model, url in urls.items():
         while True:
             release = requests.get(url, headers=headers, timeout=10).json()
-            if release["status"] not in ("PENDING", "SCANNING_DEPENDENCIES") or time.monotonic() > ends:
+            if release["status"] not in ("PENDING", "SCANNING_DEPENDENCIES", "SCAN_PASSED") or time.monotonic() > ends:
                 break
             time.sleep(0.5)
         if release["status"] != EXPECTED[model]:
@@ -159,7 +160,7 @@ Try it:
        -d '{{"model_name": "churn-legacy", "model_alias": "champion", "target_environment": "staging"}}' \\
        {base}/api/releases/
   curl -s -H 'Authorization: Token {token}' {base}/api/releases/
-Demo models: fraud-detector (clean pins: passes its scan), churn-legacy (old, vulnerable pins: fails),
+Demo models: fraud-detector (clean pins: passes its scan; staging needs no approval), churn-legacy (old, vulnerable pins: fails),
 forecast-conda (conda numpy=1.19.0: fails). Scan report: GET /api/releases/ID/scan/
 Press Ctrl-C to stop.
 """, flush=True)

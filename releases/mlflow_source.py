@@ -48,6 +48,7 @@ class ResolvedModel:
 class RunData:
     metrics: dict
     tags: dict
+    author: str = ""
 
 
 MAX_RUN_ENTRIES = 1000  # metrics and tags kept per run (quality gates only need a few)
@@ -159,7 +160,7 @@ class MlflowSource:
         metrics = dict(list(run.data.metrics.items())[:MAX_RUN_ENTRIES])
         tags = {k: str(v)[:500] for k, v in list(run.data.tags.items())[:MAX_RUN_ENTRIES]
                 if not k.startswith("mlflow.")}
-        return RunData(metrics, tags)
+        return RunData(metrics, tags, str(run.info.user_id or "")[:256])
 
     # --- files ------------------------------------------------------------------
     def fetch_files(self, model: ResolvedModel) -> list[FetchedFile]:

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 STEP_TASKS: dict[str, str] = {
     Status.PENDING: "releases.tasks.fetch_environment",
     Status.SCANNING_DEPENDENCIES: "releases.tasks.scan_dependencies",
+    Status.SCAN_PASSED: "approvals.tasks.request_approval",
 }
 
 

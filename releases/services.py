@@ -4,6 +4,7 @@ import json
 
 from django.db import IntegrityError, transaction
 
+from releases import promotion
 from releases.lifecycle import record_creation, transition
 from releases.models import Environment, IdempotencyKey, Release
 from releases.statuses import RETRY_ENTRY, Status
@@ -14,6 +15,8 @@ class IdempotencyMismatch(Exception):
 
 
 def request_release(user, *, model_name: str, requested_ref: str, environment: Environment) -> Release:
+    """Raises promotion.PromotionRefused when the predecessor environment's step is missing."""
+    promotion.check(model_name, "" if requested_ref.startswith("@") else requested_ref, environment)
     with transaction.atomic():
         release = Release.objects.create(
             model_name=model_name, requested_ref=requested_ref, environment=environment, requested_by=user

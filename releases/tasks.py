@@ -8,7 +8,7 @@ import logging
 
 from django.db import transaction
 
-from releases import leases
+from releases import leases, promotion
 from releases.lifecycle import TransitionConflict, transition
 from releases.mlflow_source import MlflowSource, MlflowSourceError
 from releases.models import Release, ReleaseFile
@@ -42,9 +42,11 @@ def fetch_environment(release_id: int) -> str:
         source = MlflowSource()
         alias = release.model_alias
         model = source.resolve(release.model_name, version="" if alias else release.requested_ref, alias=alias)
+        if alias:  # the version is known only now: check the promotion chain for it
+            promotion.check(release.model_name, model.version, release.environment)
         files = source.fetch_files(model)
         run = source.run_data(model)
-    except MlflowSourceError as exc:
+    except (MlflowSourceError, promotion.PromotionRefused) as exc:
         return _fail(release, Step.FETCH, str(exc), owner)
     except Exception as exc:  # a bug or an unforeseen library error: fail visibly, never mislabel
         log.exception("fetch step crashed for release %s", release_id)
@@ -70,6 +72,7 @@ def fetch_environment(release_id: int) -> str:
                     "mlflow_download_uri": model.download_uri,
                     "mlflow_run_metrics": run.metrics,
                     "mlflow_run_tags": run.tags,
+                    "mlflow_run_author": run.author,
                 },
                 lease_owner=owner,
             )

@@ -55,7 +55,7 @@ def test_create_by_version(api, owner):
 
 @pytest.mark.parametrize("alias", ["champion", "@champion"])
 def test_create_by_alias_accepts_with_or_without_at(api, alias):
-    body = {"model_name": "fraud-detector", "model_alias": alias, "target_environment": "canary"}
+    body = {"model_name": "fraud-detector", "model_alias": alias, "target_environment": "staging"}
     response = api.post(URL, body, format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["requested_ref"] == "@champion"

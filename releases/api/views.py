@@ -6,7 +6,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from releases import services
+from releases import promotion, services
 from releases.api.filters import ReleaseFilter
 from releases.api.serializers import (
     CancelSerializer,
@@ -85,20 +85,26 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
                   "environment": data["target_environment"]}
         key = request.headers.get(IDEMPOTENCY_HEADER)
         headers = {}
+        try:
+            release, headers = self._create(request, key, fields, headers)
+        except promotion.PromotionRefused as exc:
+            return _conflict(str(exc))
+        except services.IdempotencyMismatch as exc:
+            return _conflict(str(exc))
+        release = self.get_queryset().prefetch_related("events__actor", "files", "scan_reports").get(pk=release.pk)
+        headers["Location"] = f"/api/releases/{release.pk}/"
+        return Response(ReleaseDetailSerializer(release).data, status=status.HTTP_201_CREATED, headers=headers)
+
+    def _create(self, request, key, fields, headers):
         if key is None:
             release = services.request_release(request.user, **fields)
         else:
             if not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
                 raise ValidationError({IDEMPOTENCY_HEADER: [f"Must be 1-{IDEMPOTENCY_KEY_MAX} printable characters."]})
-            try:
-                release, replayed = services.request_release_idempotent(request.user, key, **fields)
-            except services.IdempotencyMismatch as exc:
-                return _conflict(str(exc))
+            release, replayed = services.request_release_idempotent(request.user, key, **fields)
             if replayed:
                 headers["Idempotent-Replayed"] = "true"
-        release = self.get_queryset().prefetch_related("events__actor", "files", "scan_reports").get(pk=release.pk)
-        headers["Location"] = f"/api/releases/{release.pk}/"
-        return Response(ReleaseDetailSerializer(release).data, status=status.HTTP_201_CREATED, headers=headers)
+        return release, headers
 
     @extend_schema(request=CancelSerializer, responses={200: ReleaseSerializer, 409: None})
     @action(detail=True, methods=["post"])
@@ -111,6 +117,28 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
         except TransitionError as exc:
             return _conflict(str(exc), release)
         return Response(ReleaseSerializer(release).data)
+
+    @extend_schema(responses={200: None})
+    @action(detail=True, methods=["get"])
+    def approvals(self, request, pk=None):
+        """Stages and rules, who decided what, what is still needed, and whether the caller may decide."""
+        from approvals.api import state_body
+
+        return Response(state_body(self.get_object(), request.user))
+
+    @extend_schema(request=None, responses={200: None, 403: None, 409: None})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        from approvals.api import decide
+
+        return decide(request, self.get_object(), approve=True)
+
+    @extend_schema(request=None, responses={200: None, 400: None, 403: None, 409: None})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        from approvals.api import decide
+
+        return decide(request, self.get_object(), approve=False)
 
     @extend_schema(responses={200: ScanReportSerializer, 404: None})
     @action(detail=True, methods=["get"])

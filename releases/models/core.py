@@ -19,6 +19,12 @@ class Environment(models.Model):
         help_text="A release here needs a SUCCEEDED release of the same model version there first.",
     )
     description = models.CharField(max_length=255, blank=True)
+    min_soak_minutes = models.PositiveIntegerField(
+        default=0, help_text="How long the predecessor release must have been SUCCEEDED before promotion here.")
+    allow_self_approval = models.BooleanField(
+        default=False, help_text="Let the requester or the MLflow run's author approve (audited).")
+    approval_ttl_hours = models.PositiveIntegerField(
+        default=72, help_text="A release waiting for approval longer than this is rejected.")
 
     class Meta:
         ordering = ["order", "name"]
@@ -38,6 +44,7 @@ class Release(models.Model):
     # The MLflow run's metrics and tags at fetch time: the input of the quality gates.
     mlflow_run_metrics = models.JSONField(default=dict, blank=True)
     mlflow_run_tags = models.JSONField(default=dict, blank=True)
+    mlflow_run_author = models.CharField(max_length=256, blank=True, help_text="The MLflow run's user_id.")
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="releases")
 
     # Written only by releases.lifecycle.transition (compare-and-set).
