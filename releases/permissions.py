@@ -9,6 +9,18 @@ def can_manage(user, release) -> bool:
     return bool(user and user.is_authenticated and (user.pk == release.requested_by_id or user.has_perm(MANAGE_ANY)))
 
 
+REQUEST = "releases.add_release"
+
+
+class CanRequestRelease(BasePermission):
+    """Requesting a release: members of the `requesters` group (or anyone granted add_release)."""
+
+    message = "Only requesters may request releases (group 'requesters')."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm(REQUEST))
+
+
 class CanManageRelease(BasePermission):
     message = "Only the requester or a platform admin may cancel or retry this release."
 

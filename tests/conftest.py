@@ -5,6 +5,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from devtools.mlflow_server import MlflowServer
+from tests.factories import ensure_environments
 from tests.mlflow_models import register_test_models
 
 
@@ -27,18 +28,32 @@ def use_mlflow(settings, mlflow_server, mlflow_models):
     return mlflow_models
 
 
-def _user(django_user_model, username, **extra):
-    return django_user_model.objects.create_user(username=username, password="pw-" + username + "-123", **extra)
+def _user(django_user_model, username, *groups, **extra):
+    from django.contrib.auth.models import Group
+
+    if groups and not Group.objects.filter(name=groups[0]).exists():
+        ensure_environments()  # a transactional test flushed the roles created by migrations
+    user = django_user_model.objects.create_user(username=username, password="pw-" + username + "-123", **extra)
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    return user
 
 
 @pytest.fixture
 def owner(db, django_user_model):
-    return _user(django_user_model, "owner")
+    return _user(django_user_model, "owner", "requesters")
 
 
 @pytest.fixture
 def outsider(db, django_user_model):
-    return _user(django_user_model, "outsider")
+    """Another requester: may request releases, but not act on the owner's."""
+    return _user(django_user_model, "outsider", "requesters")
+
+
+@pytest.fixture
+def stranger(db, django_user_model):
+    """Signed in, in no group."""
+    return _user(django_user_model, "stranger")
 
 
 @pytest.fixture

@@ -317,3 +317,10 @@ def test_openapi_schema_generates_and_docs_render(api):
     create_schema = doc["components"]["schemas"]["ReleaseCreate"]["properties"]
     assert "status" not in create_schema
     assert api.get("/api/docs/").status_code == 200
+
+
+def test_only_requesters_may_request_releases(stranger):
+    response = token_client(stranger).post(URL, BODY, format="json")
+    assert response.status_code == 403 and "requesters" in response.json()["detail"]
+    assert token_client(stranger).get(URL).status_code == 200  # reading is open to everyone signed in
+    assert not Release.objects.exists()

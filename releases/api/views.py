@@ -18,7 +18,7 @@ from releases.api.serializers import (
 )
 from releases.lifecycle import TransitionError
 from releases.models import Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
-from releases.permissions import CanManageRelease
+from releases.permissions import CanManageRelease, CanRequestRelease
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -68,6 +68,8 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
     def get_permissions(self):
         if self.action in ("cancel", "retry"):
             return [IsAuthenticated(), CanManageRelease()]
+        if self.action == "create":
+            return [IsAuthenticated(), CanRequestRelease()]
         return super().get_permissions()
 
     @extend_schema(
