@@ -7,7 +7,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from releases import validators, waivers
-from releases.api.serializers import _django_validator
+from releases.api.serializers import ModelReferenceSerializer, _django_validator
 from releases.models import Environment, Waiver
 from releases.scanning.envparse import normalise_name
 
@@ -85,23 +85,8 @@ class WaiverViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retri
         return self._act(waivers.revoke)
 
 
-class DryRunSerializer(serializers.Serializer):
-    model_name = serializers.CharField(max_length=validators.MODEL_NAME_MAX, trim_whitespace=False,
-                                       validators=[_django_validator(validators.validate_model_name)])
-    model_version = serializers.CharField(required=False, max_length=10,
-                                          validators=[_django_validator(validators.validate_model_version)])
-    model_alias = serializers.CharField(required=False, max_length=validators.ALIAS_MAX + 1)
+class DryRunSerializer(ModelReferenceSerializer):
     environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
-
-    def validate_model_alias(self, value: str) -> str:
-        alias = validators.normalise_alias(value)
-        _django_validator(validators.validate_model_alias)(alias)
-        return alias
-
-    def validate(self, attrs):
-        if ("model_version" in attrs) == ("model_alias" in attrs):
-            raise serializers.ValidationError({"non_field_errors": ["Give exactly one of model_version or model_alias."]})
-        return attrs
 
 
 @extend_schema(request=DryRunSerializer, responses={200: None, 404: None, 422: None, 503: None})

@@ -77,24 +77,17 @@ class ReleaseDetailSerializer(ReleaseSerializer):
         return ScanSummarySerializer(reports[0]).data if reports else None
 
 
-class ReleaseCreateSerializer(serializers.Serializer):
-    """A release request. Status and everything else are set by the gateway."""
+class ModelReferenceSerializer(serializers.Serializer):
+    """A model in the MLflow registry: NAME plus exactly one of a version or an alias.
+
+    Validated here, before anything is sent to MLflow. `requested_ref` is "3" or "@champion".
+    """
 
     model_name = serializers.CharField(max_length=validators.MODEL_NAME_MAX, trim_whitespace=False,
                                        validators=[_django_validator(validators.validate_model_name)])
     model_version = serializers.CharField(required=False, max_length=10,
                                           validators=[_django_validator(validators.validate_model_version)])
     model_alias = serializers.CharField(required=False, max_length=validators.ALIAS_MAX + 1)
-    target_environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
-
-    def to_internal_value(self, data):
-        if hasattr(data, "keys"):
-            unknown = sorted(set(data.keys()) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: ["Unknown or read-only field; status changes only through actions."] for key in unknown}
-                )
-        return super().to_internal_value(data)
 
     def validate_model_alias(self, value: str) -> str:
         alias = validators.normalise_alias(value)
@@ -107,8 +100,23 @@ class ReleaseCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Give exactly one of model_version or model_alias."]}
             )
-        attrs["requested_ref"] = attrs.pop("model_version") if has_version else "@" + attrs.pop("model_alias")
+        attrs["requested_ref"] = attrs["model_version"] if has_version else "@" + attrs["model_alias"]
         return attrs
+
+
+class ReleaseCreateSerializer(ModelReferenceSerializer):
+    """A release request. Status and everything else are set by the gateway."""
+
+    target_environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: ["Unknown or read-only field; status changes only through actions."] for key in unknown}
+                )
+        return super().to_internal_value(data)
 
 
 class CancelSerializer(serializers.Serializer):
