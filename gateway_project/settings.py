@@ -213,6 +213,11 @@ TRIVY_EXTRA_ARGS = env_list("TRIVY_EXTRA_ARGS", [])  # e.g. --skip-db-update,--o
 ADVISORY_SYNC_SOURCE = env_str("ADVISORY_SYNC_SOURCE", "")
 ADVISORY_SYNC_INTERVAL_HOURS = env_int("ADVISORY_SYNC_INTERVAL_HOURS", 6, minimum=1)
 
+# --- Builds ----------------------------------------------------------------------------------
+# Secrets that sign build callbacks (comma-separated: the first signs outbound requests,
+# all are accepted inbound, so a secret can be rotated). Empty: callbacks are refused.
+BUILD_CALLBACK_SECRETS = env_list("BUILD_CALLBACK_SECRETS", [])
+
 # --- Policy -------------------------------------------------------------------------------
 WAIVER_MAX_DAYS = env_int("WAIVER_MAX_DAYS", 90, minimum=1)
 

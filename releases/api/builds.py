@@ -1,0 +1,104 @@
+"""POST /api/builds/callback/: a build backend reports completion, signed (see releases.signing)."""
+import json
+import re
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from releases import signing
+from releases.lifecycle import transition
+from releases.models import Build, CallbackDelivery, Release
+from releases.statuses import Status
+
+MAX_BODY_BYTES = 64 * 1024
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+class CallbackSerializer(serializers.Serializer):
+    build_id = serializers.IntegerField(required=False, min_value=1)
+    release_id = serializers.IntegerField(required=False, min_value=1)
+    status = serializers.ChoiceField(choices=["succeeded", "failed"])
+    image_reference = serializers.CharField(required=False, allow_blank=True, max_length=512)
+    digest = serializers.CharField(required=False, allow_blank=True, max_length=71)
+    log_url = serializers.URLField(required=False, allow_blank=True, max_length=1024)
+    message = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    def validate_digest(self, value: str) -> str:
+        if value and not DIGEST_RE.fullmatch(value):
+            raise serializers.ValidationError("A digest is 'sha256:' followed by 64 lowercase hex characters.")
+        return value
+
+    def validate(self, attrs):
+        if ("build_id" in attrs) == ("release_id" in attrs):
+            raise serializers.ValidationError({"non_field_errors": ["Give exactly one of build_id or release_id."]})
+        if attrs["status"] == "succeeded" and not (attrs.get("image_reference") and attrs.get("digest")):
+            raise serializers.ValidationError({"digest": ["A succeeded build reports image_reference and digest."]})
+        return attrs
+
+
+class BuildCallbackView(APIView):
+    """Authenticated by its HMAC signature, not by a user: no session, so no CSRF either."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    @extend_schema(request=CallbackSerializer, responses={200: None, 400: None, 401: None, 404: None, 409: None})
+    def post(self, request):
+        raw = request.body
+        if len(raw) > MAX_BODY_BYTES:
+            return Response({"detail": "Body too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        delivery = request.headers.get("X-Gateway-Delivery")
+        try:
+            signing.verify(delivery, request.headers.get("X-Gateway-Timestamp"),
+                           request.headers.get("X-Gateway-Signature"), raw, settings.BUILD_CALLBACK_SECRETS,
+                           now=time.time())
+        except signing.SignatureError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_401_UNAUTHORIZED)
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return Response({"detail": "The body is not JSON."}, status=status.HTTP_400_BAD_REQUEST)
+        body = CallbackSerializer(data=data if isinstance(data, dict) else {})
+        body.is_valid(raise_exception=True)
+        return complete_build(delivery, body.validated_data)
+
+
+def complete_build(delivery: str, data: dict) -> Response:
+    with transaction.atomic():
+        if CallbackDelivery.objects.filter(delivery_id=delivery).exists():
+            return Response({"detail": "Already processed.", "replayed": True})
+        builds = Build.objects.select_for_update().select_related("release")
+        build = (builds.filter(pk=data["build_id"]).first() if "build_id" in data
+                 else builds.filter(release_id=data["release_id"]).order_by("-attempt").first())
+        if build is None:
+            return Response({"detail": "No such build."}, status=status.HTTP_404_NOT_FOUND)
+        release = Release.objects.select_for_update().get(pk=build.release_id)
+        if build.state != Build.State.RUNNING or release.status != Status.BUILDING_IMAGE:
+            return Response({"detail": f"Build #{build.pk} is not running (release is {release.status})."},
+                            status=status.HTTP_409_CONFLICT)
+        CallbackDelivery.objects.create(delivery_id=delivery, build=build)
+        succeeded = data["status"] == "succeeded"
+        build.state = Build.State.SUCCEEDED if succeeded else Build.State.FAILED
+        build.finished_at = timezone.now()
+        build.log_url = data.get("log_url", "") or build.log_url
+        build.image_reference = data.get("image_reference", "")
+        build.image_digest = data.get("digest", "")
+        build.error = "" if succeeded else (data.get("message") or "the build backend reported a failure")
+        build.save()
+        if succeeded:
+            reference = f"{build.image_reference}@{build.image_digest}"
+            transition(release, Status.SUCCEEDED, message=f"Image built: {reference}",
+                       data={"build": build.pk, "delivery": delivery, "log_url": build.log_url},
+                       fields={"image_reference": build.image_reference, "image_digest": build.image_digest})
+        else:
+            transition(release, Status.BUILD_FAILED, message=f"Build failed: {build.error}"[:2000],
+                       data={"build": build.pk, "delivery": delivery, "log_url": build.log_url})
+    return Response({"detail": "Recorded.", "build": build.pk, "state": build.state})

@@ -1,0 +1,36 @@
+"""Image builds of approved releases, and the callback deliveries that report on them."""
+from django.db import models
+
+
+class Build(models.Model):
+    class State(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    release = models.ForeignKey("releases.Release", on_delete=models.CASCADE, related_name="builds")
+    backend = models.CharField(max_length=32)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    external_id = models.CharField(max_length=256, blank=True, help_text="The CI system's id (pipeline, run).")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING, db_index=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    log_url = models.URLField(max_length=1024, blank=True)
+    image_reference = models.CharField(max_length=512, blank=True)
+    image_digest = models.CharField(max_length=71, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["release", "attempt"], name="build_attempt_unique")]
+
+    def __str__(self) -> str:
+        return f"build #{self.pk} of release #{self.release_id} ({self.backend}, attempt {self.attempt})"
+
+
+class CallbackDelivery(models.Model):
+    """Delivery ids already processed: a replayed callback is acknowledged and ignored."""
+
+    delivery_id = models.CharField(max_length=128, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

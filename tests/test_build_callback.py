@@ -1,0 +1,151 @@
+"""The signed build-completion callback: every security case, a replay, and both outcomes."""
+import json
+import time
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from releases import signing
+from releases.models import Build, Release, ReleaseEvent
+from releases.statuses import Status
+from tests.factories import make_release
+
+pytestmark = pytest.mark.django_db
+URL = "/api/builds/callback/"
+SECRET, OLD_SECRET = "s3cret-current-0123456789", "s3cret-previous-0123456789"
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.fixture(autouse=True)
+def secrets(settings):
+    settings.BUILD_CALLBACK_SECRETS = [SECRET, OLD_SECRET]
+
+
+@pytest.fixture
+def build(owner):
+    release = make_release(owner, status=Status.BUILDING_IMAGE, model_version="3")
+    return Build.objects.create(release=release, backend="webhook")
+
+
+def post(body, secret=SECRET, delivery=None, timestamp=None, signature=None, raw=None):
+    raw = raw if raw is not None else json.dumps(body).encode()
+    delivery = delivery or uuid.uuid4().hex
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    headers = signing.headers(secret, delivery, timestamp, raw)
+    if signature is not None:
+        headers["X-Gateway-Signature"] = signature
+    return APIClient().post(URL, raw, content_type="application/json",
+                            **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
+
+
+def succeeded(build):
+    return {"build_id": build.pk, "status": "succeeded", "image_reference": "registry.local/models/fraud",
+            "digest": DIGEST, "log_url": "https://ci.example/runs/7"}
+
+
+def test_success_records_reference_and_digest(build):
+    response = post(succeeded(build))
+    assert response.status_code == 200, response.json()
+    release = Release.objects.get(pk=build.release_id)
+    assert release.status == Status.SUCCEEDED
+    assert (release.image_reference, release.image_digest) == ("registry.local/models/fraud", DIGEST)
+    assert ReleaseEvent.objects.get(release=release).message == f"Image built: registry.local/models/fraud@{DIGEST}"
+    build.refresh_from_db()
+    assert build.state == "succeeded" and build.finished_at and build.log_url == "https://ci.example/runs/7"
+
+
+def test_failure_records_the_message(build):
+    response = post({"release_id": build.release_id, "status": "failed", "message": "pip install failed"})
+    assert response.status_code == 200
+    release = Release.objects.get(pk=build.release_id)
+    assert release.status == Status.BUILD_FAILED and release.status_message == "Build failed: pip install failed"
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"signature": "v1,AAAA"},
+    {"signature": ""},
+    {"secret": "wrong-secret"},
+    {"offset": -301},
+    {"offset": +301},
+    {"signature": "v2,whatever"},
+])
+def test_bad_signatures_and_stale_timestamps_are_401(build, kwargs):
+    kwargs = dict(kwargs)
+    if "offset" in kwargs:  # computed now, not at collection time
+        kwargs["timestamp"] = int(time.time()) + kwargs.pop("offset")
+    response = post(succeeded(build), **kwargs)
+    assert response.status_code == 401
+    assert Release.objects.get(pk=build.release_id).status == Status.BUILDING_IMAGE
+
+
+def test_missing_headers_are_401(build):
+    response = APIClient().post(URL, succeeded(build), format="json")
+    assert response.status_code == 401 and "Missing" in response.json()["detail"]
+
+
+def test_a_tampered_body_is_401(build):
+    raw = json.dumps(succeeded(build)).encode()
+    delivery, stamp = "d-1", int(time.time())
+    headers = signing.headers(SECRET, delivery, stamp, raw)
+    tampered = raw.replace(b"fraud", b"evil!")
+    response = APIClient().post(URL, tampered, content_type="application/json", HTTP_X_GATEWAY_DELIVERY=delivery,
+                                HTTP_X_GATEWAY_TIMESTAMP=str(stamp),
+                                HTTP_X_GATEWAY_SIGNATURE=headers["X-Gateway-Signature"])
+    assert response.status_code == 401
+
+
+def test_within_the_window_rotated_secret_and_several_signatures_are_accepted(owner):
+    for kwargs in ({"timestamp": int(time.time()) - 290}, {"secret": OLD_SECRET}):
+        release = make_release(owner, status=Status.BUILDING_IMAGE)
+        build = Build.objects.create(release=release, backend="webhook")
+        assert post(succeeded(build), **kwargs).status_code == 200
+    release = make_release(owner, status=Status.BUILDING_IMAGE)
+    build = Build.objects.create(release=release, backend="webhook")
+    raw = json.dumps(succeeded(build)).encode()
+    good = signing.signature(SECRET, "multi", str(int(time.time())), raw)
+    assert post(None, raw=raw, delivery="multi", signature=f"v1,bm9wZQ== {good}").status_code == 200
+
+
+def test_no_configured_secret_refuses_everything(build, settings):
+    settings.BUILD_CALLBACK_SECRETS = []
+    assert post(succeeded(build)).status_code == 401
+
+
+def test_a_replay_is_a_no_op_200(build):
+    body = succeeded(build)
+    assert post(body, delivery="once").status_code == 200
+    events = ReleaseEvent.objects.count()
+    replay = post(body, delivery="once")
+    assert replay.status_code == 200 and replay.json()["replayed"] is True
+    assert ReleaseEvent.objects.count() == events
+
+
+def test_callback_for_a_build_that_is_not_running_is_409(build):
+    Release.objects.filter(pk=build.release_id).update(status=Status.CANCELLED)
+    assert post(succeeded(build)).status_code == 409
+    build.refresh_from_db()
+    assert build.state == "running"
+
+
+@pytest.mark.parametrize("digest", ["sha256:" + "AB" * 32, "sha256:abc", "md5:" + "a" * 64, "sha256:" + "a" * 65])
+def test_bad_digest_is_400(build, digest):
+    response = post({**succeeded(build), "digest": digest})
+    assert response.status_code == 400 and "digest" in response.json()
+    assert Release.objects.get(pk=build.release_id).status == Status.BUILDING_IMAGE
+
+
+def test_other_bad_bodies(build):
+    assert post(None, raw=b"{not json").status_code == 400
+    assert post({"build_id": build.pk, "status": "succeeded"}).status_code == 400  # no image/digest
+    assert post({"build_id": build.pk, "release_id": build.release_id, "status": "failed"}).status_code == 400
+    assert post({"build_id": 999999, "status": "failed"}).status_code == 404
+    assert Release.objects.get(pk=build.release_id).status == Status.BUILDING_IMAGE
+
+
+def test_signing_round_trip_and_constant_time_verify():
+    body = b'{"a": 1}'
+    headers = signing.headers(SECRET, "d", 1000, body)
+    signing.verify("d", "1000", headers["X-Gateway-Signature"], body, [SECRET], now=1000)
+    with pytest.raises(signing.SignatureError, match="window"):
+        signing.verify("d", "1000", headers["X-Gateway-Signature"], body, [SECRET], now=1301)
