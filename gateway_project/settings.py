@@ -217,6 +217,20 @@ ADVISORY_SYNC_INTERVAL_HOURS = env_int("ADVISORY_SYNC_INTERVAL_HOURS", 6, minimu
 # Secrets that sign build callbacks (comma-separated: the first signs outbound requests,
 # all are accepted inbound, so a secret can be rotated). Empty: callbacks are refused.
 BUILD_CALLBACK_SECRETS = env_list("BUILD_CALLBACK_SECRETS", [])
+# Which backend builds approved releases: "webhook" or "gitlab"; empty = releases rest at
+# APPROVED (the local buildah backend is not built yet).
+BUILD_BACKEND = env_str("BUILD_BACKEND", "")
+if BUILD_BACKEND not in ("", "webhook", "gitlab"):
+    raise ImproperlyConfigured("BUILD_BACKEND must be empty, 'webhook' or 'gitlab'.")
+BUILD_CALLBACK_URL = env_str("BUILD_CALLBACK_URL", "")  # our public /api/builds/callback/ URL, sent to CI
+BUILD_WEBHOOK_URL = env_str("BUILD_WEBHOOK_URL", "")
+GITLAB_URL = env_str("GITLAB_URL", "")
+GITLAB_PROJECT_ID = env_str("GITLAB_PROJECT_ID", "")
+GITLAB_TRIGGER_TOKEN = env_str("GITLAB_TRIGGER_TOKEN", "")
+GITLAB_REF = env_str("GITLAB_REF", "main")
+BUILD_TRIGGER_TIMEOUT_SECONDS = env_int("BUILD_TRIGGER_TIMEOUT_SECONDS", 10, minimum=1)
+BUILD_TRIGGER_RETRIES = env_int("BUILD_TRIGGER_RETRIES", 2, minimum=0)
+BUILD_TIMEOUT_MINUTES = env_int("BUILD_TIMEOUT_MINUTES", 60, minimum=1)
 
 # --- Policy -------------------------------------------------------------------------------
 WAIVER_MAX_DAYS = env_int("WAIVER_MAX_DAYS", 90, minimum=1)

@@ -27,3 +27,8 @@ def claim(release_id: int, status: str, owner: str) -> bool:
         .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=settings.RELEASE_LEASE_SECONDS))
     )
     return updated == 1
+
+
+def release_lease(release_id: int, owner: str) -> None:
+    """Give the release back when a step ends without a status change (e.g. a build was started)."""
+    Release.objects.filter(pk=release_id, lease_owner=owner).update(lease_owner="", lease_expires_at=None)

@@ -15,6 +15,8 @@ STEP_TASKS: dict[str, str] = {
     Status.PENDING: "releases.tasks.fetch_environment",
     Status.SCANNING_DEPENDENCIES: "releases.tasks.scan_dependencies",
     Status.SCAN_PASSED: "approvals.tasks.request_approval",
+    Status.APPROVED: "releases.tasks.start_build",
+    Status.BUILDING_IMAGE: "releases.tasks.trigger_build",
 }
 
 

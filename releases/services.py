@@ -62,8 +62,12 @@ class NotRetryable(Exception):
 
 
 def retry_release(release: Release, user) -> Release:
+    if release.status == Status.BUILD_FAILED:  # a new build attempt
+        return transition(release, Status.BUILDING_IMAGE, actor=user,
+                          message=f"New build attempt requested by {user.get_username()}.",
+                          data={"previous_error": release.status_message})
     if release.status != Status.FAILED:
-        raise NotRetryable(f"Only FAILED releases can be retried; this one is {release.status}.")
+        raise NotRetryable(f"Only FAILED or BUILD_FAILED releases can be retried; this one is {release.status}.")
     entry = RETRY_ENTRY.get(release.failed_step)
     if entry is None:
         raise NotRetryable(f"Release {release.pk} has no retryable failed step.")

@@ -11,7 +11,7 @@ from django.db import transaction
 from releases import leases, promotion
 from releases.lifecycle import TransitionConflict, transition
 from releases.mlflow_source import MlflowSource, MlflowSourceError
-from releases.models import Release, ReleaseFile
+from releases.models import Release, ReleaseEvent, ReleaseFile
 from releases.statuses import Status, Step
 
 log = logging.getLogger(__name__)
@@ -266,3 +266,84 @@ def reevaluate_after_waiver_changes() -> str:
     if not affected:
         return "nothing to re-evaluate"
     return reevaluate_waiting("a waiver expired or was revoked", affected)
+
+
+def start_build(release_id: int) -> str:
+    """APPROVED: hand the release to the build backend (when one is configured)."""
+    from django.conf import settings
+
+    if not settings.BUILD_BACKEND:
+        return "no build backend configured"
+    release = Release.objects.filter(pk=release_id).first()
+    if release is None or release.status != Status.APPROVED:
+        return SKIPPED
+    try:
+        transition(release, Status.BUILDING_IMAGE, message=f"Building with the {settings.BUILD_BACKEND} backend.")
+    except TransitionConflict:
+        return SKIPPED
+    return "building"
+
+
+def trigger_build(release_id: int) -> str:
+    """BUILDING_IMAGE: start one build attempt; its completion arrives at /api/builds/callback/."""
+    from django.conf import settings
+
+    from releases.build_backends import BACKENDS, BuildTriggerError
+    from releases.models import Build
+
+    claimed = _claim(release_id, Status.BUILDING_IMAGE)
+    if claimed is None:
+        return SKIPPED
+    release, owner = claimed
+    if Build.objects.filter(release=release, state=Build.State.RUNNING).exists():
+        leases.release_lease(release_id, owner)
+        return SKIPPED  # this attempt was already started (the task was delivered twice)
+    backend = settings.BUILD_BACKEND or "webhook"
+    attempt = (Build.objects.filter(release=release).order_by("-attempt").values_list("attempt", flat=True).first()
+               or 0) + 1
+    build = Build.objects.create(release=release, backend=backend, attempt=attempt)
+    try:
+        started = BACKENDS[backend](build)
+    except BuildTriggerError as exc:
+        Build.objects.filter(pk=build.pk).update(state=Build.State.FAILED, error=str(exc), finished_at=timezone_now())
+        return _fail(release, Step.BUILD, str(exc), owner)
+    Build.objects.filter(pk=build.pk).update(external_id=started.external_id, log_url=started.log_url)
+    ReleaseEvent.objects.create(release=release, from_status=release.status, to_status=release.status,
+                                message=f"Build #{build.pk} (attempt {attempt}) started on {backend}.",
+                                data={"build": build.pk, "external_id": started.external_id,
+                                      "log_url": started.log_url})
+    leases.release_lease(release_id, owner)
+    return "started"
+
+
+def reconcile_builds() -> str:
+    """Scheduled: a build that never reported back fails, so nothing waits forever."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from releases.models import Build
+
+    limit = settings.BUILD_TIMEOUT_MINUTES
+    stale = Build.objects.filter(state=Build.State.RUNNING, started_at__lt=timezone_now() - timedelta(minutes=limit),
+                                 release__status=Status.BUILDING_IMAGE).select_related("release")
+    failed = 0
+    for build in stale:
+        message = f"no completion reported within {limit} minutes"
+        with transaction.atomic():
+            if Build.objects.filter(pk=build.pk, state=Build.State.RUNNING).update(
+                    state=Build.State.FAILED, error=message, finished_at=timezone_now()) != 1:
+                continue
+            try:
+                transition(build.release, Status.BUILD_FAILED, message=f"Build failed: {message}",
+                           data={"build": build.pk})
+                failed += 1
+            except TransitionConflict:
+                transaction.set_rollback(True)
+    return f"{failed} build(s) timed out"
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()

@@ -1,0 +1,131 @@
+"""Build orchestration: webhook and GitLab backends against a local server, failures, retry, timeout."""
+import json
+import time
+from datetime import timedelta
+from urllib.parse import parse_qs
+
+import pytest
+from django.utils import timezone
+
+from releases import signing, tasks
+from releases.models import Build, Release, ReleaseEvent
+from releases.services import retry_release
+from releases.statuses import Status, Step
+from tests.fake_ci import fake_ci
+from tests.factories import make_release
+
+pytestmark = pytest.mark.django_db
+SECRET = "s3cret-current-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def build_settings(settings):
+    settings.BUILD_CALLBACK_SECRETS = [SECRET]
+    settings.BUILD_CALLBACK_URL = "https://gateway.example/api/builds/callback/"
+    settings.BUILD_TRIGGER_RETRIES = 0
+    return settings
+
+
+def building(owner):
+    return make_release(owner, status=Status.BUILDING_IMAGE, model_version="3", model_name="fraud-detector")
+
+
+def test_approved_release_moves_to_building_only_with_a_backend(owner, build_settings):
+    release = make_release(owner, status=Status.APPROVED)
+    build_settings.BUILD_BACKEND = ""
+    assert tasks.start_build(release.pk) == "no build backend configured"
+    build_settings.BUILD_BACKEND = "webhook"
+    assert tasks.start_build(release.pk) == "building"
+    assert Release.objects.get(pk=release.pk).status == Status.BUILDING_IMAGE
+
+
+def test_webhook_request_is_signed_and_carries_the_release(owner, build_settings):
+    build_settings.BUILD_BACKEND = "webhook"
+    release = building(owner)
+    with fake_ci() as (url, received):
+        build_settings.BUILD_WEBHOOK_URL = f"{url}/hooks/model-release"
+        assert tasks.trigger_build(release.pk) == "started"
+        assert tasks.trigger_build(release.pk) == tasks.SKIPPED  # delivered twice: one build
+    assert len(received) == 1
+    request = received[0]
+    headers = request["headers"]
+    signing.verify(headers["X-Gateway-Delivery"], headers["X-Gateway-Timestamp"], headers["X-Gateway-Signature"],
+                   request["body"], [SECRET], now=time.time())  # a CI system can verify the gateway
+    assert headers["Idempotency-Key"] == f"release-{release.pk}"
+    body = json.loads(request["body"])
+    assert (body["release_id"], body["model_name"], body["model_version"], body["attempt"]) == (
+        release.pk, "fraud-detector", "3", 1)
+    assert body["callback_url"] == "https://gateway.example/api/builds/callback/"
+    build = Build.objects.get(release=release)
+    assert (build.state, build.external_id, build.backend) == ("running", "evt-123", "webhook")
+    assert ReleaseEvent.objects.filter(release=release, message__startswith=f"Build #{build.pk}").exists()
+
+
+def test_gitlab_pipeline_trigger(owner, build_settings):
+    build_settings.BUILD_BACKEND = "gitlab"
+    build_settings.GITLAB_PROJECT_ID = "42"
+    build_settings.GITLAB_TRIGGER_TOKEN = "glptt-test-token"
+    build_settings.GITLAB_REF = "main"
+    release = building(owner)
+    with fake_ci() as (url, received):
+        build_settings.GITLAB_URL = url
+        assert tasks.trigger_build(release.pk) == "started"
+    assert received[0]["path"] == "/api/v4/projects/42/trigger/pipeline"
+    form = parse_qs(received[0]["body"].decode())
+    assert form["token"] == ["glptt-test-token"] and form["ref"] == ["main"]
+    assert form["variables[GATEWAY_RELEASE_ID]"] == [str(release.pk)]
+    assert form["variables[GATEWAY_MODEL_NAME]"] == ["fraud-detector"]
+    build = Build.objects.get(release=release)
+    assert (build.external_id, build.log_url) == ("4711", "http://gitlab.local/group/p/-/pipelines/4711")
+
+
+def test_refused_trigger_is_an_operational_failure_and_retry_starts_a_new_attempt(owner, build_settings):
+    build_settings.BUILD_BACKEND = "gitlab"
+    build_settings.GITLAB_PROJECT_ID = "42"
+    build_settings.GITLAB_TRIGGER_TOKEN = "wrong-token"
+    release = building(owner)
+    with fake_ci() as (url, _):
+        build_settings.GITLAB_URL = url
+        tasks.trigger_build(release.pk)
+    release.refresh_from_db()
+    assert (release.status, release.failed_step) == (Status.FAILED, Step.BUILD)
+    assert "HTTP 401" in release.status_message and Build.objects.get(release=release).state == "failed"
+    release = retry_release(release, owner)
+    assert release.status == Status.APPROVED  # the build step is entered again from the start
+
+
+def test_unreachable_webhook_fails_the_step(owner, build_settings):
+    from devtools.processes import free_port
+
+    build_settings.BUILD_BACKEND = "webhook"
+    build_settings.BUILD_WEBHOOK_URL = f"http://127.0.0.1:{free_port()}/hook"
+    release = building(owner)
+    tasks.trigger_build(release.pk)
+    release.refresh_from_db()
+    assert release.status == Status.FAILED and "did not accept the build request" in release.status_message
+
+
+def test_a_build_that_never_reports_back_times_out(owner, build_settings):
+    build_settings.BUILD_TIMEOUT_MINUTES = 30
+    release = building(owner)
+    fresh = Build.objects.create(release=release, backend="webhook")
+    assert tasks.reconcile_builds() == "0 build(s) timed out"
+    Build.objects.filter(pk=fresh.pk).update(started_at=timezone.now() - timedelta(minutes=31))
+    assert tasks.reconcile_builds() == "1 build(s) timed out"
+    release.refresh_from_db()
+    assert release.status == Status.BUILD_FAILED
+    assert release.status_message == "Build failed: no completion reported within 30 minutes"
+
+
+def test_retry_of_build_failed_starts_attempt_two(owner, build_settings):
+    build_settings.BUILD_BACKEND = "webhook"
+    release = make_release(owner, status=Status.BUILD_FAILED)
+    Build.objects.create(release=release, backend="webhook", state="failed")
+    release = retry_release(release, owner)
+    assert release.status == Status.BUILDING_IMAGE
+    with fake_ci() as (url, received):
+        build_settings.BUILD_WEBHOOK_URL = url
+        tasks.trigger_build(release.pk)
+    assert json.loads(received[0]["body"])["attempt"] == 2
+    assert list(Build.objects.filter(release=release).order_by("attempt").values_list("attempt", "state")) == [
+        (1, "failed"), (2, "running")]
