@@ -7,6 +7,8 @@ setup: an SQLite file under var/, a local MLflow server, the ORM task broker.
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from pathlib import Path
+
 from gateway_project import defaults
 from gateway_project.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -218,10 +220,17 @@ ADVISORY_SYNC_INTERVAL_HOURS = env_int("ADVISORY_SYNC_INTERVAL_HOURS", 6, minimu
 # all are accepted inbound, so a secret can be rotated). Empty: callbacks are refused.
 BUILD_CALLBACK_SECRETS = env_list("BUILD_CALLBACK_SECRETS", [])
 # Which backend builds approved releases: "webhook" or "gitlab"; empty = releases rest at
-# APPROVED (the local buildah backend is not built yet).
+# APPROVED.
 BUILD_BACKEND = env_str("BUILD_BACKEND", "")
-if BUILD_BACKEND not in ("", "webhook", "gitlab"):
-    raise ImproperlyConfigured("BUILD_BACKEND must be empty, 'webhook' or 'gitlab'.")
+if BUILD_BACKEND not in ("", "local", "webhook", "gitlab"):
+    raise ImproperlyConfigured("BUILD_BACKEND must be empty, 'local', 'webhook' or 'gitlab'.")
+# local backend: buildah (vfs storage) pushing to BUILD_REGISTRY (host:port/namespace).
+BUILD_REGISTRY = env_str("BUILD_REGISTRY", "")
+BUILD_REGISTRY_TLS_VERIFY = env_bool("BUILD_REGISTRY_TLS_VERIFY", True)
+BUILD_BASE_IMAGE = env_str("BUILD_BASE_IMAGE", "scratch")
+BUILDAH_ROOT = Path(env_str("BUILDAH_ROOT", str(VAR_DIR / "buildah")))
+BUILD_MAX_MODEL_BYTES = env_int("BUILD_MAX_MODEL_BYTES", 2 * 1024**3, minimum=1)
+BUILD_STEP_TIMEOUT_SECONDS = env_int("BUILD_STEP_TIMEOUT_SECONDS", 60, minimum=1)
 BUILD_CALLBACK_URL = env_str("BUILD_CALLBACK_URL", "")  # our public /api/builds/callback/ URL, sent to CI
 BUILD_WEBHOOK_URL = env_str("BUILD_WEBHOOK_URL", "")
 GITLAB_URL = env_str("GITLAB_URL", "")

@@ -4,7 +4,7 @@
   EventListener or an Argo Events webhook), the release id as Idempotency-Key.
 - gitlab: GitLab's pipeline trigger API, POST /projects/:id/trigger/pipeline with token,
   ref and variables.
-(`local`, a daemonless buildah build pushed to an OCI registry, is still to come.)
+- local: a daemonless buildah build pushed to an OCI registry (releases/local_build.py).
 """
 import json
 import time
@@ -25,6 +25,7 @@ class BuildTriggerError(Exception):
 class Started:
     external_id: str = ""
     log_url: str = ""
+    completion: dict | None = None  # set by backends that build in place (local)
 
 
 def build_request(build) -> dict:
@@ -92,4 +93,10 @@ def start_gitlab(build) -> Started:
     return Started(external_id=str(pipeline.get("id", ""))[:256], log_url=str(pipeline.get("web_url", ""))[:1024])
 
 
-BACKENDS = {"webhook": start_webhook, "gitlab": start_gitlab}
+def start_local(build) -> Started:
+    from releases.local_build import start_local as build_locally
+
+    return build_locally(build)
+
+
+BACKENDS = {"local": start_local, "webhook": start_webhook, "gitlab": start_gitlab}

@@ -313,6 +313,11 @@ def trigger_build(release_id: int) -> str:
                                 data={"build": build.pk, "external_id": started.external_id,
                                       "log_url": started.log_url})
     leases.release_lease(release_id, owner)
+    if started.completion is not None:  # built in place: report like a CI system would
+        from releases.build_completion import record_completion
+
+        record_completion(f"local-build-{build.pk}", {"build_id": build.pk, **started.completion})
+        return started.completion["status"]
     return "started"
 
 

@@ -17,6 +17,25 @@ def mlflow_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """Debian's docker-registry on a free loopback port, for the local image builds."""
+    from devtools.registry import Registry
+
+    server = Registry(tmp_path_factory.mktemp("registry")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_builds(settings, registry, tmp_path_factory):
+    settings.BUILD_BACKEND = "local"
+    settings.BUILD_REGISTRY = f"{registry.address}/models"
+    settings.BUILD_REGISTRY_TLS_VERIFY = False
+    settings.BUILDAH_ROOT = tmp_path_factory.getbasetemp() / "buildah"
+    return registry
+
+
+@pytest.fixture(scope="session")
 def mlflow_models(mlflow_server):
     """name -> {version, alias...} of the models registered once for the session."""
     return register_test_models(mlflow_server.url)

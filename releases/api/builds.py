@@ -4,8 +4,6 @@ import re
 import time
 
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -13,9 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from releases import signing
-from releases.lifecycle import transition
-from releases.models import Build, CallbackDelivery, Release
-from releases.statuses import Status
+from releases.build_completion import record_completion
 
 MAX_BODY_BYTES = 64 * 1024
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
@@ -72,33 +68,5 @@ class BuildCallbackView(APIView):
 
 
 def complete_build(delivery: str, data: dict) -> Response:
-    with transaction.atomic():
-        if CallbackDelivery.objects.filter(delivery_id=delivery).exists():
-            return Response({"detail": "Already processed.", "replayed": True})
-        builds = Build.objects.select_for_update().select_related("release")
-        build = (builds.filter(pk=data["build_id"]).first() if "build_id" in data
-                 else builds.filter(release_id=data["release_id"]).order_by("-attempt").first())
-        if build is None:
-            return Response({"detail": "No such build."}, status=status.HTTP_404_NOT_FOUND)
-        release = Release.objects.select_for_update().get(pk=build.release_id)
-        if build.state != Build.State.RUNNING or release.status != Status.BUILDING_IMAGE:
-            return Response({"detail": f"Build #{build.pk} is not running (release is {release.status})."},
-                            status=status.HTTP_409_CONFLICT)
-        CallbackDelivery.objects.create(delivery_id=delivery, build=build)
-        succeeded = data["status"] == "succeeded"
-        build.state = Build.State.SUCCEEDED if succeeded else Build.State.FAILED
-        build.finished_at = timezone.now()
-        build.log_url = data.get("log_url", "") or build.log_url
-        build.image_reference = data.get("image_reference", "")
-        build.image_digest = data.get("digest", "")
-        build.error = "" if succeeded else (data.get("message") or "the build backend reported a failure")
-        build.save()
-        if succeeded:
-            reference = f"{build.image_reference}@{build.image_digest}"
-            transition(release, Status.SUCCEEDED, message=f"Image built: {reference}",
-                       data={"build": build.pk, "delivery": delivery, "log_url": build.log_url},
-                       fields={"image_reference": build.image_reference, "image_digest": build.image_digest})
-        else:
-            transition(release, Status.BUILD_FAILED, message=f"Build failed: {build.error}"[:2000],
-                       data={"build": build.pk, "delivery": delivery, "log_url": build.log_url})
-    return Response({"detail": "Recorded.", "build": build.pk, "state": build.state})
+    code, detail = record_completion(delivery, data)
+    return Response(detail, status=code)
