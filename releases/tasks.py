@@ -352,3 +352,19 @@ def timezone_now():
     from django.utils import timezone
 
     return timezone.now()
+
+
+def set_mlflow_alias(release_id: int) -> str:
+    """After SUCCEEDED: point the environment's alias at the released version. Failure is an event only."""
+    release = Release.objects.select_related("environment").filter(pk=release_id).first()
+    if release is None or release.status != Status.SUCCEEDED or not release.environment.mlflow_alias_on_success:
+        return SKIPPED
+    alias = release.environment.mlflow_alias_on_success
+    try:
+        MlflowSource().client.set_registered_model_alias(release.model_name, alias, release.model_version)
+        message, ok = f"MLflow alias @{alias} now points to version {release.model_version}.", True
+    except Exception as exc:  # MLflow down, no permission...: the release stays SUCCEEDED
+        message, ok = f"Could not set MLflow alias @{alias}: {str(exc).splitlines()[0][:200]}", False
+    ReleaseEvent.objects.create(release=release, from_status=release.status, to_status=release.status,
+                                message=message, data={"alias": alias, "set": ok})
+    return "set" if ok else "failed"

@@ -61,3 +61,20 @@ def test_missing_registry_setting_is_an_operational_failure(owner, use_mlflow, l
     tasks.trigger_build(release.pk)
     release.refresh_from_db()
     assert release.status == Status.FAILED and "BUILD_REGISTRY must be set" in release.status_message
+
+
+def test_alias_is_set_after_success_and_a_failure_is_only_an_event(owner, use_mlflow, settings):
+    from mlflow.tracking import MlflowClient
+
+    from releases.models import Environment, ReleaseEvent
+
+    Environment.objects.filter(name="staging").update(mlflow_alias_on_success="staging-live")
+    release = fetched_release(owner, status=Status.SUCCEEDED)
+    assert tasks.set_mlflow_alias(release.pk) == "set"
+    client = MlflowClient(settings.MLFLOW_TRACKING_URI, settings.MLFLOW_TRACKING_URI)
+    assert client.get_model_version_by_alias(CLEAN, "staging-live").version == "2"
+    Environment.objects.filter(name="staging").update(mlflow_alias_on_success="v1")  # MLflow refuses "v<N>"
+    assert tasks.set_mlflow_alias(release.pk) == "failed"
+    assert Release.objects.get(pk=release.pk).status == Status.SUCCEEDED
+    event = ReleaseEvent.objects.filter(release=release).last()
+    assert event.message.startswith("Could not set MLflow alias @v1") and event.data == {"alias": "v1", "set": False}

@@ -25,6 +25,9 @@ class Environment(models.Model):
         default=False, help_text="Let the requester or the MLflow run's author approve (audited).")
     approval_ttl_hours = models.PositiveIntegerField(
         default=72, help_text="A release waiting for approval longer than this is rejected.")
+    mlflow_alias_on_success = models.CharField(
+        max_length=255, blank=True, help_text="Set this alias on the model version once released here (e.g. "
+        "'production'), so MLflow shows what is deployed. Failing to set it is an event, not a failure.")
 
     class Meta:
         ordering = ["order", "name"]
