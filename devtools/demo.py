@@ -16,6 +16,7 @@ import requests
 
 from devtools import processes
 from devtools.mlflow_server import MlflowServer
+from devtools.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_USER = "demo"
@@ -39,7 +40,7 @@ def _port(preferred: int) -> int:
         return processes.free_port()
 
 
-def gateway_env(var_dir: Path, mlflow_url: str) -> dict:
+def gateway_env(var_dir: Path, mlflow_url: str, registry: str) -> dict:
     env = dict(os.environ)
     env.update(
         GATEWAY_VAR_DIR=str(var_dir),
@@ -51,6 +52,10 @@ def gateway_env(var_dir: Path, mlflow_url: str) -> dict:
         SESSION_COOKIE_SECURE="false",
         CSRF_COOKIE_SECURE="false",
         SECURE_HSTS_SECONDS="0",
+        # Approved releases are built here with buildah and pushed to the local registry.
+        BUILD_BACKEND="local",
+        BUILD_REGISTRY=f"{registry}/models",
+        BUILD_REGISTRY_TLS_VERIFY="false",
     )
     env.pop("DATABASE_URL", None)  # embedded default: SQLite under var/
     return env
@@ -75,8 +80,9 @@ def bootstrap_user(env: dict, password: str) -> str:
     return manage(env, "shell", "-c", code, capture=True).strip().splitlines()[-1]
 
 
-# staging needs no approval: a release that passes its scan is APPROVED at once.
-EXPECTED = {"churn-legacy": "SCAN_FAILED", "forecast-conda": "SCAN_FAILED", "fraud-detector": "APPROVED"}
+# staging needs no approval: a release that passes its scan is built and pushed at once.
+EXPECTED = {"churn-legacy": "SCAN_FAILED", "forecast-conda": "SCAN_FAILED", "fraud-detector": "SUCCEEDED"}
+IN_PROGRESS = ("PENDING", "SCANNING_DEPENDENCIES", "SCAN_PASSED", "APPROVED", "BUILDING_IMAGE")
 
 
 def smoke_check(base: str, token: str, timeout: float = 90) -> None:
@@ -92,7 +98,7 @@ def smoke_check(base: str, token: str, timeout: float = 90) -> None:
     for model, url in urls.items():
         while True:
             release = requests.get(url, headers=headers, timeout=10).json()
-            if release["status"] not in ("PENDING", "SCANNING_DEPENDENCIES", "SCAN_PASSED") or time.monotonic() > ends:
+            if release["status"] not in IN_PROGRESS or time.monotonic() > ends:
                 break
             time.sleep(0.5)
         if release["status"] != EXPECTED[model]:
@@ -112,10 +118,12 @@ def main(argv=None) -> int:
     var_dir.mkdir(parents=True, exist_ok=True)
     children: list = []
     mlflow = MlflowServer(var_dir / "demo-mlflow")
+    registry = Registry(var_dir / "demo-registry")
 
     def shutdown(*_):
         for child in reversed(children):
             processes.stop(child)
+        registry.stop()
         mlflow.stop()
 
     signal.signal(signal.SIGTERM, lambda *_: (shutdown(), sys.exit(0)))
@@ -127,7 +135,9 @@ def main(argv=None) -> int:
         versions = seed(mlflow.url)
         print(f"==> demo models: {versions}")
 
-        env = gateway_env(var_dir, mlflow.url)
+        registry.start()
+        print(f"==> OCI registry on {registry.address}")
+        env = gateway_env(var_dir, mlflow.url, registry.address)
         manage(env, "migrate", "--noinput", "-v0")
         manage(env, "collectstatic", "--noinput", "-v0")
         manage(env, "sync_advisories", str(ROOT / "devtools" / "demo_advisories"))
@@ -151,6 +161,7 @@ Model Release Gateway is running (ready in {ready_in:.0f} s).
   API docs:       {base}/api/docs/
   Django admin:   {base}/admin/
   MLflow UI:      {mlflow.url}
+  OCI registry:   http://{registry.address}/v2/_catalog
   Log in as:      {DEMO_USER} / {password}
   API token:      {token}
   Logs:           {logs}/  (web.log, worker.log)
@@ -160,7 +171,8 @@ Try it:
        -d '{{"model_name": "churn-legacy", "model_alias": "champion", "target_environment": "staging"}}' \\
        {base}/api/releases/
   curl -s -H 'Authorization: Token {token}' {base}/api/releases/
-Demo models: fraud-detector (clean pins: passes its scan; staging needs no approval), churn-legacy (old, vulnerable pins: fails),
+Demo models: fraud-detector (clean pins: passes its scan; staging needs no approval; image built and pushed),
+churn-legacy (old, vulnerable pins: fails),
 forecast-conda (conda numpy=1.19.0: fails). Scan report: GET /api/releases/ID/scan/
 Press Ctrl-C to stop.
 """, flush=True)

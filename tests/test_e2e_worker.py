@@ -89,3 +89,30 @@ def _kill_mid_task(owner, mlflow_server, tmp_path, hung_url):
         processes.stop(first)
         if second is not None:
             processes.stop(second)
+
+
+def test_whole_flow_to_succeeded_with_a_real_build(owner, mlflow_server, mlflow_models, registry, settings,
+                                                   tmp_path):
+    """POST /api/releases/ → fetch → scan → (staging: no approval) → local buildah build → SUCCEEDED."""
+    from tests.mlflow_models import CLEAN
+
+    settings.MLFLOW_TRACKING_URI = mlflow_server.url
+    log = tmp_path / "qcluster.log"
+    worker = start_qcluster(log, MLFLOW_TRACKING_URI=mlflow_server.url, BUILD_BACKEND="local",
+                            BUILD_REGISTRY=f"{registry.address}/e2e", BUILD_REGISTRY_TLS_VERIFY="false",
+                            BUILDAH_ROOT=str(tmp_path / "buildah"))
+    try:
+        api = token_client(owner)
+        release_id = api.post("/api/releases/", {"model_name": CLEAN, "model_alias": "champion",
+                                                 "target_environment": "staging"}, format="json").json()["id"]
+        wait_for(lambda: _status(release_id) in (Status.SUCCEEDED, Status.BUILD_FAILED, Status.FAILED,
+                                                 Status.SCAN_FAILED), 120, "the whole pipeline", worker, log)
+        body = api.get(f"/api/releases/{release_id}/").json()
+        assert body["status"] == Status.SUCCEEDED, body["status_message"]
+        assert [e["to_status"] for e in body["events"] if e["from_status"] != e["to_status"]] == [
+            Status.PENDING, Status.SCANNING_DEPENDENCIES, Status.SCAN_PASSED, Status.APPROVED,
+            Status.BUILDING_IMAGE, Status.SUCCEEDED]
+        assert body["image_reference"].startswith(f"{registry.address}/e2e/{CLEAN}:v2-r{release_id}-a1")
+        assert body["image_digest"].startswith("sha256:")
+    finally:
+        processes.stop(worker)
