@@ -3,8 +3,8 @@ from django.db import transaction
 
 from approvals.engine import approval_state, is_self, refusal
 from approvals.models import ApprovalDecision
-from releases.lifecycle import transition
-from releases.models import Release, ReleaseEvent
+from releases.lifecycle import record_event, transition
+from releases.models import Release
 from releases.statuses import Status
 
 
@@ -42,11 +42,10 @@ def decide(release_id: int, user, approve: bool, comment: str = "") -> Release:
             defaults={"stage": stage, "approved": approve, "comment": comment, "self_approval": self_approval})
         verb = "approved" if approve else "rejected"
         changed = f" (changed from {'approve' if previous.approved else 'reject'})" if previous else ""
-        ReleaseEvent.objects.create(
-            release=release, from_status=release.status, to_status=release.status, actor=user,
-            message=f"{user.get_username()} {verb} at stage '{stage.name}'{changed}" + (f": {comment}" if comment else ""),
-            data={"stage": stage.name, "approved": approve, "scan_report": state.report.pk,
-                  "self_approval": self_approval})
+        record_event(release, f"{user.get_username()} {verb} at stage '{stage.name}'{changed}"
+                     + (f": {comment}" if comment else ""), actor=user,
+                     data={"stage": stage.name, "approved": approve, "scan_report": state.report.pk,
+                           "self_approval": self_approval})
         if not approve:
             return transition(release, Status.REJECTED, actor=user,
                               message=f"Rejected by {user.get_username()} at stage '{stage.name}': {comment}",

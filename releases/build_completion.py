@@ -30,8 +30,6 @@ def record_completion(delivery: str, data: dict) -> tuple[int, dict]:
         build.save()
         if succeeded:
             reference = f"{build.image_reference}@{build.image_digest}"
-            release_id = release.pk
-            transaction.on_commit(lambda: _enqueue_alias(release_id))
             transition(release, Status.SUCCEEDED, message=f"Image built: {reference}",
                        data={"build": build.pk, "delivery": delivery, "log_url": build.log_url},
                        fields={"image_reference": build.image_reference, "image_digest": build.image_digest})
@@ -40,9 +38,3 @@ def record_completion(delivery: str, data: dict) -> tuple[int, dict]:
                        data={"build": build.pk, "delivery": delivery, "log_url": build.log_url})
     return 200, {"detail": "Recorded.", "build": build.pk, "state": build.state}
 
-
-def _enqueue_alias(release_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("releases.tasks.set_mlflow_alias", release_id, task_name=f"release-{release_id}-alias",
-               group="releases")

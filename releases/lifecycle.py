@@ -95,3 +95,9 @@ def record_creation(release: Release, actor, message: str = "Release requested."
     )
     release_id, status = release.pk, release.status
     transaction.on_commit(lambda: queue.enqueue_step(release_id, status))
+
+
+def record_event(release: Release, message: str, *, actor=None, data: dict | None = None) -> ReleaseEvent:
+    """An audit event that changes no status (a vote, a build started, an alias set)."""
+    return ReleaseEvent.objects.create(release=release, from_status=release.status, to_status=release.status,
+                                       actor=actor, message=message, data=data or {})

@@ -43,9 +43,9 @@ def repository_for(model_name: str) -> str:
 def _download_model(release, into: Path) -> Path:
     import mlflow.artifacts
 
-    from releases.mlflow_source import _apply_request_bounds
+    from releases.mlflow_source import apply_request_bounds
 
-    _apply_request_bounds()
+    apply_request_bounds()
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=release.mlflow_download_uri, dst_path=str(into),
                                                     tracking_uri=settings.MLFLOW_TRACKING_URI)

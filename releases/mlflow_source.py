@@ -62,7 +62,7 @@ class FetchedFile:
     sha256: str
 
 
-def _apply_request_bounds() -> None:
+def apply_request_bounds() -> None:
     # MLflow reads these from the process environment on every request.
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(settings.MLFLOW_REQUEST_TIMEOUT_SECONDS)
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(settings.MLFLOW_MAX_RETRIES)
@@ -99,7 +99,7 @@ class MlflowSource:
     def __init__(self, tracking_uri: str | None = None):
         from mlflow.tracking import MlflowClient  # heavy import: only on the worker's path
 
-        _apply_request_bounds()
+        apply_request_bounds()
         self.tracking_uri = tracking_uri or settings.MLFLOW_TRACKING_URI
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.deadline = _Deadline(settings.MLFLOW_STEP_DEADLINE_SECONDS)

@@ -17,6 +17,7 @@ STEP_TASKS: dict[str, str] = {
     Status.SCAN_PASSED: "approvals.tasks.request_approval",
     Status.APPROVED: "releases.tasks.start_build",
     Status.BUILDING_IMAGE: "releases.tasks.trigger_build",
+    Status.SUCCEEDED: "releases.tasks.set_mlflow_alias",  # a no-op unless the environment names an alias
 }
 
 

@@ -7,11 +7,12 @@ it: a task may be delivered twice.
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
 from releases import leases, promotion
-from releases.lifecycle import TransitionConflict, transition
+from releases.lifecycle import TransitionConflict, record_event, transition
 from releases.mlflow_source import MlflowSource, MlflowSourceError
-from releases.models import Release, ReleaseEvent, ReleaseFile
+from releases.models import Release, ReleaseFile
 from releases.statuses import Status, Step
 
 log = logging.getLogger(__name__)
@@ -154,15 +155,22 @@ def resume_stalled() -> int:
 
     from django.conf import settings
     from django.db.models import Q
-    from django.utils import timezone
 
     from releases import queue
 
+    from releases.models import Build
+
     now = timezone.now()
     quiet_since = now - timedelta(seconds=settings.TASK_RETRY_SECONDS)
-    stalled = Release.objects.filter(status__in=list(queue.STEP_TASKS)).filter(
-        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, updated_at__lt=quiet_since)
-    ).values_list("pk", "status", "lease_owner")
+    # Only statuses whose step moves the release on: a SUCCEEDED release's alias step
+    # runs once, and a BUILDING_IMAGE release with a running build is waiting for its callback.
+    resumable = [s for s in queue.STEP_TASKS if s != Status.SUCCEEDED]
+    if not settings.BUILD_BACKEND:
+        resumable.remove(Status.APPROVED)  # releases rest at APPROVED
+    stalled = (Release.objects.filter(status__in=resumable)
+               .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, updated_at__lt=quiet_since))
+               .exclude(status=Status.BUILDING_IMAGE, builds__state=Build.State.RUNNING)
+               .values_list("pk", "status", "lease_owner").distinct())
     count = 0
     for release_id, status, lease_owner in stalled:
         log.warning("release %s stalled in %s (lease %s); re-enqueueing", release_id, status, lease_owner or "none")
@@ -180,7 +188,6 @@ def scheduled_advisory_sync() -> str:
     from datetime import timedelta
 
     from django.conf import settings
-    from django.utils import timezone
 
     from releases.models import AdvisorySync
     from releases.scanning.sync import sync_advisories
@@ -305,13 +312,11 @@ def trigger_build(release_id: int) -> str:
     try:
         started = BACKENDS[backend](build)
     except BuildTriggerError as exc:
-        Build.objects.filter(pk=build.pk).update(state=Build.State.FAILED, error=str(exc), finished_at=timezone_now())
+        Build.objects.filter(pk=build.pk).update(state=Build.State.FAILED, error=str(exc), finished_at=timezone.now())
         return _fail(release, Step.BUILD, str(exc), owner)
     Build.objects.filter(pk=build.pk).update(external_id=started.external_id, log_url=started.log_url)
-    ReleaseEvent.objects.create(release=release, from_status=release.status, to_status=release.status,
-                                message=f"Build #{build.pk} (attempt {attempt}) started on {backend}.",
-                                data={"build": build.pk, "external_id": started.external_id,
-                                      "log_url": started.log_url})
+    record_event(release, f"Build #{build.pk} (attempt {attempt}) started on {backend}.",
+                 data={"build": build.pk, "external_id": started.external_id, "log_url": started.log_url})
     leases.release_lease(release_id, owner)
     if started.completion is not None:  # built in place: report like a CI system would
         from releases.build_completion import record_completion
@@ -330,14 +335,14 @@ def reconcile_builds() -> str:
     from releases.models import Build
 
     limit = settings.BUILD_TIMEOUT_MINUTES
-    stale = Build.objects.filter(state=Build.State.RUNNING, started_at__lt=timezone_now() - timedelta(minutes=limit),
+    stale = Build.objects.filter(state=Build.State.RUNNING, started_at__lt=timezone.now() - timedelta(minutes=limit),
                                  release__status=Status.BUILDING_IMAGE).select_related("release")
     failed = 0
     for build in stale:
         message = f"no completion reported within {limit} minutes"
         with transaction.atomic():
             if Build.objects.filter(pk=build.pk, state=Build.State.RUNNING).update(
-                    state=Build.State.FAILED, error=message, finished_at=timezone_now()) != 1:
+                    state=Build.State.FAILED, error=message, finished_at=timezone.now()) != 1:
                 continue
             try:
                 transition(build.release, Status.BUILD_FAILED, message=f"Build failed: {message}",
@@ -346,12 +351,6 @@ def reconcile_builds() -> str:
             except TransitionConflict:
                 transaction.set_rollback(True)
     return f"{failed} build(s) timed out"
-
-
-def timezone_now():
-    from django.utils import timezone
-
-    return timezone.now()
 
 
 def set_mlflow_alias(release_id: int) -> str:
@@ -365,6 +364,5 @@ def set_mlflow_alias(release_id: int) -> str:
         message, ok = f"MLflow alias @{alias} now points to version {release.model_version}.", True
     except Exception as exc:  # MLflow down, no permission...: the release stays SUCCEEDED
         message, ok = f"Could not set MLflow alias @{alias}: {str(exc).splitlines()[0][:200]}", False
-    ReleaseEvent.objects.create(release=release, from_status=release.status, to_status=release.status,
-                                message=message, data={"alias": alias, "set": ok})
+    record_event(release, message, data={"alias": alias, "set": ok})
     return "set" if ok else "failed"

@@ -1,5 +1,4 @@
 """The local backend for real: buildah (vfs) builds the model image and pushes it to docker-registry."""
-import json
 
 import pytest
 import requests

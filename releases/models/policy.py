@@ -4,7 +4,6 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from releases.models.advisories import SeverityLevel
 
 SECURITY_GROUP = "security-officers"
 METRIC_OPERATORS = (">=", ">", "<=", "<", "==")
