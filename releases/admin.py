@@ -150,7 +150,8 @@ class EnvironmentPolicyAdmin(admin.ModelAdmin):
     """Saving never edits a policy: it adds the next version, so every decision's version stays readable."""
 
     list_display = ["environment", "version", "block_at", "unknown_counts_as", "ignore_unfixed", "possible_findings",
-                    "unpinned_requirements", "direct_references", "created_by", "created_at"]
+                    "unpinned_requirements", "unpinned_build_dependencies", "direct_references", "created_by",
+                    "created_at"]
     list_filter = ["environment"]
     readonly_fields = ["version", "created_by", "created_at"]
 
@@ -180,7 +181,9 @@ class WaiverAdmin(admin.ModelAdmin):
         return waivers.is_security_officer(request.user)
 
     def has_change_permission(self, request, obj=None):
-        return waivers.is_security_officer(request.user) and (obj is None or obj.approved_at is None)
+        # A waiver never changes once it exists (Waiver.save refuses): the list and its approve and
+        # revoke actions stay, the form of an existing waiver is read-only.
+        return waivers.is_security_officer(request.user) and obj is None
 
     def has_delete_permission(self, request, obj=None):
         return False  # revoke instead: decisions name the waivers they used

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from django.conf import settings
 
+from releases.scanning.envparse import ENVIRONMENT_FILES
+
 log = logging.getLogger(__name__)
 
-ENV_FILES = ("MLmodel", "conda.yaml", "requirements.txt", "python_env.yaml")
+ENV_FILES = ("MLmodel", *ENVIRONMENT_FILES)
 
 
 class MlflowSourceError(Exception):

@@ -10,6 +10,7 @@ def rules_from(policy: EnvironmentPolicy) -> PolicyRules:
         version=policy.version, environment=policy.environment.name, block_at=policy.block_at,
         ignore_unfixed=policy.ignore_unfixed, unknown_counts_as=policy.unknown_counts_as,
         possible_findings=policy.possible_findings, unpinned_requirements=policy.unpinned_requirements,
+        unpinned_build_dependencies=policy.unpinned_build_dependencies,
         direct_references=policy.direct_references, metric_gates=tuple(policy.metric_gates),
         required_tags=tuple(policy.required_tags), rego_policy=policy.rego_policy,
     )

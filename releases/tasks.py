@@ -86,9 +86,6 @@ def fetch_environment(release_id: int) -> str:
     return "fetched"
 
 
-ENVIRONMENT_FILES = ("conda.yaml", "requirements.txt", "python_env.yaml")
-
-
 def scan_dependencies(release_id: int) -> str:
     """SCANNING_DEPENDENCIES: scan the fetched files, store the report, pass or fail the release."""
     from releases.policies import decide_for_release
@@ -115,9 +112,6 @@ def scan_dependencies(release_id: int) -> str:
         decision, policy = decide_for_release(result, release)
     except RegoFailure as exc:
         return _fail(release, Step.SCAN, str(exc), owner)
-    if not any(name in files for name in ENVIRONMENT_FILES):
-        decision.passed = False
-        decision.summary = "Security scan failed. The model has no environment files to scan."
     try:
         with transaction.atomic():
             report = store_report(release_id, result, decision, policy)

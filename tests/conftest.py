@@ -95,5 +95,10 @@ def api(owner):
 
 
 @pytest.fixture
+def stranger_api(stranger):
+    return token_client(stranger)
+
+
+@pytest.fixture
 def outsider_api(outsider):
     return token_client(outsider)

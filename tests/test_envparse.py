@@ -1,7 +1,9 @@
 """Every requirement form the environment parser must understand."""
 import pytest
 
-from releases.scanning.envparse import normalise_name, parse_conda_spec, parse_environment
+from releases.scanning.conda import SpecRefused
+from releases.scanning.conda import parse_spec as parse_conda_spec
+from releases.scanning.envparse import normalise_name, parse_environment
 
 
 def deps(files):
@@ -10,8 +12,13 @@ def deps(files):
 
 def one(text, filename="requirements.txt"):
     parsed = parse_environment({filename: text})
-    assert len(parsed.dependencies) == 1, [d.as_dict() for d in parsed.dependencies]
+    assert len(parsed.dependencies) == 1 and not parsed.errors, ([d.as_dict() for d in parsed.dependencies],
+                                                                 parsed.errors)
     return parsed.dependencies[0]
+
+
+def errors(files):
+    return [(e.file, e.line, e.message) for e in parse_environment(files).errors]
 
 
 @pytest.mark.parametrize("line,name,spec,version", [
@@ -64,41 +71,52 @@ def test_url_vcs_and_path_requirements_are_listed_not_matched(line, kind, name):
     assert dep.url
 
 
-def test_index_options_are_ignored_and_unknown_options_reported():
+def test_index_options_are_listed_as_package_sources_and_unknown_options_refused():
     parsed = parse_environment({"requirements.txt": "--index-url https://x/simple\n-i https://y\n"
                                                     "--extra-index-url https://z\n--weird-flag\nflask==2.0\n"})
-    assert [d.name for d in parsed.dependencies] == ["flask"]
-    assert len(parsed.issues) == 1 and "unknown pip option" in parsed.issues[0].message
+    assert [d.name for d in parsed.dependencies if d.kind == "registry"] == ["flask"]
+    assert sorted(d.url for d in parsed.dependencies if d.kind == "index") == [
+        "--extra-index-url https://z", "--index-url https://x/simple", "--index-url https://y"]
+    assert [(e.line, "no such option: --weird-flag" in e.message) for e in parsed.errors] == [(4, True)]
 
 
-def test_invalid_line_is_reported_with_its_line_number():
+def test_invalid_line_is_an_error_with_its_line_number():
     parsed = parse_environment({"requirements.txt": "ok==1.0\nthis is not valid ===\n"})
     assert [d.name for d in parsed.dependencies] == ["ok"]
-    assert parsed.issues[0].line == 2 and "not a valid requirement" in parsed.issues[0].message
+    assert parsed.errors[0].line == 2 and "not a valid requirement" in parsed.errors[0].message
 
 
-def test_includes_resolve_among_given_files_only():
+def test_includes_resolve_among_given_files_only_and_every_file_is_read():
     files = {"requirements.txt": "-r extra.txt\n-r missing.txt\nflask==2.0\n", "extra.txt": "pyyaml==5.3.1\n"}
     parsed = parse_environment(files)
     found = {d.name: d for d in parsed.dependencies}
     assert found["pyyaml"].source_file == "extra.txt" and found["pyyaml"].line == 1
-    assert any("missing.txt" in i.message for i in parsed.issues)
-    assert len(parsed.dependencies) == 2  # extra.txt is not parsed a second time on its own
+    assert [(e.file, e.line) for e in parsed.errors] == [("requirements.txt", 2)]
+    assert "missing.txt" in parsed.errors[0].message
+    assert len(parsed.dependencies) == 2  # extra.txt, also read on its own, is merged, not listed twice
 
 
-def test_include_cycle_is_reported_not_followed_forever():
+def test_include_cycle_is_an_error_as_in_pip():
     parsed = parse_environment({"requirements.txt": "-r b.txt\na==1\n", "b.txt": "-r requirements.txt\nb==1\n"})
     assert {d.name for d in parsed.dependencies} == {"a", "b"}
-    assert any("cycle" in i.message for i in parsed.issues)
+    assert any("includes a file that includes it" in e.message for e in parsed.errors)
 
 
-def test_constraints_narrow_versions_but_add_no_dependency():
+def test_constraints_narrow_versions_and_their_pins_are_scanned_as_constraints():
     files = {"requirements.txt": "-c constraints.txt\nrequests>=2.0\n",
              "constraints.txt": "requests==2.19.0\nnot-required==9.9\n"}
-    found = {d.name: d for d in parse_environment(files).dependencies}
-    assert set(found) == {"requests"}
-    assert found["requests"].version == "2.19.0"
-    assert "constraint constraints.txt:1" in found["requests"].also_in
+    found = {(d.name, d.role): d for d in parse_environment(files).dependencies}
+    assert found[("requests", "runtime")].version == "2.19.0"
+    assert "constraint constraints.txt:1" in found[("requests", "runtime")].also_in
+    assert found[("not-required", "runtime")].version == "9.9"  # constraints.txt is also read as a root
+
+
+def test_a_constraint_only_pin_is_scanned_with_the_constraint_role():
+    files = {"conda.yaml": "dependencies:\n  - pip:\n    - -c requirements.txt\n    - pandas\n",
+             "requirements.txt": "pandas==2.0.0\npyyaml==5.3.1\n"}
+    found = {(d.name, d.source_file): d for d in parse_environment(files).dependencies}
+    assert found[("pandas", "conda.yaml")].version == "2.0.0"  # narrowed by the constraint
+    assert found[("pyyaml", "requirements.txt")].version == "5.3.1"
 
 
 CONDA = """name: model-env
@@ -136,22 +154,24 @@ def test_conda_yaml_dependencies_and_pip_section():
 
 
 @pytest.mark.parametrize("spec,expected", [
-    ("numpy", ("numpy", "", None, None)),
-    ("numpy=1.19.0", ("numpy", "==1.19.0", "1.19.0", None)),
-    ("numpy=1.19", ("numpy", "==1.19.*", None, None)),
-    ("numpy=1.19.*", ("numpy", "==1.19.*", None, None)),
-    ("numpy==1.19.0", ("numpy", "==1.19.0", "1.19.0", None)),
-    ("numpy=1.19.0=py38_0", ("numpy", "==1.19.0", "1.19.0", None)),
-    ("numpy 1.19.0 py38_0", ("numpy", "==1.19.0", "1.19.0", None)),
-    ("defaults::numpy>=1.19", ("numpy", ">=1.19", None, None)),
+    ("numpy", ("numpy", "", None)),
+    ("numpy=1.19.0", ("numpy", "==1.19.0", "1.19.0")),
+    ("numpy=1.19", ("numpy", "==1.19.*", None)),
+    ("numpy=1.19.*", ("numpy", "==1.19.*", None)),
+    ("numpy==1.19.0", ("numpy", "==1.19.0", "1.19.0")),
+    ("numpy=1.19.0=py38_0", ("numpy", "==1.19.0", "1.19.0")),
+    ("numpy 1.19.0 py38_0", ("numpy", "==1.19.0", "1.19.0")),
+    ("defaults::numpy>=1.19", ("numpy", ">=1.19", None)),
 ])
 def test_conda_spec_forms(spec, expected):
     assert parse_conda_spec(spec) == expected
 
 
-def test_conda_alternatives_are_scanned_as_unpinned_with_a_note():
-    name, specifier, version, problem = parse_conda_spec("numpy=1.19|1.20")
-    assert (name, specifier, version) == ("numpy", "", None) and "alternatives" in problem
+@pytest.mark.parametrize("spec", ["numpy=1.19|1.20", "numpy[version='1.19.0']", "numpy 1.19 py38 extra", "!numpy",
+                                  "numpy>=1.x.y"])
+def test_conda_specs_the_gateway_cannot_read_to_one_version_set_are_refused(spec):
+    with pytest.raises(SpecRefused):
+        parse_conda_spec(spec)
 
 
 def test_python_env_yaml_build_dependencies_and_include():
@@ -161,7 +181,9 @@ def test_python_env_yaml_build_dependencies_and_include():
     found = deps(files)
     assert found[("python", "python_env.yaml")].matchable is False
     assert found[("pip", "python_env.yaml")].version == "23.3"  # a PyPI pin here, matched
+    assert found[("pip", "python_env.yaml")].role == "build"
     assert found[("setuptools", "python_env.yaml")].specifier == ""
+    assert found[("setuptools", "python_env.yaml")].role == "build"
     assert found[("mlflow", "requirements.txt")].version == "2.9.0"
 
 
@@ -174,25 +196,26 @@ def test_duplicates_across_files_are_merged_with_their_other_locations():
     assert len(pinned.also_in) == 1
 
 
-def test_invalid_yaml_is_an_issue_not_a_crash():
+def test_invalid_yaml_is_an_error_not_a_crash():
     parsed = parse_environment({"conda.yaml": "dependencies: [unclosed\n"})
-    assert parsed.dependencies == [] and "invalid YAML" in parsed.issues[0].message
+    assert parsed.dependencies == [] and "invalid YAML" in parsed.errors[0].message
 
 
-def test_yaml_tags_do_not_construct_objects():
+def test_yaml_tags_do_not_construct_objects_and_are_refused():
     parsed = parse_environment({"conda.yaml": "dependencies:\n  - !!python/object/apply:os.system ['true']\n"})
-    assert parsed.dependencies == []
+    assert parsed.dependencies == [] and "explicit YAML tag" in parsed.errors[0].message
 
 
-def test_mlmodel_is_ignored():
-    assert parse_environment({"MLmodel": "flavors: {}\n"}).dependencies == []
+def test_mlmodel_is_ignored_and_a_model_without_environment_files_is_an_error():
+    parsed = parse_environment({"MLmodel": "flavors: {}\n"})
+    assert parsed.dependencies == [] and "no environment files" in parsed.errors[0].message
 
 
 def test_pep503_normalisation():
     assert normalise_name("Foo.Bar__baz-Qux") == "foo-bar-baz-qux"
 
 
-def test_a_constraints_file_is_never_read_as_requirements_even_if_listed_first():
+def test_a_constraints_file_is_scanned_in_full_as_its_own_root_too():
     files = {"a-constraints.txt": "requests==2.19.0\nunused==1.0\n", "reqs.txt": "-c a-constraints.txt\nrequests\n"}
-    found = {d.name: d for d in parse_environment(files).dependencies}
-    assert set(found) == {"requests"} and found["requests"].version == "2.19.0"
+    found = {(d.name, d.version) for d in parse_environment(files).dependencies}
+    assert found == {("requests", "2.19.0"), ("unused", "1.0")}

@@ -116,7 +116,8 @@ def test_policy_version_recorded_and_admin_change_adds_a_version(owner, advisori
     assert staging.version == 1
     response = admin_client.post(f"/admin/releases/environmentpolicy/{staging.pk}/change/", {
         "environment": staging.environment_id, "block_at": "HIGH", "unknown_counts_as": "CRITICAL",
-        "possible_findings": "warn", "unpinned_requirements": "warn", "direct_references": "block",
+        "possible_findings": "warn", "unpinned_requirements": "warn", "unpinned_build_dependencies": "warn",
+        "direct_references": "block",
         "metric_gates": "[]", "required_tags": "[]", "comment": "stricter"})
     assert response.status_code == 302
     versions = list(EnvironmentPolicy.objects.filter(environment_id=staging.environment_id)
@@ -133,7 +134,8 @@ def test_invalid_gates_are_refused_in_admin(admin_client):
     staging = EnvironmentPolicy.current_for(1)
     response = admin_client.post(f"/admin/releases/environmentpolicy/{staging.pk}/change/", {
         "environment": staging.environment_id, "block_at": "HIGH", "unknown_counts_as": "CRITICAL",
-        "possible_findings": "warn", "unpinned_requirements": "warn", "direct_references": "block",
+        "possible_findings": "warn", "unpinned_requirements": "warn", "unpinned_build_dependencies": "warn",
+        "direct_references": "block",
         "metric_gates": '[{"metric": "accuracy", "op": "~", "value": 1}]', "required_tags": "[]"})
     assert response.status_code == 200 and b"Each gate is" in response.content
     assert EnvironmentPolicy.objects.filter(environment_id=staging.environment_id).count() == 1
@@ -154,7 +156,7 @@ def test_dry_run_returns_the_decision_and_stores_nothing(api, use_mlflow, adviso
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["model_version"] == "1" and body["decision"]["passed"] is False
-    assert body["decision"]["policy_version"] == 1 and body["decision"]["environment"] == "production"
+    assert body["decision"]["policy_version"] == 2 and body["decision"]["environment"] == "production"
     assert {b["package"] for b in body["decision"]["blocking"]} >= {"pyyaml", "requests"}  # HIGH blocks here
     assert any(f["advisory_id"] == "GHSA-8q59-q68h-6hv4" for f in body["scan"]["findings"])
     assert (Release.objects.count(), ScanReport.objects.count(), ReleaseEvent.objects.count()) == counts
@@ -182,3 +184,9 @@ def test_dry_run_with_mlflow_down_is_503(api, settings, advisories):
     response = api.post("/api/policy/evaluate/", {"model_name": "m", "model_version": "1",
                                                   "environment": "staging"}, format="json")
     assert response.status_code == 503 and "could not be reached" in response.json()["detail"]
+
+
+def test_dry_run_is_only_for_requesters(stranger_api):
+    response = stranger_api.post("/api/policy/evaluate/", {"model_name": "m", "model_version": "1",
+                                                           "environment": "staging"}, format="json")
+    assert response.status_code == 403 and "requesters" in response.json()["detail"]

@@ -133,12 +133,16 @@ def test_scan_endpoint_returns_the_latest_report(api, owner, advisories):
     body = api.get(f"/api/releases/{release.pk}/scan/").json()
     assert body["passed"] is False and body["scanner"] == "gateway-osv"
     assert body["advisory_sync"] == advisories.pk
-    finding = next(f for f in body["findings"] if f["package"] == "pyyaml")
-    assert finding == {
+    assert body["decision"]["blocking"][0]["advisory_id"] == "GHSA-8q59-q68h-6hv4"  # the reasons, via the API
+    assert body["decision"]["warnings"][0]["reason"] == "unpinned requirement flask (any version)"
+    assert body["findings_count"] == len(api.get(body["findings_url"]).json()["results"]) > 0
+    page = api.get(f"/api/releases/{release.pk}/scan/findings/?package=pyyaml").json()
+    finding = page["results"][0]
+    assert page["count"] == 1 and finding == {
         "package": "pyyaml", "version": "5.3.1", "specifier": "==5.3.1", "ecosystem": "pypi",
         "advisory_id": "GHSA-8q59-q68h-6hv4", "aliases": ["CVE-2020-14343", "PYSEC-2021-142"],
         "summary": finding["summary"], "severity": "CRITICAL", "score": 9.8, "fixed_versions": ["5.4"],
-        "definite": True, "source_file": "requirements.txt", "line": 1}
+        "definite": True, "source_file": "requirements.txt", "line": 1, "role": "runtime"}
     detail = api.get(f"/api/releases/{release.pk}/").json()
     assert detail["latest_scan"]["passed"] is False and detail["latest_scan"]["counts"]["CRITICAL"] == 1
 
@@ -146,6 +150,23 @@ def test_scan_endpoint_returns_the_latest_report(api, owner, advisories):
 def test_scan_endpoint_requires_authentication(client, owner):
     release = make_release(owner)
     assert client.get(f"/api/releases/{release.pk}/scan/").status_code in (401, 403)
+    assert client.get(f"/api/releases/{release.pk}/scan/findings/").status_code in (401, 403)
+
+
+def test_findings_are_paginated_filtered_and_ordered_by_severity(api, owner, advisories):
+    release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\nrequests==2.19.0\n")
+    assert api.get(f"/api/releases/{release.pk}/scan/findings/").status_code == 404  # not scanned yet
+    tasks.scan_dependencies(release.pk)
+    url = f"/api/releases/{release.pk}/scan/findings/"
+    everything = api.get(url).json()
+    severities = [f["severity"] for f in everything["results"]]
+    assert severities[0] == "CRITICAL" and everything["count"] == len(severities) >= 2
+    first = api.get(url + "?page_size=1").json()
+    assert len(first["results"]) == 1 and first["next"] and first["count"] == everything["count"]
+    high = api.get(url + "?severity=HIGH").json()["results"]
+    assert high and {f["severity"] for f in high} == {"HIGH"}
+    assert api.get(url + "?severity=NOPE").status_code == 400
+    assert api.get(url + "?ordering=-package").json()["results"][0]["package"] == "requests"
 
 
 def test_scan_report_in_admin(admin_client, owner, advisories):

@@ -1,6 +1,7 @@
 import django_filters as filters
 
-from releases.models import Release
+from releases.models import Finding, Release
+from releases.models.advisories import SeverityLevel
 from releases.statuses import Status
 
 
@@ -16,3 +17,15 @@ class ReleaseFilter(filters.FilterSet):
     class Meta:
         model = Release
         fields = ["status", "environment", "model_name", "requested_by"]
+
+
+class FindingFilter(filters.FilterSet):
+    severity = filters.MultipleChoiceFilter(choices=SeverityLevel.choices, help_text="Repeat to match several.")
+    definite = filters.BooleanFilter(help_text="true: pinned versions; false: possible (unpinned) matches.")
+    package = filters.CharFilter(field_name="package")
+    advisory_id = filters.CharFilter(field_name="advisory_id")
+    role = filters.ChoiceFilter(choices=[(r, r) for r in ("runtime", "build", "constraint")])
+
+    class Meta:
+        model = Finding
+        fields = ["severity", "definite", "package", "advisory_id", "role"]

@@ -4,12 +4,13 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from releases import validators, waivers
 from releases.api.serializers import ModelReferenceSerializer, _django_validator
 from releases.models import Environment, Waiver
-from releases.scanning.envparse import normalise_name
+from releases.permissions import CanRequestRelease
 
 
 class WaiverSerializer(serializers.ModelSerializer):
@@ -32,9 +33,6 @@ class WaiverSerializer(serializers.ModelSerializer):
         if not value or len(value) > 128 or not value.isprintable() or " " in value:
             raise serializers.ValidationError("An advisory id or alias such as GHSA-… or CVE-….")
         return value
-
-    def validate_package(self, value: str) -> str:
-        return normalise_name(value.strip()) if value else ""
 
     def validate_reason(self, value: str) -> str:
         if not value.strip():
@@ -89,9 +87,17 @@ class DryRunSerializer(ModelReferenceSerializer):
     environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
 
 
-@extend_schema(request=DryRunSerializer, responses={200: None, 404: None, 422: None, 503: None})
+DRY_RUN_FINDINGS = 200  # the response lists the most severe; the decision counts them all
+
+
+@extend_schema(request=DryRunSerializer, responses={200: None, 403: None, 404: None, 422: None, 503: None})
 class PolicyEvaluateView(viewsets.ViewSet):
-    """POST /api/policy/evaluate/: the decision a release would get today. Stores nothing."""
+    """POST /api/policy/evaluate/: the decision a release would get today. Stores nothing.
+
+    Only for requesters: it makes the gateway fetch from MLflow and scan, under the same bounds
+    as the worker's scan step (file caps, dependency, finding and note caps)."""
+
+    permission_classes = [IsAuthenticated, CanRequestRelease]
 
     def create(self, request):
         from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
@@ -127,5 +133,7 @@ class PolicyEvaluateView(viewsets.ViewSet):
             "scan": {"scanner": result.scanner, "scanner_version": result.scanner_version,
                      "advisory_sync": result.snapshot_id, "counts": result.counts(True),
                      "possible_counts": result.counts(False), "issues": result.issues,
-                     "findings": [f.as_dict() for f in result.findings]},
+                     "dependencies": [d.as_dict() for d in result.dependencies],
+                     "findings_count": len(result.findings),
+                     "findings": [f.as_dict() for f in result.findings[:DRY_RUN_FINDINGS]]},
         })

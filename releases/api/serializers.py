@@ -129,17 +129,24 @@ class FindingSerializer(serializers.ModelSerializer):
     class Meta:
         model = Finding
         fields = ["package", "version", "specifier", "ecosystem", "advisory_id", "aliases", "summary", "severity",
-                  "score", "fixed_versions", "definite", "source_file", "line"]
+                  "score", "fixed_versions", "definite", "source_file", "line", "role"]
 
     def get_version(self, obj) -> str | None:
         return obj.version or None
 
 
 class ScanReportSerializer(serializers.ModelSerializer):
-    findings = FindingSerializer(many=True, read_only=True)
+    """The report without its findings, which are paginated at .../scan/findings/: a report
+    is bounded (scanner.MAX_FINDINGS, envparse.MAX_DEPENDENCIES), but one page is what a reader needs."""
+
+    findings_count = serializers.IntegerField(read_only=True)
+    findings_url = serializers.SerializerMethodField()
 
     class Meta:
         model = ScanReport
         fields = ["id", "scanner", "scanner_version", "advisory_sync", "advisory_snapshot_at", "started_at",
-                  "duration_ms", "passed", "summary", "counts", "possible_counts", "issues", "dependencies",
-                  "findings", "created_at"]
+                  "duration_ms", "passed", "summary", "decision", "counts", "possible_counts", "issues",
+                  "dependencies", "findings_count", "findings_url", "created_at"]
+
+    def get_findings_url(self, obj) -> str:
+        return f"/api/releases/{obj.release_id}/scan/findings/"

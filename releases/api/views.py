@@ -1,4 +1,4 @@
-from django.db.models import Prefetch
+from django.db.models import Case, Count, IntegerField, Prefetch, Value, When
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -7,10 +7,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from releases import promotion, services
-from releases.api.filters import ReleaseFilter
+from releases.api.filters import FindingFilter, ReleaseFilter
 from releases.api.serializers import (
     CancelSerializer,
     EnvironmentSerializer,
+    FindingSerializer,
     ReleaseCreateSerializer,
     ReleaseDetailSerializer,
     ReleaseSerializer,
@@ -19,6 +20,7 @@ from releases.api.serializers import (
 from releases.lifecycle import TransitionError
 from releases.models import Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
 from releases.permissions import CanManageRelease, CanRequestRelease
+from releases.scanning import severity
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -142,16 +144,48 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
 
         return decide(request, self.get_object(), approve=False)
 
+    def _latest_report(self):
+        release = self.get_object()
+        return ScanReport.objects.filter(release=release).annotate(findings_count=Count("findings")).first()
+
     @extend_schema(responses={200: ScanReportSerializer, 404: None})
     @action(detail=True, methods=["get"])
     def scan(self, request, pk=None):
-        """The latest scan report of the release, with every finding (404 before the first scan)."""
-        release = self.get_object()
-        report = (ScanReport.objects.filter(release=release)
-                  .prefetch_related(Prefetch("findings", queryset=Finding.objects.all())).first())
+        """The latest scan report: decision with every reason, counts, dependencies, notes (404 before the
+        first scan). Its findings are paginated at scan/findings/."""
+        report = self._latest_report()
         if report is None:
             return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
         return Response(ScanReportSerializer(report).data)
+
+    @extend_schema(responses={200: FindingSerializer(many=True), 400: None, 404: None},
+                   parameters=[OpenApiParameter(name, str, description=f"filter: {name}")
+                               for name in ("severity", "definite", "package", "advisory_id", "role", "ordering")])
+    @action(detail=True, methods=["get"], url_path="scan/findings")
+    def scan_findings(self, request, pk=None):
+        """The latest report's findings, paginated, most severe first; filters severity, definite, package,
+        advisory_id, role."""
+        report = self._latest_report()
+        if report is None:
+            return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
+        rank = Case(*(When(severity=level.value, then=Value(i)) for i, level in enumerate(severity.ORDER)),
+                    default=Value(len(severity.ORDER)), output_field=IntegerField())
+        filtered = FindingFilter(request.query_params, queryset=Finding.objects.filter(report=report))
+        if not filtered.is_valid():
+            raise ValidationError(filtered.errors)
+        findings = filtered.qs.annotate(severity_rank=rank).order_by(*self._finding_order(request))
+        page = self.paginate_queryset(findings)
+        return self.get_paginated_response(FindingSerializer(page, many=True).data)
+
+    @staticmethod
+    def _finding_order(request) -> list[str]:
+        """`ordering`: severity (most severe first), package, advisory_id, score; prefix `-` to reverse."""
+        wanted = request.query_params.get("ordering", "")
+        field = wanted.lstrip("-")
+        if field in ("severity", "package", "advisory_id", "score"):
+            field = "severity_rank" if field == "severity" else field
+            return [("-" if wanted.startswith("-") else "") + field, "id"]
+        return ["-definite", "severity_rank", "package", "advisory_id", "id"]
 
     @extend_schema(request=None, responses={200: ReleaseSerializer, 409: None})
     @action(detail=True, methods=["post"])

@@ -4,6 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from releases.scanning.envparse import normalise_name
+
 
 SECURITY_GROUP = "security-officers"
 METRIC_OPERATORS = (">=", ">", "<=", "<", "==")
@@ -35,9 +37,16 @@ class EnvironmentPolicy(models.Model):
         help_text="The severity a finding of UNKNOWN severity is treated as.")
     possible_findings = models.CharField(max_length=8, choices=Action.choices, default=Action.WARN,
                                          help_text="Findings on unpinned requirements (possible matches).")
-    unpinned_requirements = models.CharField(max_length=8, choices=Action.choices, default=Action.WARN)
+    unpinned_requirements = models.CharField(max_length=8, choices=Action.choices, default=Action.WARN,
+                                             help_text="Runtime requirements that admit more than one version.")
+    unpinned_build_dependencies = models.CharField(
+        max_length=8, choices=Action.choices, default=Action.WARN,
+        help_text="python_env.yaml build_dependencies that admit more than one version (MLflow writes an unpinned "
+                  "`wheel` there). They are scanned either way.")
     direct_references = models.CharField(max_length=8, choices=[(Action.ALLOW, "allow"), (Action.BLOCK, "block")],
-                                         default=Action.BLOCK, help_text="URL, VCS and local-path requirements.")
+                                         default=Action.BLOCK, help_text="URL, VCS and local-path requirements, "
+                                         "and package source options (--index-url, --extra-index-url, "
+                                         "--find-links, --trusted-host).")
     metric_gates = models.JSONField(default=list, blank=True,
                                     help_text='e.g. [{"metric": "accuracy", "op": ">=", "value": 0.9}]')
     required_tags = models.JSONField(default=list, blank=True, help_text='e.g. ["git_sha"]')
@@ -91,8 +100,17 @@ class WaiverQuerySet(models.QuerySet):
         return self.filter(approved_at__isnull=False, revoked_at__isnull=True, expires_at__gt=at)
 
 
+class WaiverChangeRefused(ValidationError):
+    pass
+
+
 class Waiver(models.Model):
-    """An exception for one advisory, approved by a security officer, until it expires."""
+    """An exception for one advisory, approved by a security officer, until it expires.
+
+    What a waiver covers and for how long never changes once it exists: a second officer
+    approves exactly what the first wrote (four eyes). A change is a new waiver."""
+
+    IMMUTABLE = ("advisory_id", "package", "model_name", "environment_id", "reason", "expires_at")
 
     advisory_id = models.CharField(max_length=128, db_index=True, help_text="Advisory id or any alias (CVE-…).")
     package = models.CharField(max_length=256, blank=True, help_text="Only this package (PEP 503 name).")
@@ -115,6 +133,20 @@ class Waiver(models.Model):
 
     def __str__(self) -> str:
         return f"waiver #{self.pk} {self.advisory_id}"
+
+    def save(self, *args, **kwargs):
+        # Normalised here, so admin, API and scripts store the name the scanner matches on.
+        self.advisory_id = (self.advisory_id or "").strip()
+        self.package = normalise_name(self.package.strip()) if self.package and self.package.strip() else ""
+        self.model_name = (self.model_name or "").strip()
+        if not self._state.adding and self.pk is not None:
+            stored = Waiver.objects.filter(pk=self.pk).values(*self.IMMUTABLE).first()
+            changed = [f for f in self.IMMUTABLE if stored is not None and stored[f] != getattr(self, f)]
+            if changed:
+                raise WaiverChangeRefused(
+                    f"Waiver #{self.pk}: {', '.join(f.removesuffix('_id') for f in changed)} cannot change once the "
+                    "waiver exists; create a new waiver, which needs its own second approval.")
+        super().save(*args, **kwargs)
 
     @property
     def state(self) -> str:

@@ -48,6 +48,9 @@ class Finding(models.Model):
     definite = models.BooleanField(help_text="False: possible, because the requirement is unpinned.")
     source_file = models.CharField(max_length=256)
     line = models.PositiveIntegerField()
+    role = models.CharField(max_length=16, default="runtime",
+                            help_text="runtime, build (python_env.yaml build_dependencies) or constraint (a pin "
+                                      "from a -c file: installed at that version whenever anything requires it).")
 
     class Meta:
         ordering = ["-definite", "package", "advisory_id"]

@@ -59,3 +59,59 @@ def pypi_name(conda_name: str) -> str | None:
     if lowered in CONDA_ONLY or lowered.startswith(_SYSTEM_PREFIXES):
         return None
     return _normalise(CONDA_TO_PYPI.get(lowered, lowered))
+
+
+class SpecRefused(ValueError):
+    """A conda spec the gateway cannot read to one version set: blocks the release."""
+
+
+_SPEC_RE = re.compile(r"^(?:[A-Za-z0-9_.\-/:]+::)?([A-Za-z0-9_][A-Za-z0-9_.\-]*)(.*)$")
+
+
+def parse_spec(text: str) -> tuple[str, str, str | None]:
+    """'conda-forge::numpy=1.19.0=py38h0' → (name, PEP 440 specifier, pinned version).
+
+    conda's `=1.19` means 1.19.*; `=1.19.0` (three or more parts) is read as a pin.
+    Alternatives (`|`) and bracket keys are refused: conda chooses among them at
+    install time, so no single version can be scanned."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet  # scan_env start-up: only with conda files
+
+    spec = text.strip()
+    match = _SPEC_RE.match(spec)
+    if not match:
+        raise SpecRefused(f"not a conda package spec: {text[:80]!r}")
+    name, rest = match.group(1), match.group(2).strip()
+    if "[" in rest or "|" in rest:
+        raise SpecRefused(f"conda spec {text[:80]!r}: alternatives and bracket keys are not read; pin one version")
+    if not rest:
+        return name, "", None
+    words = rest.split()
+    if len(words) > 2:
+        raise SpecRefused(f"conda spec {text[:80]!r} has more than a version and a build string")
+    if len(words) == 2 or words[0][0].isdigit():  # "numpy 1.19.0 py38_0": version then build string
+        rest = "=" + words[0]
+    if rest.startswith("=") and not rest.startswith("=="):
+        version = rest[1:].split("=", 1)[0]  # drop the build string
+        if version.endswith("*"):
+            version = version.rstrip(".*")
+            return _checked(name, f"=={version}.*", None, text)
+        if version.count(".") >= 2:
+            return _checked(name, f"=={version}", version, text)
+        return _checked(name, f"=={version}.*", None, text)
+    spec_text = rest.split("=", 2)[0] if rest.count("=") > 2 else rest
+    try:
+        parsed = SpecifierSet(spec_text)
+    except InvalidSpecifier:
+        raise SpecRefused(f"conda spec {text[:80]!r}: version {spec_text[:40]!r} is not understood") from None
+    pinned = next((s.version for s in parsed if s.operator in ("==", "===") and not s.version.endswith(".*")), None)
+    return name, str(parsed), pinned
+
+
+def _checked(name: str, specifier: str, version: str | None, text: str) -> tuple[str, str, str | None]:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        SpecifierSet(specifier)
+    except InvalidSpecifier:
+        raise SpecRefused(f"conda spec {text[:80]!r}: version is not understood") from None
+    return name, specifier, version

@@ -23,6 +23,7 @@ class PolicyRules:
     unknown_counts_as: str = "CRITICAL"
     possible_findings: str = "warn"
     unpinned_requirements: str = "warn"
+    unpinned_build_dependencies: str = "warn"
     direct_references: str = "allow"
     metric_gates: tuple = ()
     required_tags: tuple = ()
@@ -41,7 +42,7 @@ class WaiverRule:
     def covers(self, finding: FindingData, model_name: str, environment: str, now: datetime) -> bool:
         return (
             (self.expires_at is None or self.expires_at > now)
-            and self.advisory_id in (finding.advisory_id, *finding.aliases)
+            and self.advisory_id.casefold() in {name.casefold() for name in (finding.advisory_id, *finding.aliases)}
             and self.package in ("", finding.package)
             and self.model_name in ("", model_name)
             and self.environment in ("", environment)
@@ -64,6 +65,10 @@ class PolicyDecision:
     unknown_counts_as: str = "CRITICAL"
     below_threshold: int = 0  # definite findings that do not reach the blocking severity
     rego: dict | None = None  # {"allow": bool, "deny": [...]} when the environment has a Rego policy
+    # Files that could not be read completely and unambiguously, and caps reached. Each one
+    # blocks in every environment, whatever the policy or a Rego rule says: "could not read"
+    # never means "nothing found".
+    unreadable: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,8 +76,43 @@ class PolicyDecision:
 
 def _ref(finding: FindingData, **extra) -> dict:
     return {"package": finding.package, "version": finding.version, "specifier": finding.specifier,
-            "advisory_id": finding.advisory_id, "severity": finding.severity.value,
+            "advisory_id": finding.advisory_id, "severity": finding.severity.value, "role": finding.role,
             "definite": finding.definite, "where": f"{finding.source_file}:{finding.line}", **extra}
+
+
+def _where(error: dict) -> str:
+    if not error.get("file"):
+        return ""
+    return f"{error['file']}:{error['line']}" if error.get("line") else error["file"]
+
+
+def _unreadable(errors: list[dict]) -> list[dict]:
+    return [{"package": "", "where": _where(e), "unreadable": True,
+             "reason": (f"{_where(e)}: " if _where(e) else "") + e["message"]} for e in errors]
+
+
+_UNPINNED_KNOB = {"runtime": "unpinned_requirements", "build": "unpinned_build_dependencies"}
+
+
+def _dependency_rules(dep: Dependency, rules: PolicyRules) -> tuple[str, dict] | None:
+    """(action, entry) for a dependency itself: a direct reference, or an unpinned requirement."""
+    where = f"{dep.source_file}:{dep.line}"
+    if dep.kind == "index":
+        if rules.direct_references != "block":
+            return None
+        return "block", {"package": "", "where": where, "role": dep.role,
+                         "reason": f"package source option {dep.url}: packages may come from outside the index"}
+    if dep.kind != "registry":
+        if rules.direct_references != "block":
+            return None
+        return "block", {"package": dep.name or dep.url, "where": where, "role": dep.role,
+                         "reason": f"{dep.kind} requirement {dep.url} is not from the package index"}
+    knob = _UNPINNED_KNOB.get(dep.role)  # a constraint adds no package: its pin matters, not its absence
+    if knob is None or not dep.matchable or dep.version is not None or getattr(rules, knob) == "allow":
+        return None
+    what = "unpinned build dependency" if dep.role == "build" else "unpinned requirement"
+    return getattr(rules, knob), {"package": dep.name, "specifier": dep.specifier, "where": where, "role": dep.role,
+                                  "reason": f"{what} {dep.name}{dep.specifier or ' (any version)'}"}
 
 
 def _blocks(finding: FindingData, rules: PolicyRules) -> tuple[bool, str]:
@@ -103,9 +143,11 @@ def _gates(rules: PolicyRules, metrics: dict, tags: dict) -> list[dict]:
 
 def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules: PolicyRules,
              waivers: list[WaiverRule], *, model_name: str, now: datetime,
-             metrics: dict | None = None, tags: dict | None = None) -> PolicyDecision:
+             metrics: dict | None = None, tags: dict | None = None, errors: list[dict] = ()) -> PolicyDecision:
     decision = PolicyDecision(passed=True, summary="", policy_version=rules.version, environment=rules.environment,
                               block_at=rules.block_at, unknown_counts_as=rules.unknown_counts_as)
+    decision.unreadable = _unreadable(list(errors))
+    decision.blocking.extend(decision.unreadable)
     used: set[int] = set()
     for finding in findings:
         if not finding.definite and rules.possible_findings == "allow":
@@ -127,14 +169,9 @@ def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules:
             continue
         decision.blocking.append(_ref(finding, reason=why))
     for dep in dependencies:
-        where = f"{dep.source_file}:{dep.line}"
-        if dep.kind != "registry" and rules.direct_references == "block":
-            decision.blocking.append({"package": dep.name or dep.url, "where": where,
-                                      "reason": f"{dep.kind} requirement {dep.url} is not from the package index"})
-        elif dep.kind == "registry" and dep.matchable and dep.version is None and rules.unpinned_requirements != "allow":
-            entry = {"package": dep.name, "specifier": dep.specifier, "where": where,
-                     "reason": f"unpinned requirement {dep.name}{dep.specifier or ' (any version)'}"}
-            (decision.blocking if rules.unpinned_requirements == "block" else decision.warnings).append(entry)
+        verdict = _dependency_rules(dep, rules)
+        if verdict is not None:
+            (decision.blocking if verdict[0] == "block" else decision.warnings).append(verdict[1])
     decision.gates = _gates(rules, metrics or {}, tags or {})
     decision.waivers_used = sorted(used)
     failed_gates = [g for g in decision.gates if not g["passed"]]
@@ -146,6 +183,8 @@ def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules:
 def apply_rego(decision: PolicyDecision, allow: bool, reasons: list[str]) -> None:
     """A Rego policy has the last word: it saw the built-in decision in its input."""
     decision.rego = {"allow": allow, "deny": reasons}
+    if decision.unreadable:
+        return  # unreadable files block whatever the policy says; the summary already says why
     decision.passed = allow
     policy = f"{decision.environment} policy v{decision.policy_version}"
     if allow:
@@ -169,6 +208,10 @@ def _summary(decision: PolicyDecision, failed_gates: list[dict]) -> str:
             extra.append(f"{len(decision.warnings)} warning(s)")
         return "Security scan passed" + (". " + "; ".join(extra) if extra else "") + f". ({policy})"
     parts = []
+    if decision.unreadable:
+        more = f" (and {len(decision.unreadable) - 2} more)" if len(decision.unreadable) > 2 else ""
+        parts.append("The environment files cannot be read completely and unambiguously: "
+                     + "; ".join(u["reason"] for u in decision.unreadable[:2]) + more + ".")
     findings = [b for b in decision.blocking if "advisory_id" in b]
     if findings:
         threshold = decision.block_at
@@ -179,8 +222,10 @@ def _summary(decision: PolicyDecision, failed_gates: list[dict]) -> str:
             parts.append(f"{unknown} of them {'has' if unknown == 1 else 'have'} unknown severity, "
                          f"counted as {decision.unknown_counts_as}.")
         more = f" and {len(findings) - 4} more" if len(findings) > 4 else ""
-        parts.append("Blocking: " + ", ".join(f"{b['package']} {b['advisory_id']}" for b in findings[:4]) + more + ".")
-    others = [b for b in decision.blocking if "advisory_id" not in b]
+        parts.append("Blocking: " + ", ".join(f"{b['package']} {b['advisory_id']}"
+                                              + (f" ({b['role']})" if b.get("role", "runtime") != "runtime" else "")
+                                              for b in findings[:4]) + more + ".")
+    others = [b for b in decision.blocking if "advisory_id" not in b and not b.get("unreadable")]
     if others:
         more = f" and {len(others) - 2} more" if len(others) > 2 else ""
         parts.append("; ".join(b["reason"] for b in others[:2]).capitalize() + more + ".")

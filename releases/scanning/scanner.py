@@ -22,7 +22,9 @@ from releases.scanning.matcher import (
 from releases.scanning.severity import ORDER, RANK, Level, highest
 
 SCANNER_NAME = "gateway-osv"
-SCANNER_VERSION = "1.0"
+SCANNER_VERSION = "1.1"
+MAX_FINDINGS = 5000  # per report: a 150-dependency worst case gives ~1,600 (bench/)
+MAX_NOTES = 200
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class FindingData:
     definite: bool
     source_file: str
     line: int
+    role: str = "runtime"  # the dependency's: runtime, build or constraint
 
     def as_dict(self) -> dict:
         return {
@@ -62,7 +65,7 @@ class FindingData:
             "ecosystem": self.ecosystem, "advisory_id": self.advisory_id, "aliases": list(self.aliases),
             "summary": self.summary, "severity": self.severity.value, "score": self.score,
             "fixed_versions": list(self.fixed_versions), "definite": self.definite,
-            "source_file": self.source_file, "line": self.line,
+            "source_file": self.source_file, "line": self.line, "role": self.role,
         }
 
 
@@ -78,6 +81,7 @@ class ScanResult:
     duration_ms: float
     raw_output: dict | None = None
     extra: dict = field(default_factory=dict)
+    errors: list[dict] = field(default_factory=list)  # unreadable input or a cap reached: each blocks
 
     def counts(self, definite: bool = True) -> dict[str, int]:
         counts = {level.value: 0 for level in ORDER}
@@ -85,6 +89,21 @@ class ScanResult:
             if finding.definite == definite:
                 counts[finding.severity.value] += 1
         return counts
+
+
+def bounded(findings: list[FindingData], issues: list[dict], errors: list[dict]) -> tuple[list, list, list]:
+    """Findings and notes capped per report; past a cap the release is blocked, never silently cut."""
+    errors = list(errors)
+    if len(findings) > MAX_FINDINGS:
+        errors.append({"file": "", "line": 0, "message": (
+            f"{len(findings)} findings, more than the {MAX_FINDINGS} a report keeps: the report lists the "
+            f"{MAX_FINDINGS} most severe, and a release this exposed is not passed")})
+        findings = sorted(findings, key=lambda f: (not f.definite, -RANK[f.severity]))[:MAX_FINDINGS]
+    if len(issues) > MAX_NOTES:
+        errors.append({"file": "", "line": 0, "message": f"{len(issues)} scan notes, more than {MAX_NOTES}: "
+                                                         "a report this unusual is not passed unread"})
+        issues = issues[:MAX_NOTES]
+    return findings, issues, errors
 
 
 class EmptyAdvisoryDatabase(Exception):
@@ -227,10 +246,11 @@ def scan(parsed: ParsedEnvironment, store: AdvisoryStore) -> ScanResult:
         for advisory_id, aliases, summary, severity, score, fixed, definite in templates:
             findings.append(FindingData(dep.name, dep.version if definite else None, dep.specifier, dep.ecosystem,
                                         advisory_id, aliases, summary, severity, score, fixed, definite,
-                                        dep.source_file, dep.line))
+                                        dep.source_file, dep.line, dep.role))
     findings.sort(key=lambda f: (not f.definite, -RANK[f.severity], f.package, f.advisory_id))
+    findings, issues, errors = bounded(findings, issues, [e.as_dict() for e in parsed.errors])
     return ScanResult(
         scanner=SCANNER_NAME, scanner_version=SCANNER_VERSION, snapshot_id=snapshot[0], snapshot_at=snapshot[1],
         findings=findings, dependencies=parsed.dependencies, issues=issues,
-        duration_ms=(time.perf_counter() - started) * 1000,
+        duration_ms=(time.perf_counter() - started) * 1000, errors=errors,
     )

@@ -21,13 +21,16 @@ def load_policy(store: SqlAdvisoryStore, environment: str, now: datetime) -> tup
         raise UnknownEnvironment(f"unknown environment {environment!r}")
     rows = store._rows(
         "SELECT version, block_at, ignore_unfixed, unknown_counts_as, possible_findings, unpinned_requirements, "
-        f"direct_references, metric_gates, required_tags, rego_policy FROM releases_environmentpolicy "
+        "unpinned_build_dependencies, direct_references, metric_gates, required_tags, rego_policy "
+        "FROM releases_environmentpolicy "
         f"WHERE environment_id = {ph} ORDER BY version DESC LIMIT 1", (env[0][0],))
     if rows:
-        (version, block_at, ignore_unfixed, unknown_as, possible, unpinned, direct, gates, tags, rego_text) = rows[0]
+        (version, block_at, ignore_unfixed, unknown_as, possible, unpinned, unpinned_build, direct, gates, tags,
+         rego_text) = rows[0]
         rules = PolicyRules(version=version, environment=environment, block_at=block_at,
                             ignore_unfixed=bool(ignore_unfixed), unknown_counts_as=unknown_as,
-                            possible_findings=possible, unpinned_requirements=unpinned, direct_references=direct,
+                            possible_findings=possible, unpinned_requirements=unpinned,
+                            unpinned_build_dependencies=unpinned_build, direct_references=direct,
                             metric_gates=tuple(_json(gates) or ()), required_tags=tuple(_json(tags) or ()),
                             rego_policy=rego_text or "")
     else:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from releases.scanning.envparse import ParsedEnvironment, normalise_name
-from releases.scanning.scanner import FindingData, ScanResult
+from releases.scanning.scanner import FindingData, ScanResult, bounded
 from releases.scanning.severity import Level
 
 MAX_REPORT_BYTES = 20 * 1024 * 1024
@@ -36,7 +36,7 @@ def _requirements(parsed: ParsedEnvironment) -> tuple[str, dict, list[dict]]:
         line = f"{dep.name}=={dep.version}"
         if line not in lines:
             lines.append(line)
-            where.setdefault(dep.name, dep)
+            where.setdefault((dep.name, dep.version), dep)
     if unpinned:
         notes.append({"file": "", "line": 0, "message": "Trivy skips unpinned requirements; not scanned: "
                       + ", ".join(sorted(set(unpinned)))})
@@ -58,7 +58,7 @@ def parse_report(report: dict, where: dict) -> list[FindingData]:
     for result in report.get("Results") or []:
         for vuln in result.get("Vulnerabilities") or []:
             name = normalise_name(str(vuln.get("PkgName", "")))
-            dep = where.get(name)
+            dep = where.get((name, str(vuln.get("InstalledVersion") or "")))
             try:
                 level = Level(str(vuln.get("Severity", "UNKNOWN")).upper())
             except ValueError:
@@ -71,6 +71,7 @@ def parse_report(report: dict, where: dict) -> list[FindingData]:
                 summary=str(vuln.get("Title") or "")[:500], severity=level, score=_score(vuln),
                 fixed_versions=fixed, definite=True,
                 source_file=dep.source_file if dep else "requirements.txt", line=dep.line if dep else 0,
+                role=dep.role if dep else "runtime",
             ))
     return findings
 
@@ -105,9 +106,10 @@ def scan_with_trivy(parsed: ParsedEnvironment, binary: str, timeout: float, extr
         notes.append({"file": "", "line": 0, "message": "Conda packages passed to Trivy as PyPI pins: "
                       + ", ".join(sorted(set(conda_skipped)))})
     version = report.get("Trivy", {}).get("Version", "") if isinstance(report.get("Trivy"), dict) else ""
+    findings, issues, errors = bounded(parse_report(report, where), [i.as_dict() for i in parsed.issues] + notes,
+                                       [e.as_dict() for e in parsed.errors])
     return ScanResult(
         scanner="trivy", scanner_version=str(version), snapshot_id=None, snapshot_at=None,
-        findings=parse_report(report, where), dependencies=parsed.dependencies,
-        issues=[i.as_dict() for i in parsed.issues] + notes,
-        duration_ms=(time.perf_counter() - started) * 1000, raw_output=report,
+        findings=findings, dependencies=parsed.dependencies, issues=issues,
+        duration_ms=(time.perf_counter() - started) * 1000, raw_output=report, errors=errors,
     )
