@@ -8,6 +8,8 @@ CLEAN = "clean-model"
 VULNERABLE = "vulnerable-model"
 CONDA = "conda-model"
 NOT_A_MODEL = "not-a-model"
+BARE = "bare-model"  # an MLmodel and nothing else: no environment files to scan
+DUPLICATE_KEY = "duplicate-key-model"  # python_env.yaml hides pyyaml behind a duplicate key
 
 
 def register_test_models(tracking_uri: str) -> dict:
@@ -27,4 +29,17 @@ def register_test_models(tracking_uri: str) -> dict:
         mlflow.log_text("just text", "stuff/readme.txt")
     client.create_registered_model(NOT_A_MODEL)
     client.create_model_version(NOT_A_MODEL, f"{run.info.artifact_uri}/stuff", run.info.run_id)
-    return {CLEAN: "2", VULNERABLE: "1", CONDA: "1", NOT_A_MODEL: "1"}
+    _raw_model(client, run, BARE, {"MLmodel": "flavors:\n  python_function: {}\n"})
+    _raw_model(client, run, DUPLICATE_KEY, {
+        "MLmodel": "flavors:\n  python_function: {}\n", "requirements.txt": "flask==2.0\n",
+        "python_env.yaml": "python: 3.11.7\ndependencies: [-r requirements.txt]\ndependencies: [pyyaml==5.3.1]\n"})
+    return {CLEAN: "2", VULNERABLE: "1", CONDA: "1", NOT_A_MODEL: "1", BARE: "1", DUPLICATE_KEY: "1"}
+
+
+def _raw_model(client, run, name: str, files: dict) -> None:
+    """A model version whose files are written as given, not as MLflow would write them."""
+    with mlflow.start_run(run_id=run.info.run_id):
+        for filename, text in files.items():
+            mlflow.log_text(text, f"{name}/{filename}")
+    client.create_registered_model(name)
+    client.create_model_version(name, f"{run.info.artifact_uri}/{name}", run.info.run_id)

@@ -45,7 +45,9 @@ def test_release_flows_through_a_real_worker(owner, mlflow_server, mlflow_models
         assert [e["actor"] for e in body["events"]] == ["owner", "system", "system"]
         assert body["status_message"].startswith("Security scan failed. Found 2 CRITICAL vulnerabilities.")
         scan = api.get(f"/api/releases/{release_id}/scan/").json()
-        assert {f["package"] for f in scan["findings"] if f["definite"]} >= {"pyyaml", "requests"}
+        assert not scan["decision"]["passed"] and not scan["decision"]["unreadable"]
+        definite = api.get(f"/api/releases/{release_id}/scan/findings/?definite=true&page_size=200").json()
+        assert {f["package"] for f in definite["results"]} >= {"pyyaml", "requests"}
         # The running cluster's heartbeat makes the gateway ready.
         wait_for(lambda: api.get("/readyz").status_code == 200, 30, "readyz to see the worker", worker, log)
     finally:

@@ -219,3 +219,37 @@ def test_a_constraints_file_is_scanned_in_full_as_its_own_root_too():
     files = {"a-constraints.txt": "requests==2.19.0\nunused==1.0\n", "reqs.txt": "-c a-constraints.txt\nrequests\n"}
     found = {(d.name, d.version) for d in parse_environment(files).dependencies}
     assert found == {("requests", "2.19.0"), ("unused", "1.0")}
+
+
+# --- bounds ------------------------------------------------------------------------------------
+def test_more_dependencies_than_the_cap_is_an_error_and_reading_stops():
+    from releases.scanning.envparse import MAX_DEPENDENCIES
+
+    text = "".join(f"pkg{i}==1.0\n" for i in range(MAX_DEPENDENCIES * 50))
+    parsed = parse_environment({"requirements.txt": text})
+    assert len(parsed.dependencies) <= MAX_DEPENDENCIES + 1
+    assert any(f"more than {MAX_DEPENDENCIES} dependencies" in e.message for e in parsed.errors)
+
+
+def test_errors_are_capped_and_counted():
+    from releases.scanning.envparse import MAX_ERRORS
+
+    parsed = parse_environment({"requirements.txt": "not valid ===\n" * (MAX_ERRORS * 3)})
+    assert len(parsed.errors) == MAX_ERRORS + 1
+    assert parsed.errors[-1].message == f"and {MAX_ERRORS * 2} more error(s)"
+
+
+def test_too_many_notes_block():
+    from releases.scanning.envparse import MAX_NOTES
+
+    keys = "".join(f"k{i}: 1\n" for i in range(MAX_NOTES + 5))
+    parsed = parse_environment({"conda.yaml": keys + "dependencies: [flask]\n"})
+    assert len(parsed.issues) == MAX_NOTES and f"more than {MAX_NOTES} parser notes" in parsed.errors[-1].message
+
+
+def test_aliases_cannot_multiply_work_past_the_caps():
+    items = ", ".join(f"p{i}==1" for i in range(400))
+    aliases = ", ".join(["*p"] * 400)
+    text = f"x: &p {{pip: [{items}]}}\ndependencies: [{aliases}]\n"
+    parsed = parse_environment({"conda.yaml": text})
+    assert parsed.errors  # 400 pip sections, and past the dependency cap: refused, quickly

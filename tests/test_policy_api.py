@@ -1,4 +1,6 @@
 """Waivers (API and admin), policy versions in admin, the dry run, and decisions in the pipeline."""
+import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -7,9 +9,11 @@ from django.utils import timezone
 
 from releases import tasks
 from releases.models import EnvironmentPolicy, Release, ReleaseEvent, ScanReport, Waiver
+from releases.scanning.store import DatabaseAdvisoryStore
 from releases.statuses import Status
 from tests.conftest import token_client
-from tests.mlflow_models import CLEAN, VULNERABLE
+from tests.factories import make_release
+from tests.mlflow_models import BARE, CLEAN, DUPLICATE_KEY, VULNERABLE
 from tests.osv_records import DEFAULT_SET, sync_records
 from tests.test_scan_step import release_with_files
 
@@ -190,3 +194,64 @@ def test_dry_run_is_only_for_requesters(stranger_api):
     response = stranger_api.post("/api/policy/evaluate/", {"model_name": "m", "model_version": "1",
                                                            "environment": "staging"}, format="json")
     assert response.status_code == 403 and "requesters" in response.json()["detail"]
+
+
+# --- one decision for the worker, the dry run and scan_env ------------------------------------
+@pytest.mark.mlflow
+@pytest.mark.parametrize("model,evidence", [
+    (BARE, "the model has no environment files"),
+    (DUPLICATE_KEY, "python_env.yaml:3: duplicate key 'dependencies'"),
+])
+def test_dry_run_worker_and_scan_env_give_the_same_blocked_decision(model, evidence, api, owner, use_mlflow,
+                                                                    advisories, tmp_path):
+    from releases.scanning import cli
+
+    dry = api.post("/api/policy/evaluate/", {"model_name": model, "model_version": "1", "environment": "staging"},
+                   format="json").json()
+    assert dry["decision"]["passed"] is False and evidence in dry["decision"]["summary"]
+
+    release = make_release(owner, model_name=model)
+    assert tasks.fetch_environment(release.pk) == "fetched"
+    assert tasks.scan_dependencies(release.pk) == "failed"
+    release.refresh_from_db()
+    assert release.status == "SCAN_FAILED" and evidence in release.status_message
+    report = ScanReport.objects.get(release=release)
+    assert report.decision["unreadable"] == dry["decision"]["unreadable"]
+
+    paths = []
+    for stored in release.files.all():
+        path = tmp_path / stored.name
+        path.write_text(stored.content)
+        paths.append(str(path))
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(paths + ["--environment", "staging", "--json"], store=DatabaseAdvisoryStore(), stdout=out,
+                    stderr=err)
+    assert code == 1, err.getvalue()
+    assert json.loads(out.getvalue())["summary"]["decision"]["unreadable"] == dry["decision"]["unreadable"]
+
+
+# --- waivers: one normalisation, and no change once created ------------------------------------
+def test_a_waiver_entered_in_admin_is_normalised_and_matches(admin_client, officers):
+    response = admin_client.post("/admin/releases/waiver/add/", {
+        "advisory_id": " CVE-2020-14343 ", "package": "PyYAML", "model_name": "", "reason": "safe_load only",
+        "expires_at_0": (timezone.now() + timedelta(days=5)).strftime("%Y-%m-%d"), "expires_at_1": "12:00:00"})
+    assert response.status_code == 302, response.content[:2000]
+    waiver = Waiver.objects.get()
+    assert (waiver.package, waiver.advisory_id) == ("pyyaml", "CVE-2020-14343")
+
+
+def test_a_waiver_cannot_be_widened_after_it_was_created(officers, admin_client):
+    waiver = _waiver(officers, approved=False, package="pyyaml", model_name="churn")
+    for field, value in (("package", ""), ("model_name", ""), ("advisory_id", "GHSA-x"),
+                         ("expires_at", waiver.expires_at + timedelta(days=1)), ("reason", "other")):
+        stale = Waiver.objects.get(pk=waiver.pk)
+        setattr(stale, field, value)
+        with pytest.raises(Waiver.ChangeRefused, match="cannot change once the waiver exists"):
+            stale.save()
+    stored = Waiver.objects.get(pk=waiver.pk)
+    assert (stored.package, stored.model_name, stored.reason) == ("pyyaml", "churn", "r")
+    # Admin shows an existing waiver read-only: a second officer cannot edit, then approve it.
+    page = admin_client.get(f"/admin/releases/waiver/{waiver.pk}/change/")
+    assert page.status_code == 200 and b'name="package"' not in page.content
+    posted = admin_client.post(f"/admin/releases/waiver/{waiver.pk}/change/", {"package": "", "reason": "x"})
+    assert posted.status_code == 403 and Waiver.objects.get(pk=waiver.pk).package == "pyyaml"

@@ -99,3 +99,15 @@ def test_rego_failure_at_run_time_is_an_operational_failure(owner, rego_staging)
     release.refresh_from_db()
     assert (release.status, release.failed_step) == (Status.FAILED, Step.SCAN)
     assert "must be true or false" in release.status_message
+
+
+@pytest.mark.django_db
+def test_a_rego_policy_that_allows_everything_cannot_pass_an_unreadable_file(owner, rego_staging):
+    EnvironmentPolicy.objects.filter(pk=rego_staging.pk).update(rego_policy="package gateway\nallow := true\n")
+    release = release_with_files(owner, python_env_yaml="dependencies: []\ndependencies: [pyyaml==5.3.1]\n")
+    tasks.scan_dependencies(release.pk)
+    release.refresh_from_db()
+    assert release.status == Status.SCAN_FAILED
+    assert "python_env.yaml:2: duplicate key 'dependencies'" in release.status_message
+    report = ScanReport.objects.get(release=release)
+    assert report.decision["rego"]["allow"] is True and report.decision["passed"] is False

@@ -175,3 +175,19 @@ def test_scan_report_in_admin(admin_client, owner, advisories):
     report = ScanReport.objects.get(release=release)
     page = admin_client.get(f"/admin/releases/scanreport/{report.pk}/change/")
     assert page.status_code == 200 and b"GHSA-8q59-q68h-6hv4" in page.content
+
+
+def test_worst_case_report_responses_stay_small(api, owner, tmp_path):
+    from tests.osv_records import CRITICAL_V3, record, sync_records
+
+    sync_records(tmp_path / "big", [record(f"PYSEC-2099-{i}", f"big{i % 3}", [{"introduced": "0"}],
+                                           vector=CRITICAL_V3, summary="x" * 400) for i in range(30)])
+    text = "".join(f"big{i % 3}==1.0.{i} ; python_version > '3' and os_name != 'nt'\n" for i in range(1000))
+    release = release_with_files(owner, requirements_txt=text)
+    assert tasks.scan_dependencies(release.pk) == "failed"
+    report = api.get(f"/api/releases/{release.pk}/scan/")
+    assert report.json()["findings_count"] == 5000 and not report.json()["passed"]
+    assert "more than the 5000 a report keeps" in report.json()["summary"] + str(report.json()["decision"])
+    page = api.get(f"/api/releases/{release.pk}/scan/findings/?page_size=1000")
+    assert len(page.json()["results"]) == 200  # the page size is capped
+    assert len(report.content) < 4_000_000 and len(page.content) < 500_000, (len(report.content), len(page.content))

@@ -3,6 +3,7 @@ import pytest
 
 from releases.scanning.decision import decide
 from releases.scanning.envparse import parse_environment
+from releases.scanning.policy import PolicyRules
 from releases.scanning.scanner import EmptyAdvisoryDatabase, scan
 from releases.scanning.severity import Level
 from releases.scanning.store import DatabaseAdvisoryStore
@@ -110,3 +111,18 @@ def test_cache_is_dropped_when_a_new_sync_lands(tmp_path, advisories):
     assert run({"requirements.txt": "lib==1.0\n"}, use_cache=True).findings == []
     sync_records(tmp_path / "osv2", [record("PYSEC-NEW", "lib", [{"introduced": "0"}], vector=CRITICAL_V3)])
     assert [f.advisory_id for f in run({"requirements.txt": "lib==1.0\n"}, use_cache=True).findings] == ["PYSEC-NEW"]
+
+
+def test_findings_past_the_cap_block_and_the_report_keeps_the_most_severe(tmp_path):
+    from releases.scanning.scanner import MAX_FINDINGS
+
+    records = [record(f"PYSEC-2099-{i}", "big", [{"introduced": "0"}], vector=HIGH_V3 if i else CRITICAL_V3)
+               for i in range(6)]
+    sync_records(tmp_path / "osv", records)
+    text = "".join(f"big==1.0.{i}\n" for i in range(1000))  # 6,000 definite findings
+    result = run({"requirements.txt": text})
+    assert len(result.findings) == MAX_FINDINGS
+    assert result.findings[0].severity == Level.CRITICAL
+    assert any(f"more than the {MAX_FINDINGS} a report keeps" in e["message"] for e in result.errors)
+    lenient = decide(result, PolicyRules(block_at="CRITICAL", possible_findings="allow"))
+    assert not lenient.passed and lenient.unreadable

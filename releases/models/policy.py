@@ -111,6 +111,7 @@ class Waiver(models.Model):
     approves exactly what the first wrote (four eyes). A change is a new waiver."""
 
     IMMUTABLE = ("advisory_id", "package", "model_name", "environment_id", "reason", "expires_at")
+    ChangeRefused = WaiverChangeRefused
 
     advisory_id = models.CharField(max_length=128, db_index=True, help_text="Advisory id or any alias (CVE-…).")
     package = models.CharField(max_length=256, blank=True, help_text="Only this package (PEP 503 name).")

@@ -213,6 +213,9 @@ class _Reader:
         if reqfile.looks_like_path(words) or reqfile.is_archive(words.split("[", 1)[0]):
             before_at = words.split("@", 1)
             if not (len(before_at) >= 2 and not reqfile.looks_like_path(before_at[0])):
+                if re.search(r"[\s=<>!~]", words):
+                    raise reqfile.LineRefused("looks like both a path and a requirement: what pip does depends "
+                                              "on the build's file system")
                 if role == "constraint":
                     raise reqfile.LineRefused("pip refuses unnamed (path) requirements as constraints")
                 return _direct_reference(source, lineno, words, role, marker=marker.strip())

@@ -77,13 +77,43 @@ class _Parser(optparse.OptionParser):
         raise LineRefused(f"pip refuses this line: {msg}")
 
 
+_STRONG_HASHES = ("sha256", "sha384", "sha512")
+_FEATURES = ("fast-deps", "inprocess-build-deps", "venv-isolation", "truststore", "no-binary-enable-wheel-cache",
+             "build-constraint")
+
+
+def _checked(check):
+    """An optparse callback that appends the value after pip's own check of it."""
+    def callback(option, opt_str, value, parser):
+        problem = check(value)
+        if problem:
+            parser.error(f"{opt_str}: {problem}")
+        values = getattr(parser.values, option.dest, None) or []
+        setattr(parser.values, option.dest, [*values, value])
+    return callback
+
+
+_CHECKS = {
+    "hashes": lambda v: None if v.partition(":")[0] in _STRONG_HASHES and ":" in v
+    else f"must be one of {', '.join(_STRONG_HASHES)} followed by ':' and the digest",
+    "config_settings": lambda v: None if "=" in v else "must be of the form KEY=VAL",
+    "features_enabled": lambda v: None if v in _FEATURES else f"unknown feature {v!r}",
+    "no_binary": lambda v: "requires 1 argument" if v.startswith("-") else None,
+    "only_binary": lambda v: "requires 1 argument" if v.startswith("-") else None,
+    "all_releases": lambda v: "requires 1 argument" if v.startswith("-") else None,
+    "only_final": lambda v: "requires 1 argument" if v.startswith("-") else None,
+}
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(add_help_option=False)
     for flags, dest, action in _FILE_OPTIONS + _REQ_OPTIONS:
-        kwargs = {"dest": dest, "action": action}
-        if action != "store_true":
-            kwargs["type"] = "string"
-        parser.add_option(*flags, **kwargs)
+        if dest in _CHECKS:
+            parser.add_option(*flags, dest=dest, action="callback", type="string", callback=_checked(_CHECKS[dest]))
+        elif action == "store_true":
+            parser.add_option(*flags, dest=dest, action=action)
+        else:
+            parser.add_option(*flags, dest=dest, action=action, type="string")
     return parser
 
 
