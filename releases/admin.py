@@ -111,7 +111,7 @@ class ReleaseEventAdmin(ReadOnlyAdmin):
 class FindingInline(ReadOnlyInline):
     model = Finding
     fields = ["severity", "score", "package", "version", "specifier", "advisory_id", "aliases", "fixed_versions",
-              "definite", "source_file", "line"]
+              "definite", "role", "source_file", "line"]
     readonly_fields = fields
 
 
