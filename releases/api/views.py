@@ -1,6 +1,6 @@
 from django.db.models import Case, Count, IntegerField, Prefetch, Value, When
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -158,7 +158,10 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
             return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
         return Response(ScanReportSerializer(report).data)
 
-    @extend_schema(responses={200: FindingSerializer(many=True), 400: None, 404: None},
+    @extend_schema(responses={200: inline_serializer("PaginatedScanFindingList", {
+                       "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+                       "previous": serializers.URLField(allow_null=True), "results": FindingSerializer(many=True)}),
+                   400: None, 404: None},
                    parameters=[OpenApiParameter(name, str, description=f"filter: {name}")
                                for name in ("severity", "definite", "package", "advisory_id", "role", "ordering")])
     @action(detail=True, methods=["get"], url_path="scan/findings")
