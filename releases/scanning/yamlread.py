@@ -67,6 +67,7 @@ class Scalar:
 class Sequence:
     line: int
     items: list = field(default_factory=list)
+    anchor: str | None = None
 
 
 @dataclass(eq=False)
@@ -74,6 +75,7 @@ class Mapping:
     line: int
     items: dict = field(default_factory=dict)  # key text -> node
     key_lines: dict = field(default_factory=dict)
+    anchor: str | None = None
 
 
 def _line(event) -> int:
@@ -142,7 +144,8 @@ class _Builder:
                 self.anchor(event, node)
                 self.add(node, _line(event))
                 return
-            node = Sequence(_line(event)) if isinstance(event, yaml.SequenceStartEvent) else Mapping(_line(event))
+            kind = Sequence if isinstance(event, yaml.SequenceStartEvent) else Mapping
+            node = kind(_line(event), anchor=event.anchor)
             if len(self.stack) >= MAX_DEPTH:
                 raise YamlRefused(_line(event), f"nesting deeper than {MAX_DEPTH} levels")
             self.anchor(event, node)
@@ -151,11 +154,10 @@ class _Builder:
             self.add(node, _line(event))
             self.stack.append(node)
             self.pending_key.append(None)
-            node.anchor_name = event.anchor
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             node = self.stack.pop()
             self.pending_key.pop()
-            self.open_anchors.discard(getattr(node, "anchor_name", None))
+            self.open_anchors.discard(node.anchor)
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor not in self.anchors:
                 raise YamlRefused(_line(event), f"alias *{event.anchor} has no anchor before it")

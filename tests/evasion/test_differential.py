@@ -86,8 +86,8 @@ def pip_reading(text: str):
                     continue
                 found.add((canonicalize_name(ireq.req.name), str(SpecifierSet(str(ireq.req.specifier)))))
             return found
-        except (PipError, ValueError, AssertionError, LookupError, UnicodeError) as exc:
-            return None if not isinstance(exc, AssertionError) else pytest.fail(f"pip crashed: {exc!r}")
+        except (PipError, ValueError, LookupError, UnicodeError):
+            return None  # pip refuses the file
 
 
 def gateway_reading(files: dict):
