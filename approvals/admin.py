@@ -2,7 +2,7 @@
 from django.contrib import admin
 
 from approvals.models import ApprovalDecision, ApprovalRule, ApprovalStage
-from releases.admin import ReadOnlyAdmin
+from releases.readonly_admin import ReadOnlyAdmin
 
 
 class ApprovalRuleInline(admin.TabularInline):

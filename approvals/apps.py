@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class ApprovalsConfig(AppConfig):
     name = "approvals"
     verbose_name = "Approvals"
+
+    def ready(self):
+        # approvals depends on releases, never the reverse: it plugs its step into the pipeline here.
+        from releases import queue
+        from releases.statuses import Status
+
+        queue.register_step(Status.SCAN_PASSED, "approvals.tasks.request_approval")

@@ -5,6 +5,7 @@ group, with each person counting once (a person in two groups fills one slot): t
 a bipartite matching of approvers to rule slots. Only decisions bound to the release's
 latest scan report count.
 """
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
@@ -58,19 +59,36 @@ def _match(slots: list[set[int]], candidates: dict[int, set[int]]) -> list[int |
     return filled
 
 
-def latest_report(release: Release) -> ScanReport | None:
-    return ScanReport.objects.filter(release=release).order_by("-created_at", "-id").first()
+def group_ids(user) -> set[int]:
+    return set(user.groups.values_list("pk", flat=True))
 
 
 def approval_state(release: Release) -> ApprovalState:
-    report = latest_report(release)
-    stages = list(ApprovalStage.objects.filter(environment_id=release.environment_id)
-                  .prefetch_related("rules__group").order_by("order"))
-    decisions = list(ApprovalDecision.objects.filter(release=release, scan_report=report)
-                     .select_related("user", "stage")) if report else []
-    user_ids = {d.user_id for d in decisions if d.approved}
-    groups_of = {u.pk: set(u.groups.values_list("pk", flat=True))
-                 for u in get_user_model().objects.filter(pk__in=user_ids)}
+    return approval_states([release])[release.pk]
+
+
+def approval_states(releases: list[Release]) -> dict[int, ApprovalState]:
+    """The state of each release, in six queries however many releases (the pending list needs that)."""
+    reports = {r.release_id: r for r in ScanReport.objects.latest_per_release()
+               .filter(release_id__in=[r.pk for r in releases]).only("id", "release_id", "created_at")}
+    stages: dict[int, list[ApprovalStage]] = defaultdict(list)
+    for stage in (ApprovalStage.objects.filter(environment_id__in={r.environment_id for r in releases})
+                  .prefetch_related("rules__group").order_by("order")):
+        stages[stage.environment_id].append(stage)
+    decisions: dict[int, list[ApprovalDecision]] = defaultdict(list)
+    for decision in (ApprovalDecision.objects.filter(scan_report_id__in=[r.pk for r in reports.values()])
+                     .select_related("user", "stage")):
+        decisions[decision.release_id].append(decision)
+    approvers = {d.user_id for ds in decisions.values() for d in ds if d.approved}
+    groups_of: dict[int, set[int]] = defaultdict(set)
+    for user_id, group_id in (get_user_model().groups.through.objects.filter(user_id__in=approvers)
+                              .values_list("user_id", "group_id")):
+        groups_of[user_id].add(group_id)
+    return {r.pk: _state(reports.get(r.pk), stages[r.environment_id], decisions[r.pk], groups_of) for r in releases}
+
+
+def _state(report: ScanReport | None, stages: list[ApprovalStage], decisions: list[ApprovalDecision],
+           groups_of: dict[int, set[int]]) -> ApprovalState:
     names = {d.user_id: d.user.get_username() for d in decisions}
     states = []
     for stage in stages:
@@ -93,13 +111,13 @@ def is_self(release: Release, user) -> bool:
         bool(release.mlflow_run_author) and user.get_username() == release.mlflow_run_author)
 
 
-def refusal(release: Release, state: ApprovalState, user) -> str | None:
-    """Why `user` may not decide on `release` now (None: they may)."""
+def refusal(release: Release, state: ApprovalState, user, groups: set[int] | None = None) -> str | None:
+    """Why `user` (a member of `groups`, looked up when not given) may not decide on `release` now (None: they may)."""
     stage = state.open_stage
     if stage is None:
         return "No approval stage is open."
     eligible = {rule.group_id for rule, *_ in stage.rules}
-    if not eligible & set(user.groups.values_list("pk", flat=True)):
+    if not eligible & (group_ids(user) if groups is None else groups):
         return (f"Stage '{stage.stage.name}' needs a member of "
                 + " or ".join(sorted(name for _, name, *_ in stage.rules)) + ".")
     if any(d.user_id == user.pk and d.stage_id != stage.stage.pk for d in state.decisions):

@@ -6,9 +6,8 @@ from django.utils import timezone
 from approvals.models import ApprovalStage
 from releases.lifecycle import TransitionConflict, transition
 from releases.models import Release
+from releases.queue import SKIPPED
 from releases.statuses import Status
-
-SKIPPED = "skipped"
 
 
 def request_approval(release_id: int) -> str:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
+from django_q.status import Stat
 from django.views.decorators.http import require_GET
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,6 @@ def _database_ok() -> bool:
 
 
 def _worker_ok() -> bool:
-    from django_q.status import Stat
-
     oldest = timezone.now() - timedelta(seconds=settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS)
     try:
         return any(stat.timestamp >= oldest and stat.status != "Stopped" for stat in Stat.get_all())

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_q",
     "releases",
     "approvals",
+    "gateway_project.apps.GatewayProjectConfig",
 ]
 
 MIDDLEWARE = [

@@ -2,7 +2,6 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from releases import services, waivers
@@ -21,31 +20,7 @@ from releases.models import (
     Waiver,
 )
 from releases.permissions import can_manage
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Audit records: readable by staff with view permission, never edited here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from releases.readonly_admin import ReadOnlyAdmin, ReadOnlyInline
 
 
 class ReleaseEventInline(ReadOnlyInline):
@@ -159,13 +134,8 @@ class EnvironmentPolicyAdmin(admin.ModelAdmin):
         return False  # decisions refer to their version
 
     def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            latest = (EnvironmentPolicy.objects.select_for_update().filter(environment=obj.environment)
-                      .order_by("-version").first())
-            obj.pk = None  # always a new row
-            obj.version = (latest.version if latest else 0) + 1
-            obj.created_by = request.user
-            obj.save()
+        obj.created_by = request.user
+        obj.save()  # EnvironmentPolicy.save adds the next version
 
 
 @admin.register(Waiver)

@@ -2,6 +2,7 @@
 from django.utils import timezone
 
 from releases.models import EnvironmentPolicy, Waiver
+from releases.scanning.decision import decide
 from releases.scanning.policy import PolicyRules, WaiverRule
 
 
@@ -35,8 +36,6 @@ def decide_for(result, environment, model_name: str, metrics: dict, tags: dict, 
     """The decision for `result` as a release of `model_name` to `environment`, today.
 
     Raises rego.RegoFailure when the environment's Rego policy cannot be evaluated."""
-    from releases.scanning.decision import decide
-
     now = now or timezone.now()
     rules, policy = current_rules(environment)
     decision = decide(result, rules, active_waivers(now), model_name=model_name, now=now, metrics=metrics, tags=tags)

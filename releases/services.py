@@ -3,10 +3,11 @@ import hashlib
 import json
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from releases import promotion
 from releases.lifecycle import record_creation, transition
-from releases.models import Environment, IdempotencyKey, Release
+from releases.models import Build, Environment, IdempotencyKey, Release
 from releases.statuses import RETRY_ENTRY, Status
 
 
@@ -53,8 +54,15 @@ def _fingerprint(request: dict) -> str:
 
 
 def cancel_release(release: Release, user, reason: str = "") -> Release:
+    """Cancel, and close its running build in the same transaction: a late completion is then
+    refused (409), and the build is not left `running` forever."""
     message = f"Cancelled by {user.get_username()}" + (f": {reason}" if reason else ".")
-    return transition(release, Status.CANCELLED, actor=user, message=message, data={"reason": reason})
+    with transaction.atomic():
+        cancelled = transition(release, Status.CANCELLED, actor=user, message=message, data={"reason": reason})
+        Build.objects.filter(release=release, state=Build.State.RUNNING).update(
+            state=Build.State.FAILED, error=f"the release was cancelled by {user.get_username()}",
+            finished_at=timezone.now())
+    return cancelled
 
 
 class NotRetryable(Exception):

@@ -50,8 +50,10 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 WAITING = frozenset({S.SCAN_PASSED, S.AWAITING_APPROVAL})
 
 TERMINAL = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets)
-# Statuses in which the worker owns the release and runs a step.
-WORKING = frozenset({S.PENDING, S.SCANNING_DEPENDENCIES, S.APPROVED, S.BUILDING_IMAGE})
+# Statuses the worker moves on by itself (each has a step task; see releases.queue). A release
+# that rests in one of these too long is re-enqueued (releases.jobs.resume_stalled). SUCCEEDED's
+# alias step is a follow-up, not a move, so it is not here.
+WORKING = frozenset({S.PENDING, S.SCANNING_DEPENDENCIES, S.SCAN_PASSED, S.APPROVED, S.BUILDING_IMAGE})
 
 
 class Step(models.TextChoices):

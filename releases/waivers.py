@@ -3,7 +3,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from releases.models import SECURITY_GROUP, Waiver
+from releases import queue
+from releases.models import MANAGE_WAIVERS, Waiver
 
 
 class WaiverRefused(Exception):
@@ -15,7 +16,8 @@ class WaiverConflict(Exception):
 
 
 def is_security_officer(user) -> bool:
-    return bool(user and user.is_authenticated and (user.is_superuser or user.groups.filter(name=SECURITY_GROUP).exists()))
+    """A Django permission like every other role, so admin, API and portal ask the same question."""
+    return bool(user and user.is_authenticated and user.has_perm(MANAGE_WAIVERS))
 
 
 def max_expiry(now=None):
@@ -41,7 +43,5 @@ def revoke(waiver: Waiver, user) -> Waiver:
     with transaction.atomic():
         if Waiver.objects.filter(pk=waiver.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()) != 1:
             raise WaiverConflict(f"Waiver #{waiver.pk} is already revoked.")
-        from releases.tasks import enqueue_reevaluation
-
-        enqueue_reevaluation(f"waiver #{waiver.pk} was revoked")  # after commit
+        queue.enqueue_reevaluation(f"waiver #{waiver.pk} was revoked")  # after commit
     return Waiver.objects.get(pk=waiver.pk)

@@ -68,7 +68,7 @@ def test_create_enqueues_the_fetch_step_after_commit(api, django_capture_on_comm
     monkeypatch.setattr(queue, "async_task", lambda task, *args, **kw: sent.append((task, args)))
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(URL, BODY, format="json")
-    assert sent == [("releases.tasks.fetch_environment", (response.json()["id"],))]
+    assert sent == [("releases.steps.fetch_environment", (response.json()["id"],))]
 
 
 @pytest.mark.parametrize("body,field", [

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 import pytest
 from django.utils import timezone
 
-from releases import signing, tasks
+from releases import jobs, signing, steps
 from releases.models import Build, Release, ReleaseEvent
 from releases.services import retry_release
 from releases.statuses import Status, Step
@@ -33,9 +33,9 @@ def building(owner):
 def test_approved_release_moves_to_building_only_with_a_backend(owner, build_settings):
     release = make_release(owner, status=Status.APPROVED)
     build_settings.BUILD_BACKEND = ""
-    assert tasks.start_build(release.pk) == "no build backend configured"
+    assert steps.start_build(release.pk) == "no build backend configured"
     build_settings.BUILD_BACKEND = "webhook"
-    assert tasks.start_build(release.pk) == "building"
+    assert steps.start_build(release.pk) == "building"
     assert Release.objects.get(pk=release.pk).status == Status.BUILDING_IMAGE
 
 
@@ -44,8 +44,8 @@ def test_webhook_request_is_signed_and_carries_the_release(owner, build_settings
     release = building(owner)
     with fake_ci() as (url, received):
         build_settings.BUILD_WEBHOOK_URL = f"{url}/hooks/model-release"
-        assert tasks.trigger_build(release.pk) == "started"
-        assert tasks.trigger_build(release.pk) == tasks.SKIPPED  # delivered twice: one build
+        assert steps.trigger_build(release.pk) == "started"
+        assert steps.trigger_build(release.pk) == steps.SKIPPED  # delivered twice: one build
     assert len(received) == 1
     request = received[0]
     headers = request["headers"]
@@ -69,7 +69,7 @@ def test_gitlab_pipeline_trigger(owner, build_settings):
     release = building(owner)
     with fake_ci() as (url, received):
         build_settings.GITLAB_URL = url
-        assert tasks.trigger_build(release.pk) == "started"
+        assert steps.trigger_build(release.pk) == "started"
     assert received[0]["path"] == "/api/v4/projects/42/trigger/pipeline"
     form = parse_qs(received[0]["body"].decode())
     assert form["token"] == ["glptt-test-token"] and form["ref"] == ["main"]
@@ -86,7 +86,7 @@ def test_refused_trigger_is_an_operational_failure_and_retry_starts_a_new_attemp
     release = building(owner)
     with fake_ci() as (url, _):
         build_settings.GITLAB_URL = url
-        tasks.trigger_build(release.pk)
+        steps.trigger_build(release.pk)
     release.refresh_from_db()
     assert (release.status, release.failed_step) == (Status.FAILED, Step.BUILD)
     assert "HTTP 401" in release.status_message and Build.objects.get(release=release).state == "failed"
@@ -100,7 +100,7 @@ def test_unreachable_webhook_fails_the_step(owner, build_settings):
     build_settings.BUILD_BACKEND = "webhook"
     build_settings.BUILD_WEBHOOK_URL = f"http://127.0.0.1:{free_port()}/hook"
     release = building(owner)
-    tasks.trigger_build(release.pk)
+    steps.trigger_build(release.pk)
     release.refresh_from_db()
     assert release.status == Status.FAILED and "did not accept the build request" in release.status_message
 
@@ -109,9 +109,9 @@ def test_a_build_that_never_reports_back_times_out(owner, build_settings):
     build_settings.BUILD_TIMEOUT_MINUTES = 30
     release = building(owner)
     fresh = Build.objects.create(release=release, backend="webhook")
-    assert tasks.reconcile_builds() == "0 build(s) timed out"
+    assert jobs.reconcile_builds() == "0 build(s) timed out"
     Build.objects.filter(pk=fresh.pk).update(started_at=timezone.now() - timedelta(minutes=31))
-    assert tasks.reconcile_builds() == "1 build(s) timed out"
+    assert jobs.reconcile_builds() == "1 build(s) timed out"
     release.refresh_from_db()
     assert release.status == Status.BUILD_FAILED
     assert release.status_message == "Build failed: no completion reported within 30 minutes"
@@ -125,7 +125,7 @@ def test_retry_of_build_failed_starts_attempt_two(owner, build_settings):
     assert release.status == Status.BUILDING_IMAGE
     with fake_ci() as (url, received):
         build_settings.BUILD_WEBHOOK_URL = url
-        tasks.trigger_build(release.pk)
+        steps.trigger_build(release.pk)
     assert json.loads(received[0]["body"])["attempt"] == 2
     assert list(Build.objects.filter(release=release).order_by("attempt").values_list("attempt", "state")) == [
         (1, "failed"), (2, "running")]

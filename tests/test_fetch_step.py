@@ -6,7 +6,7 @@ import pytest
 
 from devtools.mlflow_server import MlflowServer
 from tests.hanging import hanging_server as hanging
-from releases import leases, mlflow_source, tasks
+from releases import leases, mlflow_source, steps
 from releases.models import Release, ReleaseEvent, ReleaseFile
 from releases.services import retry_release
 from releases.statuses import Status, Step
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.mlflow
 
 
 def _fetch(release):
-    result = tasks.fetch_environment(release.pk)
+    result = steps.fetch_environment(release.pk)
     return result, Release.objects.get(pk=release.pk)
 
 
@@ -96,8 +96,8 @@ def test_task_delivered_twice_does_the_work_once(owner, use_mlflow, monkeypatch)
 
     monkeypatch.setattr(mlflow_source.MlflowSource, "resolve", counting_resolve)
     release = make_release(owner, model_name=CLEAN, ref="1")
-    assert tasks.fetch_environment(release.pk) == "fetched"
-    assert tasks.fetch_environment(release.pk) == tasks.SKIPPED
+    assert steps.fetch_environment(release.pk) == "fetched"
+    assert steps.fetch_environment(release.pk) == steps.SKIPPED
     assert len(calls) == 1
     assert ReleaseEvent.objects.filter(release=release).count() == 1
     assert ReleaseFile.objects.filter(release=release).count() == 4
@@ -106,7 +106,7 @@ def test_task_delivered_twice_does_the_work_once(owner, use_mlflow, monkeypatch)
 def test_second_copy_while_first_holds_the_lease_does_nothing(owner, use_mlflow):
     release = make_release(owner, model_name=CLEAN, ref="1")
     assert leases.claim(release.pk, Status.PENDING, "first-worker")
-    assert tasks.fetch_environment(release.pk) == tasks.SKIPPED
+    assert steps.fetch_environment(release.pk) == steps.SKIPPED
     assert Release.objects.get(pk=release.pk).status == Status.PENDING
     assert not ReleaseEvent.objects.filter(release=release).exists()
 
@@ -118,7 +118,7 @@ def test_expired_lease_of_a_killed_worker_is_taken_over(owner, use_mlflow):
 
     release = make_release(owner, model_name=CLEAN, ref="1", lease_owner="dead-worker",
                            lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert tasks.fetch_environment(release.pk) == "fetched"
+    assert steps.fetch_environment(release.pk) == "fetched"
     assert Release.objects.get(pk=release.pk).status == Status.SCANNING_DEPENDENCIES
 
 
@@ -134,7 +134,7 @@ def test_cancelled_during_fetch_keeps_nothing(owner, use_mlflow, monkeypatch):
 
     monkeypatch.setattr(mlflow_source.MlflowSource, "fetch_files", fetch_then_cancel)
     release = make_release(owner, model_name=CLEAN, ref="1")
-    assert tasks.fetch_environment(release.pk) == tasks.SKIPPED
+    assert steps.fetch_environment(release.pk) == steps.SKIPPED
     release.refresh_from_db()
     assert release.status == Status.CANCELLED
     assert not release.files.exists()
@@ -142,9 +142,9 @@ def test_cancelled_during_fetch_keeps_nothing(owner, use_mlflow, monkeypatch):
 
 
 def test_task_for_a_missing_or_moved_on_release_is_a_no_op(owner):
-    assert tasks.fetch_environment(999999) == tasks.SKIPPED
+    assert steps.fetch_environment(999999) == steps.SKIPPED
     release = make_release(owner, status=Status.CANCELLED)
-    assert tasks.fetch_environment(release.pk) == tasks.SKIPPED
+    assert steps.fetch_environment(release.pk) == steps.SKIPPED
 
 
 @pytest.mark.slow

@@ -114,7 +114,7 @@ def test_enqueue_step_only_for_worker_statuses(owner, monkeypatch):
     monkeypatch.setattr(queue, "async_task", lambda task, *args, **kw: sent.append((task, args)) or "id")
     assert queue.enqueue_step(7, Status.AWAITING_APPROVAL) is None
     assert queue.enqueue_step(7, Status.PENDING) == "id"
-    assert sent == [("releases.tasks.fetch_environment", (7,))]
+    assert sent == [("releases.steps.fetch_environment", (7,))]
 
 
 def test_record_creation_writes_first_event_and_enqueues(owner, django_capture_on_commit_callbacks, monkeypatch):

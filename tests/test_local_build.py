@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from releases import tasks
+from releases import steps
 from releases.models import Build, Release
 from releases.statuses import Status
 from tests.factories import make_release
@@ -16,14 +16,14 @@ MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json, "
 
 def fetched_release(owner, status=Status.BUILDING_IMAGE):
     release = make_release(owner, model_name=CLEAN, ref="2")
-    assert tasks.fetch_environment(release.pk) == "fetched"
+    assert steps.fetch_environment(release.pk) == "fetched"
     Release.objects.filter(pk=release.pk).update(status=status)
     return Release.objects.get(pk=release.pk)
 
 
 def test_local_build_pushes_an_image_whose_digest_the_registry_confirms(owner, use_mlflow, local_builds):
     release = fetched_release(owner)
-    assert tasks.trigger_build(release.pk) == "succeeded"
+    assert steps.trigger_build(release.pk) == "succeeded"
     release.refresh_from_db()
     assert release.status == Status.SUCCEEDED, release.status_message
     repository = f"models/{CLEAN}"
@@ -49,7 +49,7 @@ def test_registry_refusing_the_push_is_a_failed_build(owner, use_mlflow, local_b
 
     settings.BUILD_REGISTRY = f"127.0.0.1:{free_port()}/models"  # nothing listens there
     release = fetched_release(owner)
-    assert tasks.trigger_build(release.pk) == "failed"
+    assert steps.trigger_build(release.pk) == "failed"
     release.refresh_from_db()
     assert release.status == Status.BUILD_FAILED and "buildah push failed" in release.status_message
 
@@ -57,7 +57,7 @@ def test_registry_refusing_the_push_is_a_failed_build(owner, use_mlflow, local_b
 def test_missing_registry_setting_is_an_operational_failure(owner, use_mlflow, local_builds, settings):
     settings.BUILD_REGISTRY = ""
     release = fetched_release(owner)
-    tasks.trigger_build(release.pk)
+    steps.trigger_build(release.pk)
     release.refresh_from_db()
     assert release.status == Status.FAILED and "BUILD_REGISTRY must be set" in release.status_message
 
@@ -69,11 +69,11 @@ def test_alias_is_set_after_success_and_a_failure_is_only_an_event(owner, use_ml
 
     Environment.objects.filter(name="staging").update(mlflow_alias_on_success="staging-live")
     release = fetched_release(owner, status=Status.SUCCEEDED)
-    assert tasks.set_mlflow_alias(release.pk) == "set"
+    assert steps.set_mlflow_alias(release.pk) == "set"
     client = MlflowClient(settings.MLFLOW_TRACKING_URI, settings.MLFLOW_TRACKING_URI)
     assert client.get_model_version_by_alias(CLEAN, "staging-live").version == "2"
     Environment.objects.filter(name="staging").update(mlflow_alias_on_success="v1")  # MLflow refuses "v<N>"
-    assert tasks.set_mlflow_alias(release.pk) == "failed"
+    assert steps.set_mlflow_alias(release.pk) == "failed"
     assert Release.objects.get(pk=release.pk).status == Status.SUCCEEDED
     event = ReleaseEvent.objects.filter(release=release).last()
     assert event.message.startswith("Could not set MLflow alias @v1") and event.data == {"alias": "v1", "set": False}

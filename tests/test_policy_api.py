@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from releases import tasks
+from releases import steps
 from releases.models import EnvironmentPolicy, Release, ReleaseEvent, ScanReport, Waiver
 from releases.scanning.store import DatabaseAdvisoryStore
 from releases.statuses import Status
@@ -102,12 +102,12 @@ def _waiver(officers, approved=True, **fields):
 def test_pending_waiver_does_not_count_and_approved_one_does(owner, officers, advisories):
     pending = _waiver(officers, approved=False)
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     assert Release.objects.get(pk=release.pk).status == Status.SCAN_FAILED
 
     Waiver.objects.filter(pk=pending.pk).update(approved_by=officers[1], approved_at=timezone.now())
     second = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    tasks.scan_dependencies(second.pk)
+    steps.scan_dependencies(second.pk)
     second.refresh_from_db()
     assert second.status == Status.SCAN_PASSED and f"waiver #{pending.pk}" in second.status_message
     report = ScanReport.objects.get(release=second)
@@ -128,7 +128,7 @@ def test_policy_version_recorded_and_admin_change_adds_a_version(owner, advisori
                     .order_by("version").values_list("version", "block_at"))
     assert versions == [(1, "CRITICAL"), (2, "HIGH")]  # the old version is kept
     release = release_with_files(owner, requirements_txt="requests==2.19.0\n")  # HIGH finding
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     report = ScanReport.objects.get(release=release)
     assert report.policy.version == 2 and not report.passed
     assert report.decision["policy_version"] == 2 and "(staging policy v2)" in report.summary
@@ -211,8 +211,8 @@ def test_dry_run_worker_and_scan_env_give_the_same_blocked_decision(model, evide
     assert dry["decision"]["passed"] is False and evidence in dry["decision"]["summary"]
 
     release = make_release(owner, model_name=model)
-    assert tasks.fetch_environment(release.pk) == "fetched"
-    assert tasks.scan_dependencies(release.pk) == "failed"
+    assert steps.fetch_environment(release.pk) == "fetched"
+    assert steps.scan_dependencies(release.pk) == "failed"
     release.refresh_from_db()
     assert release.status == "SCAN_FAILED" and evidence in release.status_message
     report = ScanReport.objects.get(release=release)

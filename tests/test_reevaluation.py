@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from releases import tasks
+from releases import jobs, queue, steps
 from releases.lifecycle import transition
 from releases.models import Release, ScanReport, Waiver
 from releases.statuses import Status
@@ -22,13 +22,13 @@ NEW_CRITICAL = record("GHSA-new-0001", "requests", [{"introduced": "2.32.0"}, {"
 def passed_release(owner, tmp_path):
     sync_records(tmp_path / "osv", DEFAULT_SET)
     release = release_with_files(owner, requirements_txt="requests==2.32.4\n")
-    assert tasks.scan_dependencies(release.pk) == "passed"
+    assert steps.scan_dependencies(release.pk) == "passed"
     return Release.objects.get(pk=release.pk)
 
 
 def test_sync_adding_an_advisory_moves_a_waiting_release_to_scan_failed(passed_release, tmp_path):
     sync = sync_records(tmp_path / "osv2", [NEW_CRITICAL])
-    assert tasks.reevaluate_waiting(f"advisory sync #{sync.pk}") == "1 release(s) moved to SCAN_FAILED"
+    assert jobs.reevaluate_waiting(f"advisory sync #{sync.pk}") == "1 release(s) moved to SCAN_FAILED"
     release = Release.objects.get(pk=passed_release.pk)
     assert release.status == Status.SCAN_FAILED
     assert release.status_message.startswith(f"Re-evaluated after advisory sync #{sync.pk}: Security scan failed.")
@@ -42,27 +42,25 @@ def test_sync_adding_an_advisory_moves_a_waiting_release_to_scan_failed(passed_r
 def test_releases_awaiting_approval_are_re_evaluated_too(passed_release, tmp_path):
     transition(passed_release, Status.AWAITING_APPROVAL)
     sync_records(tmp_path / "osv2", [NEW_CRITICAL])
-    tasks.reevaluate_waiting("test")
+    jobs.reevaluate_waiting("test")
     assert Release.objects.get(pk=passed_release.pk).status == Status.SCAN_FAILED
 
 
 def test_a_release_that_still_passes_is_left_alone(passed_release, tmp_path):
     sync_records(tmp_path / "osv2", [record("GHSA-other", "flask", [{"introduced": "0"}], vector=CRITICAL_V3)])
-    assert tasks.reevaluate_waiting("test") == "0 release(s) moved to SCAN_FAILED"
+    assert jobs.reevaluate_waiting("test") == "0 release(s) moved to SCAN_FAILED"
     assert Release.objects.get(pk=passed_release.pk).status == Status.SCAN_PASSED
     assert ScanReport.objects.filter(release=passed_release).count() == 1
 
 
 def test_sync_command_enqueues_re_evaluation_only_when_something_changed(tmp_path, monkeypatch,
                                                                         django_capture_on_commit_callbacks):
-    from django_q import tasks as q_tasks
-
     sent = []
-    monkeypatch.setattr(q_tasks, "async_task", lambda func, *args, **kw: sent.append((func, args)))
+    monkeypatch.setattr(queue, "async_task", lambda func, *args, **kw: sent.append((func, args)))
     write(tmp_path / "osv", DEFAULT_SET)
     with django_capture_on_commit_callbacks(execute=True):
         call_command("sync_advisories", str(tmp_path / "osv"), stdout=io.StringIO(), stderr=io.StringIO())
-    assert [s[0] for s in sent] == ["releases.tasks.reevaluate_waiting"] and sent[0][1][0].startswith("advisory sync")
+    assert [s[0] for s in sent] == ["releases.jobs.reevaluate_waiting"] and sent[0][1][0].startswith("advisory sync")
     with django_capture_on_commit_callbacks(execute=True):
         call_command("sync_advisories", str(tmp_path / "osv"), stdout=io.StringIO(), stderr=io.StringIO())
     assert len(sent) == 1  # nothing changed: nothing to look at again
@@ -75,11 +73,11 @@ def test_waiver_expiry_re_evaluates_the_releases_it_let_through(owner, django_us
                                    approved_by=officer, approved_at=timezone.now(),
                                    expires_at=timezone.now() + timedelta(hours=1))
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    assert tasks.scan_dependencies(release.pk) == "passed"
-    assert tasks.reevaluate_after_waiver_changes() == "nothing to re-evaluate"
+    assert steps.scan_dependencies(release.pk) == "passed"
+    assert jobs.reevaluate_after_waiver_changes() == "nothing to re-evaluate"
 
     Waiver.objects.filter(pk=waiver.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert tasks.reevaluate_after_waiver_changes() == "1 release(s) moved to SCAN_FAILED"
+    assert jobs.reevaluate_after_waiver_changes() == "1 release(s) moved to SCAN_FAILED"
     release.refresh_from_db()
     assert release.status == Status.SCAN_FAILED
     assert release.status_message.startswith("Re-evaluated after a waiver expired or was revoked:")

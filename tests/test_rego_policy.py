@@ -2,7 +2,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from releases import tasks
+from releases import steps
 from releases.models import EnvironmentPolicy, Release, ScanReport
 from releases.scanning import rego
 from releases.statuses import Status, Step
@@ -77,7 +77,7 @@ def rego_staging(db, tmp_path):
 @pytest.mark.django_db
 def test_rego_policy_decides_in_the_pipeline(owner, rego_staging):
     blocked = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    tasks.scan_dependencies(blocked.pk)
+    steps.scan_dependencies(blocked.pk)
     blocked.refresh_from_db()
     assert blocked.status == Status.SCAN_FAILED
     assert blocked.status_message == ("Security scan failed. Rego policy denied: pyyaml GHSA-8q59-q68h-6hv4 is "
@@ -87,7 +87,7 @@ def test_rego_policy_decides_in_the_pipeline(owner, rego_staging):
 
     # UNKNOWN pillow finding would block under the built-in rule, but this Rego policy allows it.
     allowed = release_with_files(owner, requirements_txt="pillow==8.0.0\n")
-    tasks.scan_dependencies(allowed.pk)
+    steps.scan_dependencies(allowed.pk)
     assert Release.objects.get(pk=allowed.pk).status == Status.SCAN_PASSED
 
 
@@ -95,7 +95,7 @@ def test_rego_policy_decides_in_the_pipeline(owner, rego_staging):
 def test_rego_failure_at_run_time_is_an_operational_failure(owner, rego_staging):
     EnvironmentPolicy.objects.filter(pk=rego_staging.pk).update(rego_policy="package gateway\nallow := 3\n")
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     release.refresh_from_db()
     assert (release.status, release.failed_step) == (Status.FAILED, Step.SCAN)
     assert "must be true or false" in release.status_message
@@ -105,7 +105,7 @@ def test_rego_failure_at_run_time_is_an_operational_failure(owner, rego_staging)
 def test_a_rego_policy_that_allows_everything_cannot_pass_an_unreadable_file(owner, rego_staging):
     EnvironmentPolicy.objects.filter(pk=rego_staging.pk).update(rego_policy="package gateway\nallow := true\n")
     release = release_with_files(owner, python_env_yaml="dependencies: []\ndependencies: [pyyaml==5.3.1]\n")
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     release.refresh_from_db()
     assert release.status == Status.SCAN_FAILED
     assert "python_env.yaml:2: duplicate key 'dependencies'" in release.status_message

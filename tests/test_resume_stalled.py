@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from releases import queue, tasks
+from releases import jobs, queue
 from releases.models import Build, Release
 from releases.statuses import Status
 from tests.factories import make_release
@@ -31,9 +31,9 @@ def test_lost_enqueue_and_dead_worker_are_resumed(owner, sent):
     busy = make_release(owner, status=Status.PENDING, lease_owner="alive",
                         lease_expires_at=timezone.now() + timedelta(minutes=1))
     fresh = make_release(owner, status=Status.PENDING)  # its task is probably still queued
-    assert tasks.resume_stalled() == 2
-    assert sorted(sent) == sorted([("releases.tasks.fetch_environment", lost.pk),
-                                   ("releases.tasks.scan_dependencies", dead.pk)])
+    assert jobs.resume_stalled() == 2
+    assert sorted(sent) == sorted([("releases.steps.fetch_environment", lost.pk),
+                                   ("releases.steps.scan_dependencies", dead.pk)])
     assert busy.pk not in [r for _, r in sent] and fresh.pk not in [r for _, r in sent]
 
 
@@ -44,7 +44,7 @@ def test_waiting_releases_are_left_alone(owner, sent, settings):
     building = make_release(owner, status=Status.BUILDING_IMAGE)
     Build.objects.create(release=building, backend="webhook")
     quiet(building)
-    assert tasks.resume_stalled() == 0 and sent == []
+    assert jobs.resume_stalled() == 0 and sent == []
 
 
 def test_a_build_whose_trigger_was_lost_is_resumed(owner, sent, settings):
@@ -52,7 +52,7 @@ def test_a_build_whose_trigger_was_lost_is_resumed(owner, sent, settings):
     building = make_release(owner, status=Status.BUILDING_IMAGE)
     Build.objects.create(release=building, backend="webhook", state="failed", attempt=1)
     quiet(building)
-    assert tasks.resume_stalled() == 1 and sent == [("releases.tasks.trigger_build", building.pk)]
+    assert jobs.resume_stalled() == 1 and sent == [("releases.steps.trigger_build", building.pk)]
 
 
 def test_succeeded_enqueues_the_alias_step_once_through_the_lifecycle(owner, sent,
@@ -62,4 +62,4 @@ def test_succeeded_enqueues_the_alias_step_once_through_the_lifecycle(owner, sen
     release = make_release(owner, status=Status.BUILDING_IMAGE)
     with django_capture_on_commit_callbacks(execute=True):
         transition(release, Status.SUCCEEDED)
-    assert sent == [("releases.tasks.set_mlflow_alias", release.pk)]
+    assert sent == [("releases.steps.set_mlflow_alias", release.pk)]

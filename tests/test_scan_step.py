@@ -3,7 +3,7 @@ import hashlib
 
 import pytest
 
-from releases import tasks
+from releases import steps
 from releases.models import Release, ReleaseFile, ScanReport
 from releases.services import retry_release
 from releases.statuses import Status, Step
@@ -30,7 +30,7 @@ def release_with_files(user, **files):
 
 def test_vulnerable_files_fail_the_scan_with_the_original_message(owner, advisories):
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\npillow==8.0.0\n", MLmodel="flavors: {}\n")
-    assert tasks.scan_dependencies(release.pk) == "failed"
+    assert steps.scan_dependencies(release.pk) == "failed"
     release.refresh_from_db()
     assert release.status == Status.SCAN_FAILED
     assert release.status_message == (
@@ -48,7 +48,7 @@ def test_vulnerable_files_fail_the_scan_with_the_original_message(owner, advisor
 
 def test_clean_files_pass(owner, advisories):
     release = release_with_files(owner, requirements_txt="pyyaml==6.0.2\nrequests==2.32.3\n")
-    assert tasks.scan_dependencies(release.pk) == "passed"
+    assert steps.scan_dependencies(release.pk) == "passed"
     release.refresh_from_db()
     assert release.status == Status.SCAN_PASSED
     assert "1 finding(s) below the CRITICAL threshold" in release.status_message
@@ -56,14 +56,14 @@ def test_clean_files_pass(owner, advisories):
 
 def test_model_without_environment_files_fails_closed(owner, advisories):
     release = release_with_files(owner, MLmodel="flavors: {}\n")
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     release.refresh_from_db()
     assert release.status == Status.SCAN_FAILED and "no environment files" in release.status_message
 
 
 def test_empty_advisory_database_is_an_operational_failure_then_retry_works(owner, tmp_path):
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    assert tasks.scan_dependencies(release.pk) == "failed"
+    assert steps.scan_dependencies(release.pk) == "failed"
     release.refresh_from_db()
     assert (release.status, release.failed_step) == (Status.FAILED, Step.SCAN)
     assert "sync_advisories" in release.status_message
@@ -72,14 +72,14 @@ def test_empty_advisory_database_is_an_operational_failure_then_retry_works(owne
     sync_records(tmp_path / "osv", DEFAULT_SET)
     release = retry_release(release, owner)
     assert release.status == Status.SCANNING_DEPENDENCIES
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     assert Release.objects.get(pk=release.pk).status == Status.SCAN_FAILED
 
 
 def test_scan_task_delivered_twice_stores_one_report(owner, advisories):
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    assert tasks.scan_dependencies(release.pk) == "failed"
-    assert tasks.scan_dependencies(release.pk) == tasks.SKIPPED
+    assert steps.scan_dependencies(release.pk) == "failed"
+    assert steps.scan_dependencies(release.pk) == steps.SKIPPED
     assert ScanReport.objects.filter(release=release).count() == 1
     assert release.events.count() == 1
 
@@ -89,7 +89,7 @@ def test_unexpected_scanner_crash_is_failed_not_scan_failed(owner, advisories, m
 
     monkeypatch.setattr(runner, "scan", lambda *a, **k: 1 / 0)
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     release.refresh_from_db()
     assert release.status == Status.FAILED and "ZeroDivisionError" in release.status_message
 
@@ -98,9 +98,9 @@ def test_rescan_after_scan_failed_keeps_the_old_report(owner, advisories):
     from releases.lifecycle import transition
 
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     transition(Release.objects.get(pk=release.pk), Status.SCANNING_DEPENDENCIES, actor=owner, message="rescan")
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     assert ScanReport.objects.filter(release=release).count() == 2
 
 
@@ -113,8 +113,8 @@ def test_rescan_after_scan_failed_keeps_the_old_report(owner, advisories):
 def test_models_from_the_test_mlflow_server_through_the_pipeline(owner, use_mlflow, advisories, model, ref, status,
                                                                  package):
     release = make_release(owner, model_name=model, ref=ref)
-    assert tasks.fetch_environment(release.pk) == "fetched"
-    tasks.scan_dependencies(release.pk)
+    assert steps.fetch_environment(release.pk) == "fetched"
+    steps.scan_dependencies(release.pk)
     release.refresh_from_db()
     assert release.status == status, release.status_message
     report = release.scan_reports.get()
@@ -129,7 +129,7 @@ def test_models_from_the_test_mlflow_server_through_the_pipeline(owner, use_mlfl
 def test_scan_endpoint_returns_the_latest_report(api, owner, advisories):
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\nflask\n")
     assert api.get(f"/api/releases/{release.pk}/scan/").status_code == 404
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     body = api.get(f"/api/releases/{release.pk}/scan/").json()
     assert body["passed"] is False and body["scanner"] == "gateway-osv"
     assert body["advisory_sync"] == advisories.pk
@@ -156,7 +156,7 @@ def test_scan_endpoint_requires_authentication(client, owner):
 def test_findings_are_paginated_filtered_and_ordered_by_severity(api, owner, advisories):
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\nrequests==2.19.0\n")
     assert api.get(f"/api/releases/{release.pk}/scan/findings/").status_code == 404  # not scanned yet
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     url = f"/api/releases/{release.pk}/scan/findings/"
     everything = api.get(url).json()
     severities = [f["severity"] for f in everything["results"]]
@@ -171,7 +171,7 @@ def test_findings_are_paginated_filtered_and_ordered_by_severity(api, owner, adv
 
 def test_scan_report_in_admin(admin_client, owner, advisories):
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     report = ScanReport.objects.get(release=release)
     page = admin_client.get(f"/admin/releases/scanreport/{report.pk}/change/")
     assert page.status_code == 200 and b"GHSA-8q59-q68h-6hv4" in page.content
@@ -184,7 +184,7 @@ def test_worst_case_report_responses_stay_small(api, owner, tmp_path):
                                            vector=CRITICAL_V3, summary="x" * 400) for i in range(30)])
     text = "".join(f"big{i % 3}==1.0.{i} ; python_version > '3' and os_name != 'nt'\n" for i in range(1000))
     release = release_with_files(owner, requirements_txt=text)
-    assert tasks.scan_dependencies(release.pk) == "failed"
+    assert steps.scan_dependencies(release.pk) == "failed"
     report = api.get(f"/api/releases/{release.pk}/scan/")
     assert report.json()["findings_count"] == 5000 and not report.json()["passed"]
     assert "more than the 5000 a report keeps" in report.json()["summary"] + str(report.json()["decision"])

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from releases import tasks
+from releases import steps
 from releases.models import Release, ScanReport
 from releases.scanning.envparse import parse_environment
 from releases.scanning.severity import Level
@@ -62,7 +62,7 @@ def test_pipeline_with_trivy_selected(owner, settings):
     settings.DEPENDENCY_SCANNER = "trivy"
     settings.TRIVY_PATH = FAKE
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    assert tasks.scan_dependencies(release.pk) == "failed"  # no advisory sync needed for Trivy
+    assert steps.scan_dependencies(release.pk) == "failed"  # no advisory sync needed for Trivy
     release.refresh_from_db()
     assert release.status == Status.SCAN_FAILED
     report = ScanReport.objects.get(release=release)
@@ -75,7 +75,7 @@ def test_pipeline_with_trivy_missing_is_a_retryable_failure(owner, settings, tmp
     settings.DEPENDENCY_SCANNER = "trivy"
     settings.TRIVY_PATH = str(tmp_path / "absent")
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\n")
-    tasks.scan_dependencies(release.pk)
+    steps.scan_dependencies(release.pk)
     release = Release.objects.get(pk=release.pk)
     assert (release.status, release.failed_step) == (Status.FAILED, Step.SCAN)
     assert "Trivy executable not found" in release.status_message

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from releases import signing
-from releases.build_completion import record_completion
+from releases.builds.completion import Outcome, record_completion
 
 MAX_BODY_BYTES = 64 * 1024
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
@@ -64,9 +64,17 @@ class BuildCallbackView(APIView):
             return Response({"detail": "The body is not JSON."}, status=status.HTTP_400_BAD_REQUEST)
         body = CallbackSerializer(data=data if isinstance(data, dict) else {})
         body.is_valid(raise_exception=True)
-        return complete_build(delivery, body.validated_data)
+        return completion_response(record_completion(delivery, body.validated_data))
 
 
-def complete_build(delivery: str, data: dict) -> Response:
-    code, detail = record_completion(delivery, data)
-    return Response(detail, status=code)
+STATUS_CODES = {Outcome.RECORDED: status.HTTP_200_OK, Outcome.REPLAYED: status.HTTP_200_OK,
+                Outcome.NO_SUCH_BUILD: status.HTTP_404_NOT_FOUND, Outcome.NOT_RUNNING: status.HTTP_409_CONFLICT}
+
+
+def completion_response(completion) -> Response:
+    body = {"detail": completion.detail}
+    if completion.outcome == Outcome.REPLAYED:
+        body["replayed"] = True
+    elif completion.outcome == Outcome.RECORDED:
+        body.update(build=completion.build.pk, state=completion.build.state)
+    return Response(body, status=STATUS_CODES[completion.outcome])

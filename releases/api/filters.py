@@ -1,7 +1,7 @@
 import django_filters as filters
 
 from releases.models import Finding, Release
-from releases.models.advisories import SeverityLevel
+from releases.scanning import severity
 from releases.statuses import Status
 
 
@@ -20,7 +20,7 @@ class ReleaseFilter(filters.FilterSet):
 
 
 class FindingFilter(filters.FilterSet):
-    severity = filters.MultipleChoiceFilter(choices=SeverityLevel.choices, help_text="Repeat to match several.")
+    severity = filters.MultipleChoiceFilter(choices=severity.CHOICES, help_text="Repeat to match several.")
     definite = filters.BooleanFilter(help_text="true: pinned versions; false: possible (unpinned) matches.")
     package = filters.CharFilter(field_name="package")
     advisory_id = filters.CharFilter(field_name="advisory_id")

@@ -10,7 +10,13 @@ from rest_framework.response import Response
 from releases import validators, waivers
 from releases.api.serializers import ModelReferenceSerializer, _django_validator
 from releases.models import Environment, Waiver
+from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
 from releases.permissions import CanRequestRelease
+from releases.policies import decide_for
+from releases.scanning.rego import RegoFailure
+from releases.scanning.runner import run_scan
+from releases.scanning.scanner import EmptyAdvisoryDatabase
+from releases.scanning.trivy import TrivyError
 
 
 class WaiverSerializer(serializers.ModelSerializer):
@@ -100,13 +106,6 @@ class PolicyEvaluateView(viewsets.ViewSet):
     permission_classes = [IsAuthenticated, CanRequestRelease]
 
     def create(self, request):
-        from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
-        from releases.policies import decide_for
-        from releases.scanning.rego import RegoFailure
-        from releases.scanning.runner import run_scan
-        from releases.scanning.scanner import EmptyAdvisoryDatabase
-        from releases.scanning.trivy import TrivyError
-
         body = DryRunSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data

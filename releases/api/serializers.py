@@ -73,7 +73,7 @@ class ReleaseDetailSerializer(ReleaseSerializer):
 
     @extend_schema_field(ScanSummarySerializer(allow_null=True))
     def get_latest_scan(self, obj):
-        reports = list(obj.scan_reports.all())  # prefetched, newest first
+        reports = list(obj.scan_reports.all())  # prefetched with ScanReport.objects.newest_first()
         return ScanSummarySerializer(reports[0]).data if reports else None
 
 

@@ -1,6 +1,5 @@
 from rest_framework.routers import DefaultRouter
 
-from approvals.api import PendingApprovalsViewSet
 from releases.api.policy import PolicyEvaluateView, WaiverViewSet
 from releases.api.views import EnvironmentViewSet, ReleaseViewSet
 
@@ -9,6 +8,5 @@ router.register("releases", ReleaseViewSet, basename="release")
 router.register("environments", EnvironmentViewSet, basename="environment")
 router.register("waivers", WaiverViewSet, basename="waiver")
 router.register("policy/evaluate", PolicyEvaluateView, basename="policy-evaluate")
-router.register("approvals/pending", PendingApprovalsViewSet, basename="approvals-pending")
 
 urlpatterns = router.urls

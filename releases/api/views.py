@@ -49,11 +49,11 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
 
     def get_queryset(self):
         queryset = Release.objects.select_related("environment", "requested_by")
-        if self.action == "retrieve":
+        if self.action in ("retrieve", "create"):  # both answer with ReleaseDetailSerializer
             queryset = queryset.prefetch_related(
                 Prefetch("events", queryset=ReleaseEvent.objects.select_related("actor")),
                 Prefetch("files", queryset=ReleaseFile.objects.defer("content")),
-                Prefetch("scan_reports", queryset=ScanReport.objects.only(
+                Prefetch("scan_reports", queryset=ScanReport.objects.newest_first().only(
                     "id", "release_id", "scanner", "passed", "summary", "counts", "possible_counts", "created_at")),
             )
         return queryset
@@ -95,7 +95,7 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
             return _conflict(str(exc))
         except services.IdempotencyMismatch as exc:
             return _conflict(str(exc))
-        release = self.get_queryset().prefetch_related("events__actor", "files", "scan_reports").get(pk=release.pk)
+        release = self.get_queryset().get(pk=release.pk)
         headers["Location"] = f"/api/releases/{release.pk}/"
         return Response(ReleaseDetailSerializer(release).data, status=status.HTTP_201_CREATED, headers=headers)
 
@@ -122,31 +122,8 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
             return _conflict(str(exc), release)
         return Response(ReleaseSerializer(release).data)
 
-    @extend_schema(responses={200: None})
-    @action(detail=True, methods=["get"])
-    def approvals(self, request, pk=None):
-        """Stages and rules, who decided what, what is still needed, and whether the caller may decide."""
-        from approvals.api import state_body
-
-        return Response(state_body(self.get_object(), request.user))
-
-    @extend_schema(request=None, responses={200: None, 403: None, 409: None})
-    @action(detail=True, methods=["post"])
-    def approve(self, request, pk=None):
-        from approvals.api import decide
-
-        return decide(request, self.get_object(), approve=True)
-
-    @extend_schema(request=None, responses={200: None, 400: None, 403: None, 409: None})
-    @action(detail=True, methods=["post"])
-    def reject(self, request, pk=None):
-        from approvals.api import decide
-
-        return decide(request, self.get_object(), approve=False)
-
     def _latest_report(self):
-        release = self.get_object()
-        return ScanReport.objects.filter(release=release).annotate(findings_count=Count("findings")).first()
+        return ScanReport.objects.annotate(findings_count=Count("findings")).latest_for(self.get_object())
 
     @extend_schema(responses={200: ScanReportSerializer, 404: None})
     @action(detail=True, methods=["get"])

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0004_resume_stalled_schedule'),
+        ('releases', '0003_cache_table'),
     ]
 
     operations = [

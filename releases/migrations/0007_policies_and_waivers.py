@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0006_advisory_sync_schedule'),
+        ('releases', '0005_advisories_and_scans'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

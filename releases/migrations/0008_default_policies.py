@@ -1,4 +1,4 @@
-"""Version 1 of each environment's policy, and the security officers' group (they own waivers).
+"""Version 1 of each environment's policy. (Roles and their groups: approvals/migrations/0002.)
 
 staging blocks CRITICAL; canary and production block HIGH and CRITICAL. UNKNOWN counts
 as CRITICAL everywhere; possible (unpinned) findings and unpinned requirements warn
@@ -22,7 +22,6 @@ def create(apps, schema_editor):
             EnvironmentPolicy.objects.create(environment=environment, version=1, comment="initial policy",
                                              unknown_counts_as="CRITICAL", possible_findings="warn",
                                              direct_references="block", **values)
-    apps.get_model("auth", "Group").objects.get_or_create(name="security-officers")
 
 
 class Migration(migrations.Migration):

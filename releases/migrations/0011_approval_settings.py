@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0010_waiver_reevaluation_schedule'),
+        ('releases', '0009_rego_policy'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0013_build_reconciliation_schedule'),
+        ('releases', '0012_builds'),
     ]
 
     operations = [

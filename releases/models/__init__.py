@@ -10,5 +10,5 @@ from releases.models.core import (  # noqa: F401
     ReleaseEvent,
     ReleaseFile,
 )
-from releases.models.policy import SECURITY_GROUP, Action, EnvironmentPolicy, Waiver  # noqa: F401
+from releases.models.policy import MANAGE_WAIVERS, Action, EnvironmentPolicy, Waiver  # noqa: F401
 from releases.models.scans import Finding, ScanReport  # noqa: F401

@@ -1,13 +1,7 @@
 """The offline OSV advisory database, synced by `manage.py sync_advisories`."""
 from django.db import models
 
-
-class SeverityLevel(models.TextChoices):
-    CRITICAL = "CRITICAL"
-    HIGH = "HIGH"
-    MEDIUM = "MEDIUM"
-    LOW = "LOW"
-    UNKNOWN = "UNKNOWN"
+from releases.scanning import severity
 
 
 class Advisory(models.Model):
@@ -19,7 +13,8 @@ class Advisory(models.Model):
     withdrawn = models.DateTimeField(null=True, blank=True, help_text="Withdrawn advisories are never matched.")
     severity_vectors = models.JSONField(default=list, blank=True)
     cvss_score = models.FloatField(null=True, blank=True, help_text="Highest base score of its CVSS vectors.")
-    severity = models.CharField(max_length=8, choices=SeverityLevel.choices, default=SeverityLevel.UNKNOWN)
+    severity = models.CharField(max_length=8, choices=severity.CHOICES,
+                                default=severity.Level.UNKNOWN.value)
     references = models.JSONField(default=list, blank=True)
     synced_by = models.ForeignKey("AdvisorySync", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 

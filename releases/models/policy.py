@@ -1,13 +1,15 @@
 """Per-environment release policy (versioned) and waivers."""
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
+from releases.scanning import rego, severity
 from releases.scanning.envparse import normalise_name
 
 
-SECURITY_GROUP = "security-officers"
+# Who is a security officer: whoever holds this permission (the security-officers group does).
+MANAGE_WAIVERS = "releases.manage_waivers"
 METRIC_OPERATORS = (">=", ">", "<=", "<", "==")
 
 
@@ -17,23 +19,16 @@ class Action(models.TextChoices):
     BLOCK = "block"
 
 
-class BlockingLevel(models.TextChoices):
-    CRITICAL = "CRITICAL", "CRITICAL only"
-    HIGH = "HIGH", "HIGH and above"
-    MEDIUM = "MEDIUM", "MEDIUM and above"
-    LOW = "LOW", "every severity"
-
-
 class EnvironmentPolicy(models.Model):
     """One version of an environment's policy. Rows are never edited: a change is a new version."""
 
     environment = models.ForeignKey("releases.Environment", on_delete=models.PROTECT, related_name="policies")
     version = models.PositiveIntegerField()
-    block_at = models.CharField(max_length=8, choices=BlockingLevel.choices, default=BlockingLevel.CRITICAL,
+    block_at = models.CharField(max_length=8, choices=severity.BLOCK_AT_CHOICES, default=severity.Level.CRITICAL.value,
                                 help_text="Definite findings at or above this severity block the release.")
     ignore_unfixed = models.BooleanField(default=False, help_text="Findings with no fixed version never block.")
     unknown_counts_as = models.CharField(
-        max_length=8, choices=[(c, c) for c in ("CRITICAL", "HIGH", "MEDIUM", "LOW")], default="CRITICAL",
+        max_length=8, choices=severity.KNOWN_CHOICES, default=severity.Level.CRITICAL.value,
         help_text="The severity a finding of UNKNOWN severity is treated as.")
     possible_findings = models.CharField(max_length=8, choices=Action.choices, default=Action.WARN,
                                          help_text="Findings on unpinned requirements (possible matches).")
@@ -66,6 +61,16 @@ class EnvironmentPolicy(models.Model):
     def __str__(self) -> str:
         return f"{self.environment.name} policy v{self.version}"
 
+    def save(self, *args, **kwargs):
+        """Never an update: every save adds the environment's next version (admin, scripts and data
+        migrations alike), so the version a past decision names still says what it decided under."""
+        with transaction.atomic():
+            latest = (EnvironmentPolicy.objects.select_for_update().filter(environment_id=self.environment_id)
+                      .order_by("-version").values_list("version", flat=True).first())
+            self.pk, self._state.adding, self.version = None, True, (latest or 0) + 1
+            kwargs.pop("force_update", None)
+            super().save(*args, **{**kwargs, "force_insert": True})
+
     def clean(self):
         errors = {}
         if not isinstance(self.metric_gates, list):
@@ -81,9 +86,7 @@ class EnvironmentPolicy(models.Model):
         if not isinstance(self.required_tags, list) or not all(isinstance(t, str) and t for t in self.required_tags):
             errors["required_tags"] = "Must be a list of tag names."
         if self.rego_policy.strip() and "rego_policy" not in errors:
-            from releases.scanning.rego import validate
-
-            problem = validate(self.rego_policy)
+            problem = rego.validate(self.rego_policy)
             if problem:
                 errors["rego_policy"] = problem
         if errors:
@@ -131,6 +134,7 @@ class Waiver(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("manage_waivers", "Can create, approve and revoke waivers (security officers)")]
 
     def __str__(self) -> str:
         return f"waiver #{self.pk} {self.advisory_id}"

@@ -1,7 +1,24 @@
 """Scan reports and their findings."""
 from django.db import models
 
-from releases.models.advisories import SeverityLevel
+from releases.scanning import severity
+
+# "The latest report" of a release, everywhere: newest first, the id breaking a tie.
+NEWEST_FIRST = ("-created_at", "-id")
+
+
+class ScanReportQuerySet(models.QuerySet):
+    def newest_first(self) -> "ScanReportQuerySet":
+        return self.order_by(*NEWEST_FIRST)
+
+    def latest_for(self, release) -> "ScanReport | None":
+        """The report a release's decisions and approvals are bound to (None before its first scan)."""
+        return self.filter(release=release).newest_first().first()
+
+    def latest_per_release(self) -> "ScanReportQuerySet":
+        """Only the newest report of each release (one query, however many releases)."""
+        newest = ScanReport.objects.filter(release=models.OuterRef("release")).newest_first().values("pk")[:1]
+        return self.filter(pk=models.Subquery(newest))
 
 
 class ScanReport(models.Model):
@@ -26,8 +43,10 @@ class ScanReport(models.Model):
     raw_output = models.JSONField(null=True, blank=True, help_text="An external scanner's report, verbatim.")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ScanReportQuerySet.as_manager()
+
     class Meta:
-        ordering = ["-created_at", "-id"]
+        ordering = list(NEWEST_FIRST)
 
     def __str__(self) -> str:
         return f"scan #{self.pk} of release #{self.release_id}: {'passed' if self.passed else 'failed'}"
@@ -42,7 +61,7 @@ class Finding(models.Model):
     advisory_id = models.CharField(max_length=128)
     aliases = models.JSONField(default=list)
     summary = models.TextField(blank=True)
-    severity = models.CharField(max_length=8, choices=SeverityLevel.choices)
+    severity = models.CharField(max_length=8, choices=severity.CHOICES)
     score = models.FloatField(null=True, blank=True)
     fixed_versions = models.JSONField(default=list)
     definite = models.BooleanField(help_text="False: possible, because the requirement is unpinned.")

@@ -41,7 +41,7 @@ CONDA_ONLY = frozenset({
     "python", "pip", "conda", "mamba", "openssl", "ca-certificates", "tzdata", "zlib", "xz", "bzip2",
     "ncurses", "readline", "sqlite", "tk", "expat", "lz4-c", "zstd", "icu", "krb5", "openblas", "blas",
     "mkl", "mkl-include", "intel-openmp", "llvm-openmp", "cudatoolkit", "cuda-toolkit", "cudnn", "nccl",
-    "arrow-cpp", "nodejs", "gcc", "gxx", "binutils", "make", "cmake", "git", "curl", "krb5", "c-ares",
+    "arrow-cpp", "nodejs", "gcc", "gxx", "binutils", "make", "cmake", "git", "curl", "c-ares",
     "yaml", "yaml-cpp", "hdf5", "freetype", "jpeg", "giflib", "glib", "gstreamer", "pcre", "pcre2",
     "ld_impl_linux-64", "sysroot_linux-64", "kernel-headers_linux-64", "tbb", "xorg-libx11",
 })

@@ -14,6 +14,13 @@ class Level(str, Enum):
 # Highest first; UNKNOWN ranks lowest for "which is higher" but decisions treat it apart.
 RANK = {Level.CRITICAL: 4, Level.HIGH: 3, Level.MEDIUM: 2, Level.LOW: 1, Level.UNKNOWN: 0}
 ORDER = [Level.CRITICAL, Level.HIGH, Level.MEDIUM, Level.LOW, Level.UNKNOWN]
+KNOWN = ORDER[:-1]  # what a policy can name: the level it blocks at, what UNKNOWN counts as
+
+# The one vocabulary, as Django field choices (this module stays free of Django for scan_env).
+CHOICES = [(level.value, level.value) for level in ORDER]
+KNOWN_CHOICES = [(level.value, level.value) for level in KNOWN]
+BLOCK_AT_CHOICES = [(Level.CRITICAL.value, "CRITICAL only"), (Level.HIGH.value, "HIGH and above"),
+                    (Level.MEDIUM.value, "MEDIUM and above"), (Level.LOW.value, "every severity")]
 
 # GHSA's database_specific.severity uses MODERATE for MEDIUM.
 _GHSA_LEVELS = {"CRITICAL": Level.CRITICAL, "HIGH": Level.HIGH, "MODERATE": Level.MEDIUM,

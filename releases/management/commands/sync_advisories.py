@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from releases.scanning.sync import sync_advisories
-from releases.tasks import after_advisory_sync
+from releases.jobs import after_advisory_sync
 
 
 class Command(BaseCommand):

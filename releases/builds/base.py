@@ -1,0 +1,54 @@
+"""What every build backend shares: the build request it sends, and how it reports starting.
+
+A backend's `start(build)` returns `Started`, or raises BuildTriggerError when it could not be
+asked to build (an operational failure: the release goes to FAILED and can be retried).
+"""
+import time
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+
+from releases.models import Build, ScanReport
+
+
+class BuildTriggerError(Exception):
+    """The backend could not be asked to build (an operational failure: retryable)."""
+
+
+@dataclass
+class Started:
+    external_id: str = ""
+    log_url: str = ""
+    completion: dict | None = None  # set by backends that build in place (local)
+
+
+def build_request(build: Build) -> dict:
+    """The facts a builder needs, and the evidence the image is built on (scan report, policy version)."""
+    release = build.release
+    report = ScanReport.objects.latest_for(release)
+    return {
+        "build_id": build.pk, "release_id": release.pk, "attempt": build.attempt,
+        "model_name": release.model_name, "model_version": release.model_version,
+        "environment": release.environment.name, "mlflow_source": release.mlflow_source,
+        "mlflow_download_uri": release.mlflow_download_uri, "mlflow_tracking_uri": settings.MLFLOW_TRACKING_URI,
+        "scan_report_id": report.pk if report else None,
+        "policy_version": report.policy.version if report and report.policy_id else None,
+        "callback_url": settings.BUILD_CALLBACK_URL,
+    }
+
+
+def post(url: str, **kwargs) -> requests.Response:
+    """POST with bounded retries on connection errors and 5xx; a 4xx is the caller's to judge."""
+    last = None
+    for attempt in range(settings.BUILD_TRIGGER_RETRIES + 1):
+        try:
+            response = requests.post(url, timeout=settings.BUILD_TRIGGER_TIMEOUT_SECONDS, **kwargs)
+        except requests.RequestException as exc:
+            last = f"{type(exc).__name__}: {str(exc)[:200]}"
+        else:
+            if response.status_code < 500:
+                return response
+            last = f"HTTP {response.status_code}"
+        time.sleep(min(2 ** attempt, 5) * 0.5)
+    raise BuildTriggerError(f"{url} did not accept the build request ({last}).")

@@ -1,0 +1,64 @@
+"""Record a build's completion: the one path for remote callbacks and the local builder alike.
+
+It answers with a domain outcome; the HTTP view decides what status code that is.
+"""
+import enum
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from releases.lifecycle import transition
+from releases.models import Build, CallbackDelivery, Release
+from releases.statuses import Status
+
+
+class Outcome(enum.Enum):
+    RECORDED = "recorded"
+    REPLAYED = "replayed"  # this delivery id was processed before: acknowledged, ignored
+    NO_SUCH_BUILD = "no such build"
+    NOT_RUNNING = "not running"  # finished, timed out, or its release moved on (cancelled)
+
+
+@dataclass(frozen=True)
+class Completion:
+    outcome: Outcome
+    detail: str
+    build: Build | None = None
+
+
+def record_completion(delivery: str, data: dict) -> Completion:
+    """`data`: build_id or release_id, status ("succeeded"/"failed"), image_reference, digest, log_url, message."""
+    with transaction.atomic():
+        if CallbackDelivery.objects.filter(delivery_id=delivery).exists():
+            return Completion(Outcome.REPLAYED, "Already processed.")
+        builds = Build.objects.select_for_update().select_related("release")
+        build = (builds.filter(pk=data["build_id"]).first() if "build_id" in data
+                 else builds.filter(release_id=data["release_id"]).order_by("-attempt").first())
+        if build is None:
+            return Completion(Outcome.NO_SUCH_BUILD, "No such build.")
+        release = Release.objects.select_for_update().get(pk=build.release_id)
+        if build.state != Build.State.RUNNING or release.status != Status.BUILDING_IMAGE:
+            return Completion(Outcome.NOT_RUNNING, f"Build #{build.pk} is not running (release is {release.status}).",
+                              build)
+        CallbackDelivery.objects.create(delivery_id=delivery, build=build)
+        _finish(build, data)
+        if build.state == Build.State.SUCCEEDED:
+            transition(release, Status.SUCCEEDED, message=f"Image built: {build.image_reference}@{build.image_digest}",
+                       data={"build": build.pk, "delivery": delivery, "log_url": build.log_url},
+                       fields={"image_reference": build.image_reference, "image_digest": build.image_digest})
+        else:
+            transition(release, Status.BUILD_FAILED, message=f"Build failed: {build.error}"[:2000],
+                       data={"build": build.pk, "delivery": delivery, "log_url": build.log_url})
+    return Completion(Outcome.RECORDED, "Recorded.", build)
+
+
+def _finish(build: Build, data: dict) -> None:
+    succeeded = data["status"] == "succeeded"
+    build.state = Build.State.SUCCEEDED if succeeded else Build.State.FAILED
+    build.finished_at = timezone.now()
+    build.log_url = data.get("log_url", "") or build.log_url
+    build.image_reference = data.get("image_reference", "")
+    build.image_digest = data.get("digest", "")
+    build.error = "" if succeeded else (data.get("message") or "the build backend reported a failure")
+    build.save()

@@ -1,0 +1,48 @@
+"""Scan a release's stored files and decide under today's policy; store the report and move the release.
+
+One sequence for the scan step and for re-evaluation after advisories or waivers change,
+so a release is judged the same way whichever path judged it.
+"""
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from releases.lifecycle import transition
+from releases.models import EnvironmentPolicy, Release, ReleaseFile, ScanReport
+from releases.policies import decide_for_release
+from releases.scanning.policy import PolicyDecision
+from releases.scanning.reports import store_report
+from releases.scanning.runner import run_scan
+from releases.scanning.scanner import ScanResult
+
+BLOCKING_IN_EVENT = 50  # the event names the first blocking findings; the report has them all
+
+
+@dataclass
+class Evaluation:
+    result: ScanResult
+    decision: PolicyDecision
+    policy: EnvironmentPolicy | None
+
+
+def evaluate(release: Release) -> Evaluation:
+    """Raises EmptyAdvisoryDatabase, TrivyError (scanner) or RegoFailure (policy): operational failures."""
+    files = dict(ReleaseFile.objects.filter(release_id=release.pk).values_list("name", "content"))
+    result = run_scan(files)
+    decision, policy = decide_for_release(result, release)
+    return Evaluation(result, decision, policy)
+
+
+def record(release: Release, evaluation: Evaluation, to_status: str, *, data: dict | None = None,
+           lease_owner: str | None = None) -> ScanReport:
+    """Store the report and move the release in one transaction: on TransitionConflict, neither happens."""
+    decision = evaluation.decision
+    with transaction.atomic():
+        report = store_report(release.pk, evaluation.result, decision, evaluation.policy)
+        transition(release, to_status, message=decision.summary[:2000], lease_owner=lease_owner, data={
+            "scan_report": report.pk, "policy_version": decision.policy_version,
+            "counts": report.counts, "possible_counts": report.possible_counts,
+            "blocking": [f"{b['package']} {b.get('advisory_id', b['reason'])}"
+                         for b in decision.blocking][:BLOCKING_IN_EVENT],
+            "waivers_used": decision.waivers_used, **(data or {})})
+    return report

@@ -1,0 +1,181 @@
+"""The release pipeline's steps, run by django-q2's qcluster (releases/queue.py says which runs when).
+
+Each takes a release id, reloads the release, and does nothing (returns SKIPPED) unless the
+release is still in the status the step belongs to and this worker can claim it: a task may be
+delivered twice, or after another worker took over.
+"""
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from releases import evaluation, leases, promotion
+from releases.builds import BACKENDS
+from releases.builds.base import BuildTriggerError
+from releases.builds.completion import record_completion
+from releases.lifecycle import TransitionConflict, record_event, transition
+from releases.mlflow_source import MlflowSource, MlflowSourceError
+from releases.models import Build, Release, ReleaseFile
+from releases.queue import SKIPPED
+from releases.scanning.rego import RegoFailure
+from releases.scanning.scanner import EmptyAdvisoryDatabase
+from releases.scanning.trivy import TrivyError
+from releases.statuses import Status, Step
+
+log = logging.getLogger(__name__)
+
+
+def _claim(release_id: int, status: str) -> tuple[Release, str] | None:
+    """Reload the release; claim it if it is still in `status` and no live worker holds it."""
+    release = Release.objects.filter(pk=release_id).first()
+    if release is None or release.status != status:
+        return None
+    owner = leases.new_owner()
+    if not leases.claim(release_id, status, owner):
+        return None
+    release.refresh_from_db()
+    return release, owner
+
+
+def _fail(release: Release, step: str, message: str, owner: str) -> str:
+    try:
+        transition(release, Status.FAILED, message=message, data={"step": step},
+                   fields={"failed_step": step}, lease_owner=owner)
+    except TransitionConflict:
+        return SKIPPED
+    return "failed"
+
+
+def fetch_environment(release_id: int) -> str:
+    """PENDING: resolve the model in MLflow and store its environment files."""
+    claimed = _claim(release_id, Status.PENDING)
+    if claimed is None:
+        return SKIPPED
+    release, owner = claimed
+
+    try:
+        source = MlflowSource()
+        alias = release.model_alias
+        model = source.resolve(release.model_name, version="" if alias else release.requested_ref, alias=alias)
+        if alias:  # the version is known only now: check the promotion chain for it
+            promotion.check(release.model_name, model.version, release.environment)
+        files = source.fetch_files(model)
+        run = source.run_data(model)
+    except (MlflowSourceError, promotion.PromotionRefused) as exc:
+        return _fail(release, Step.FETCH, str(exc), owner)
+    except Exception as exc:  # a bug or an unforeseen library error: fail visibly, never mislabel
+        log.exception("fetch step crashed for release %s", release_id)
+        return _fail(release, Step.FETCH, f"Unexpected error while fetching from MLflow ({type(exc).__name__}).", owner)
+
+    names = ", ".join(f.name for f in files)
+    try:
+        with transaction.atomic():
+            transition(
+                release,
+                Status.SCANNING_DEPENDENCIES,
+                message=f"Resolved version {model.version}; fetched {names}.",
+                data={
+                    "model_version": model.version,
+                    "run_id": model.run_id,
+                    "source": model.source,
+                    "files": {f.name: f.sha256 for f in files},
+                },
+                fields={
+                    "model_version": model.version,
+                    "mlflow_run_id": model.run_id,
+                    "mlflow_source": model.source,
+                    "mlflow_download_uri": model.download_uri,
+                    "mlflow_run_metrics": run.metrics,
+                    "mlflow_run_tags": run.tags,
+                    "mlflow_run_author": run.author,
+                },
+                lease_owner=owner,
+            )
+            ReleaseFile.objects.bulk_create(
+                ReleaseFile(release_id=release_id, name=f.name, size=f.size, sha256=f.sha256, content=f.content)
+                for f in files
+            )
+    except TransitionConflict:
+        return SKIPPED  # cancelled (or taken over) meanwhile: keep nothing
+    return "fetched"
+
+
+def scan_dependencies(release_id: int) -> str:
+    """SCANNING_DEPENDENCIES: scan the fetched files, store the report, pass or fail the release."""
+    claimed = _claim(release_id, Status.SCANNING_DEPENDENCIES)
+    if claimed is None:
+        return SKIPPED
+    release, owner = claimed
+    try:
+        judged = evaluation.evaluate(release)
+    except (EmptyAdvisoryDatabase, TrivyError, RegoFailure) as exc:
+        return _fail(release, Step.SCAN, str(exc), owner)
+    except Exception as exc:  # a bug: fail visibly as an operational failure, never as a scan verdict
+        log.exception("scan step crashed for release %s", release_id)
+        return _fail(release, Step.SCAN, f"Unexpected error while scanning ({type(exc).__name__}).", owner)
+    passed = judged.decision.passed
+    try:
+        evaluation.record(release, judged, Status.SCAN_PASSED if passed else Status.SCAN_FAILED, lease_owner=owner)
+    except TransitionConflict:
+        return SKIPPED
+    return "passed" if passed else "failed"
+
+
+def start_build(release_id: int) -> str:
+    """APPROVED: hand the release to the build backend. Without one, approved releases rest here."""
+    if not settings.BUILD_BACKEND:
+        return "no build backend configured"
+    release = Release.objects.filter(pk=release_id).first()
+    if release is None or release.status != Status.APPROVED:
+        return SKIPPED
+    try:
+        transition(release, Status.BUILDING_IMAGE, message=f"Building with the {settings.BUILD_BACKEND} backend.")
+    except TransitionConflict:
+        return SKIPPED
+    return "building"
+
+
+def trigger_build(release_id: int) -> str:
+    """BUILDING_IMAGE: start one build attempt; its completion arrives at /api/builds/callback/."""
+    claimed = _claim(release_id, Status.BUILDING_IMAGE)
+    if claimed is None:
+        return SKIPPED
+    release, owner = claimed
+    if Build.objects.filter(release=release, state=Build.State.RUNNING).exists():
+        leases.release_lease(release_id, owner)
+        return SKIPPED  # this attempt was already started (the task was delivered twice)
+    backend = settings.BUILD_BACKEND
+    if not backend:  # removed since this release started building: nothing can build it
+        return _fail(release, Step.BUILD, "No build backend is configured (BUILD_BACKEND is empty).", owner)
+    attempt = (Build.objects.filter(release=release).order_by("-attempt").values_list("attempt", flat=True).first()
+               or 0) + 1
+    build = Build.objects.create(release=release, backend=backend, attempt=attempt)
+    try:
+        started = BACKENDS[backend](build)
+    except BuildTriggerError as exc:
+        Build.objects.filter(pk=build.pk).update(state=Build.State.FAILED, error=str(exc), finished_at=timezone.now())
+        return _fail(release, Step.BUILD, str(exc), owner)
+    Build.objects.filter(pk=build.pk).update(external_id=started.external_id, log_url=started.log_url)
+    record_event(release, f"Build #{build.pk} (attempt {attempt}) started on {backend}.",
+                 data={"build": build.pk, "external_id": started.external_id, "log_url": started.log_url})
+    leases.release_lease(release_id, owner)
+    if started.completion is not None:  # built in place: report like a CI system would
+        record_completion(f"local-build-{build.pk}", {"build_id": build.pk, **started.completion})
+        return started.completion["status"]
+    return "started"
+
+
+def set_mlflow_alias(release_id: int) -> str:
+    """After SUCCEEDED: point the environment's alias at the released version. Failure is an event only."""
+    release = Release.objects.select_related("environment").filter(pk=release_id).first()
+    if release is None or release.status != Status.SUCCEEDED or not release.environment.mlflow_alias_on_success:
+        return SKIPPED
+    alias = release.environment.mlflow_alias_on_success
+    try:
+        MlflowSource().client.set_registered_model_alias(release.model_name, alias, release.model_version)
+        message, ok = f"MLflow alias @{alias} now points to version {release.model_version}.", True
+    except Exception as exc:  # MLflow down, no permission...: the release stays SUCCEEDED
+        message, ok = f"Could not set MLflow alias @{alias}: {str(exc).splitlines()[0][:200]}", False
+    record_event(release, message, data={"alias": alias, "set": ok})
+    return "set" if ok else "failed"
