@@ -8,6 +8,20 @@ from devtools.mlflow_server import MlflowServer
 from tests.factories import ensure_environments
 from tests.mlflow_models import register_test_models
 
+FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(request, settings):
+    """Users are made with MD5, not the default 1,000,000 PBKDF2 rounds (about 0.3 s a user).
+
+    The default hashers stay in the list, so a hash made with them still verifies. Tests
+    marked `slow` start processes (qcluster, servers) with the production settings, which
+    could not verify an MD5 hash: they keep the default hasher first.
+    """
+    if request.node.get_closest_marker("slow") is None:
+        settings.PASSWORD_HASHERS = [FAST_HASHER, *settings.PASSWORD_HASHERS]
+
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
