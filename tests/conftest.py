@@ -1,4 +1,4 @@
-"""Shared fixtures: named users, API clients, and a real MLflow server per test session."""
+"""Shared fixtures: named users, API clients, synced advisories, and a real MLflow server per test session."""
 import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 from devtools.mlflow_server import MlflowServer
 from tests.factories import ensure_environments
 from tests.mlflow_models import register_test_models
+from tests.osv_records import DEFAULT_SET, sync_records
 
 FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 
@@ -116,3 +117,15 @@ def stranger_api(stranger):
 @pytest.fixture
 def outsider_api(outsider):
     return token_client(outsider)
+
+
+@pytest.fixture
+def advisories(db, tmp_path):
+    """The demo-like OSV set (DEFAULT_SET) synced through the real sync; returns the AdvisorySync."""
+    return sync_records(tmp_path / "osv", DEFAULT_SET)
+
+
+@pytest.fixture
+def restored_environments(transactional_db):
+    """For transactional tests: put back the environments, policies and roles that a flush removed."""
+    ensure_environments()

@@ -12,10 +12,8 @@ from releases.models import EnvironmentPolicy, Release, ReleaseEvent, ScanReport
 from releases.scanning.store import DatabaseAdvisoryStore
 from releases.statuses import Status
 from tests.conftest import token_client
-from tests.factories import make_release
+from tests.factories import make_release, release_with_files
 from tests.mlflow_models import BARE, CLEAN, DUPLICATE_KEY, VULNERABLE
-from tests.osv_records import DEFAULT_SET, sync_records
-from tests.test_scan_step import release_with_files
 
 pytestmark = pytest.mark.django_db
 URL = "/api/waivers/"
@@ -30,11 +28,6 @@ def officers(django_user_model):
         user.groups.add(group)
         users.append(user)
     return users
-
-
-@pytest.fixture
-def advisories(tmp_path):
-    return sync_records(tmp_path / "osv", DEFAULT_SET)
 
 
 def waiver_body(**overrides):

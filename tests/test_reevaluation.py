@@ -10,8 +10,8 @@ from releases import tasks
 from releases.lifecycle import transition
 from releases.models import Release, ScanReport, Waiver
 from releases.statuses import Status
+from tests.factories import release_with_files
 from tests.osv_records import CRITICAL_V3, DEFAULT_SET, record, sync_records, write
-from tests.test_scan_step import release_with_files
 
 pytestmark = pytest.mark.django_db
 NEW_CRITICAL = record("GHSA-new-0001", "requests", [{"introduced": "2.32.0"}, {"fixed": "2.32.9"}],
