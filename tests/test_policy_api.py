@@ -138,10 +138,16 @@ def test_invalid_gates_are_refused_in_admin(admin_client):
     assert EnvironmentPolicy.objects.filter(environment_id=staging.environment_id).count() == 1
 
 
-def test_waiver_admin_is_for_security_officers(admin_client, client, officers, owner):
+def test_waiver_admin_is_for_security_officers(admin_client, client, officers, owner, django_user_model):
     client.force_login(owner)
-    assert client.get("/admin/releases/waiver/add/").status_code in (302, 403)
+    assert client.get("/admin/releases/waiver/add/").status_code == 302  # not staff: sent to the admin login
     assert admin_client.get("/admin/releases/waiver/add/").status_code == 200  # superuser
+    staff = django_user_model.objects.create_user("staff-only", is_staff=True)
+    client.force_login(staff)
+    assert client.get("/admin/releases/waiver/add/").status_code == 403  # staff, but no security officer
+    django_user_model.objects.filter(pk=officers[0].pk).update(is_staff=True)
+    client.force_login(officers[0])
+    assert client.get("/admin/releases/waiver/add/").status_code == 200
 
 
 # --- dry run -------------------------------------------------------------------------------
