@@ -1,4 +1,4 @@
-"""Shared fixtures: named users, API clients, and a real MLflow server per test session."""
+"""Shared fixtures: named users, API clients, synced advisories, and a real MLflow server per test session."""
 import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
@@ -7,6 +7,21 @@ from rest_framework.test import APIClient
 from devtools.mlflow_server import MlflowServer
 from tests.factories import ensure_environments
 from tests.mlflow_models import register_test_models
+from tests.osv_records import DEFAULT_SET, sync_records
+
+FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(request, settings):
+    """Users are made with MD5, not the default 1,000,000 PBKDF2 rounds (about 0.3 s a user).
+
+    The default hashers stay in the list, so a hash made with them still verifies. Tests
+    marked `slow` start processes (qcluster, servers) with the production settings, which
+    could not verify an MD5 hash: they keep the default hasher first.
+    """
+    if request.node.get_closest_marker("slow") is None:
+        settings.PASSWORD_HASHERS = [FAST_HASHER, *settings.PASSWORD_HASHERS]
 
 
 @pytest.fixture(scope="session")
@@ -102,3 +117,15 @@ def stranger_api(stranger):
 @pytest.fixture
 def outsider_api(outsider):
     return token_client(outsider)
+
+
+@pytest.fixture
+def advisories(db, tmp_path):
+    """The demo-like OSV set (DEFAULT_SET) synced through the real sync; returns the AdvisorySync."""
+    return sync_records(tmp_path / "osv", DEFAULT_SET)
+
+
+@pytest.fixture
+def restored_environments(transactional_db):
+    """For transactional tests: put back the environments, policies and roles that a flush removed."""
+    ensure_environments()

@@ -1,5 +1,7 @@
 """Small helpers that build rows for tests."""
-from releases.models import Environment, Release
+import hashlib
+
+from releases.models import Environment, Release, ReleaseFile
 from releases.statuses import Status, Step
 
 
@@ -11,6 +13,16 @@ def make_release(user, status=Status.PENDING, model_name="clean-model", ref="1",
         model_name=model_name, requested_ref=ref, environment=Environment.objects.get(name=env),
         requested_by=user, status=status, **fields,
     )
+
+
+def release_with_files(user, **files):
+    """A release in SCANNING_DEPENDENCIES with the given files (requirements_txt -> requirements.txt)."""
+    release = make_release(user, status=Status.SCANNING_DEPENDENCIES)
+    for name, content in files.items():
+        ReleaseFile.objects.create(release=release, name=name.replace("_txt", ".txt").replace("_yaml", ".yaml"),
+                                   size=len(content), sha256=hashlib.sha256(content.encode()).hexdigest(),
+                                   content=content)
+    return release
 
 
 def ensure_environments():

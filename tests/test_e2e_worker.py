@@ -6,19 +6,12 @@ from devtools import processes
 from releases.models import Release
 from releases.statuses import Status
 from tests.conftest import token_client
-from tests.factories import ensure_environments
 from tests.hanging import hanging_server
-from tests.osv_records import DEFAULT_SET, sync_records
 from tests.mlflow_models import VULNERABLE
 from tests.workers import start_qcluster, wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.mlflow]
-
-
-@pytest.fixture(autouse=True)
-def environments(transactional_db, tmp_path):
-    ensure_environments()
-    sync_records(tmp_path / "osv", DEFAULT_SET)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.mlflow,
+              pytest.mark.usefixtures("restored_environments", "advisories")]
 
 
 def _status(release_id):

@@ -7,14 +7,9 @@ from django.db import connection, connections
 from releases.lifecycle import TransitionConflict, transition
 from releases.models import Release, ReleaseEvent
 from releases.statuses import Status
-from tests.factories import ensure_environments, make_release
+from tests.factories import make_release
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def environments(transactional_db):
-    ensure_environments()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("restored_environments")]
 
 
 def _race(n, prepare, action):

@@ -12,10 +12,8 @@ from releases.models import EnvironmentPolicy, Release, ReleaseEvent, ScanReport
 from releases.scanning.store import DatabaseAdvisoryStore
 from releases.statuses import Status
 from tests.conftest import token_client
-from tests.factories import make_release
+from tests.factories import make_release, release_with_files
 from tests.mlflow_models import BARE, CLEAN, DUPLICATE_KEY, VULNERABLE
-from tests.osv_records import DEFAULT_SET, sync_records
-from tests.test_scan_step import release_with_files
 
 pytestmark = pytest.mark.django_db
 URL = "/api/waivers/"
@@ -30,11 +28,6 @@ def officers(django_user_model):
         user.groups.add(group)
         users.append(user)
     return users
-
-
-@pytest.fixture
-def advisories(tmp_path):
-    return sync_records(tmp_path / "osv", DEFAULT_SET)
 
 
 def waiver_body(**overrides):
@@ -145,10 +138,16 @@ def test_invalid_gates_are_refused_in_admin(admin_client):
     assert EnvironmentPolicy.objects.filter(environment_id=staging.environment_id).count() == 1
 
 
-def test_waiver_admin_is_for_security_officers(admin_client, client, officers, owner):
+def test_waiver_admin_is_for_security_officers(admin_client, client, officers, owner, django_user_model):
     client.force_login(owner)
-    assert client.get("/admin/releases/waiver/add/").status_code in (302, 403)
+    assert client.get("/admin/releases/waiver/add/").status_code == 302  # not staff: sent to the admin login
     assert admin_client.get("/admin/releases/waiver/add/").status_code == 200  # superuser
+    staff = django_user_model.objects.create_user("staff-only", is_staff=True)
+    client.force_login(staff)
+    assert client.get("/admin/releases/waiver/add/").status_code == 403  # staff, but no security officer
+    django_user_model.objects.filter(pk=officers[0].pk).update(is_staff=True)
+    client.force_login(officers[0])
+    assert client.get("/admin/releases/waiver/add/").status_code == 200
 
 
 # --- dry run -------------------------------------------------------------------------------

@@ -5,13 +5,16 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import Task
 
 from releases import jobs, queue, steps
 from releases.lifecycle import transition
-from releases.models import Release, ScanReport, Waiver
+from releases.models import AdvisorySync, Release, ScanReport, Waiver
 from releases.statuses import Status
+from releases.jobs import scheduled_advisory_sync
+from tests.factories import release_with_files
 from tests.osv_records import CRITICAL_V3, DEFAULT_SET, record, sync_records, write
-from tests.test_scan_step import release_with_files
 
 pytestmark = pytest.mark.django_db
 NEW_CRITICAL = record("GHSA-new-0001", "requests", [{"introduced": "2.32.0"}, {"fixed": "2.32.9"}],
@@ -81,3 +84,72 @@ def test_waiver_expiry_re_evaluates_the_releases_it_let_through(owner, django_us
     release.refresh_from_db()
     assert release.status == Status.SCAN_FAILED
     assert release.status_message.startswith("Re-evaluated after a waiver expired or was revoked:")
+
+
+@pytest.fixture
+def inline_queue(monkeypatch):
+    """django-q2's sync mode: what is enqueued runs at once, in this process and transaction, and its Task is saved."""
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
+def sync_due(passed_release, settings):
+    """A waiting release, and the scheduled sync due: its advisory sync finished just over the interval ago."""
+    settings.ADVISORY_SYNC_INTERVAL_HOURS = 6
+    AdvisorySync.objects.update(finished_at=timezone.now() - timedelta(hours=6, minutes=1))
+    return settings
+
+
+def test_scheduled_sync_without_a_source_does_nothing(settings):
+    settings.ADVISORY_SYNC_SOURCE = ""
+    assert scheduled_advisory_sync() == "no source configured"
+    assert not AdvisorySync.objects.exists()
+
+
+def test_scheduled_sync_is_not_due_within_the_interval_of_a_successful_sync(settings, tmp_path):
+    sync_records(tmp_path / "osv", DEFAULT_SET)
+    settings.ADVISORY_SYNC_SOURCE = str(write(tmp_path / "source", [NEW_CRITICAL]))
+    settings.ADVISORY_SYNC_INTERVAL_HOURS = 6
+    AdvisorySync.objects.update(finished_at=timezone.now() - timedelta(hours=5, minutes=59))
+    assert scheduled_advisory_sync() == "not due"
+    assert AdvisorySync.objects.count() == 1
+
+
+def test_due_scheduled_sync_syncs_the_source_and_re_evaluates_waiting_releases(
+        passed_release, sync_due, tmp_path, inline_queue, django_capture_on_commit_callbacks):
+    sync_due.ADVISORY_SYNC_SOURCE = str(write(tmp_path / "source", [*DEFAULT_SET, NEW_CRITICAL]))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = scheduled_advisory_sync()
+    sync = AdvisorySync.objects.latest("pk")
+    assert result == f"sync #{sync.pk} succeeded"
+    assert (sync.source, sync.created, sync.unchanged) == (sync_due.ADVISORY_SYNC_SOURCE, 1, len(DEFAULT_SET))
+    task = Task.objects.get(name="reevaluate-waiting")  # django_q ran the enqueued task path
+    assert task.success and task.result == "1 release(s) moved to SCAN_FAILED"
+    release = Release.objects.get(pk=passed_release.pk)
+    assert release.status == Status.SCAN_FAILED
+    assert release.status_message.startswith(f"Re-evaluated after advisory sync #{sync.pk}:")
+    assert scheduled_advisory_sync() == "not due"  # the sync just made counts
+
+
+def test_due_scheduled_sync_that_changes_nothing_enqueues_nothing(passed_release, sync_due, tmp_path, inline_queue,
+                                                                  django_capture_on_commit_callbacks):
+    sync_due.ADVISORY_SYNC_SOURCE = str(tmp_path / "osv")  # what passed_release synced already
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        result = scheduled_advisory_sync()
+    sync = AdvisorySync.objects.latest("pk")
+    assert result == f"sync #{sync.pk} succeeded" and sync.unchanged == len(DEFAULT_SET) and not sync.changed
+    assert callbacks == [] and not Task.objects.exists()
+    assert Release.objects.get(pk=passed_release.pk).status == Status.SCAN_PASSED
+
+
+def test_failed_scheduled_sync_enqueues_nothing_and_is_tried_again(passed_release, sync_due, tmp_path, inline_queue,
+                                                                   django_capture_on_commit_callbacks):
+    sync_due.ADVISORY_SYNC_SOURCE = str(tmp_path / "missing")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        result = scheduled_advisory_sync()
+    sync = AdvisorySync.objects.latest("pk")
+    assert sync.outcome == AdvisorySync.Outcome.FAILED and result == f"sync #{sync.pk} failed"
+    assert callbacks == [] and not Task.objects.exists()
+    assert Release.objects.get(pk=passed_release.pk).status == Status.SCAN_PASSED
+    # A failed sync is not a recent successful one: the next run tries again.
+    assert scheduled_advisory_sync() == f"sync #{sync.pk + 1} failed"

@@ -6,8 +6,8 @@ from releases import steps
 from releases.models import EnvironmentPolicy, Release, ScanReport
 from releases.scanning import rego
 from releases.statuses import Status, Step
+from tests.factories import release_with_files
 from tests.osv_records import DEFAULT_SET, sync_records
-from tests.test_scan_step import release_with_files
 
 DENY_CRITICAL = """package gateway
 import rego.v1

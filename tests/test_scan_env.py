@@ -32,11 +32,6 @@ def run(args):
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture
-def advisories(db, tmp_path):
-    return sync_records(tmp_path / "osv", DEFAULT_SET)
-
-
 def test_clean_files_exit_0(advisories, tmp_path):
     code, out, _ = run(files(tmp_path, requirements_txt="pyyaml==6.0.2\n"))
     assert code == 0 and "No known vulnerabilities found." in out and "Security scan passed" in out

@@ -1,31 +1,15 @@
 """The SCANNING_DEPENDENCIES step: report stored, release passed or failed, operational failures retryable."""
-import hashlib
-
 import pytest
 
 from releases import steps
-from releases.models import Release, ReleaseFile, ScanReport
+from releases.models import Release, ScanReport
 from releases.services import retry_release
 from releases.statuses import Status, Step
-from tests.factories import make_release
+from tests.factories import make_release, release_with_files
 from tests.mlflow_models import CLEAN, CONDA, VULNERABLE
 from tests.osv_records import DEFAULT_SET, sync_records
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def advisories(tmp_path):
-    return sync_records(tmp_path / "osv", DEFAULT_SET)
-
-
-def release_with_files(user, **files):
-    release = make_release(user, status=Status.SCANNING_DEPENDENCIES)
-    for name, content in files.items():
-        ReleaseFile.objects.create(release=release, name=name.replace("_txt", ".txt").replace("_yaml", ".yaml"),
-                                   size=len(content), sha256=hashlib.sha256(content.encode()).hexdigest(),
-                                   content=content)
-    return release
 
 
 def test_vulnerable_files_fail_the_scan_with_the_original_message(owner, advisories):

@@ -12,11 +12,6 @@ from tests.osv_records import CRITICAL_V3, DEFAULT_SET, HIGH_V3, record, sync_re
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def advisories(tmp_path):
-    return sync_records(tmp_path / "osv", DEFAULT_SET)
-
-
 def run(files, use_cache=False):
     return scan(parse_environment(files), DatabaseAdvisoryStore(use_cache=use_cache))
 

@@ -66,3 +66,20 @@ def test_queue_settings_keep_timeout_below_retry_and_cap_attempts(settings):
     q = settings.Q_CLUSTER
     assert q["timeout"] < settings.RELEASE_LEASE_SECONDS < q["retry"]
     assert q["max_attempts"] >= 1 and q["orm"] == "default"
+
+
+def test_test_users_get_the_fast_hasher_and_default_hashes_still_verify(owner):
+    """conftest's fast_password_hasher: the speed-up is in force, and nothing stops verifying."""
+    from django.contrib.auth.hashers import check_password, make_password
+
+    assert owner.password.startswith("md5$") and owner.check_password("pw-owner-123")
+    assert check_password("pw", make_password("pw", hasher="pbkdf2_sha256"))
+
+
+@pytest.mark.slow
+def test_tests_that_start_processes_keep_the_production_hasher(settings):
+    """Marked `slow` only to see the exemption: a subprocess on production settings must verify their users."""
+    from django.contrib.auth.hashers import get_hasher
+
+    assert get_hasher().algorithm == "pbkdf2_sha256"
+    assert "django.contrib.auth.hashers.MD5PasswordHasher" not in settings.PASSWORD_HASHERS

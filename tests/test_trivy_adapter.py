@@ -10,7 +10,7 @@ from releases.scanning.envparse import parse_environment
 from releases.scanning.severity import Level
 from releases.scanning.trivy import TrivyError, scan_with_trivy
 from releases.statuses import Status, Step
-from tests.test_scan_step import release_with_files
+from tests.factories import release_with_files
 
 FAKE = str(Path(__file__).parent / "fakes" / "trivy")
 FILES = {"requirements.txt": "pyyaml==5.3.1\nflask>=2\n", "conda.yaml": "dependencies:\n  - numpy=1.19.0\n  - python=3.11\n"}
