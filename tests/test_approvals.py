@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals import tasks as approval_tasks
@@ -246,3 +247,24 @@ def test_concurrent_approvals_transition_exactly_once(django_user_model, owner):
     assert status_of(release) == Status.APPROVED
     assert ReleaseEvent.objects.filter(release=release, to_status=Status.APPROVED).count() == 1
     assert ApprovalDecision.objects.filter(release=release).count() == codes.count(200)
+
+
+def test_pending_list_is_paginated_with_a_query_count_that_does_not_grow(owner, people):
+    lead = token_client(people["lead"])
+    ApprovalDecision.objects.create(release=(first := waiting_release(owner)), user=people["lead2"],
+                                    scan_report=ScanReport.objects.get(release=first), approved=True,
+                                    stage=ApprovalStage.objects.get(environment__name="production", order=1))
+
+    def queries_for_pending():
+        with CaptureQueriesContext(connection) as captured:
+            body = lead.get("/api/approvals/pending/?page_size=2").json()
+        return len(captured), body
+
+    few, _ = queries_for_pending()
+    for _ in range(6):
+        waiting_release(owner)
+    many, body = queries_for_pending()
+    assert many == few  # no query per release
+    assert body["count"] == 6 and len(body["results"]) == 2 and body["next"]  # the first is past ML lead
+    assert first.pk not in [r["id"] for r in body["results"]]
+    assert lead.get(body["next"]).json()["results"][0]["id"] not in [r["id"] for r in body["results"]]

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from releases import jobs, signing, steps
 from releases.models import Build, Release, ReleaseEvent
-from releases.services import retry_release
+from releases.builds.completion import Outcome, record_completion
+from releases.services import cancel_release, retry_release
 from releases.statuses import Status, Step
 from tests.fake_ci import fake_ci
 from tests.factories import make_release
@@ -129,3 +130,48 @@ def test_retry_of_build_failed_starts_attempt_two(owner, build_settings):
     assert json.loads(received[0]["body"])["attempt"] == 2
     assert list(Build.objects.filter(release=release).order_by("attempt").values_list("attempt", "state")) == [
         (1, "failed"), (2, "running")]
+
+
+def test_cancelling_a_building_release_closes_its_build_and_refuses_a_late_completion(owner, build_settings):
+    build_settings.BUILD_BACKEND = "webhook"
+    release = building(owner)
+    build = Build.objects.create(release=release, backend="webhook")
+    cancel_release(release, owner, "wrong model")
+    build.refresh_from_db()
+    assert (build.state, build.error) == ("failed", f"the release was cancelled by {owner.username}")
+    assert build.finished_at is not None
+    late = record_completion("late-1", {"build_id": build.pk, "status": "succeeded", "image_reference": "r/m:1",
+                                        "digest": "sha256:" + "a" * 64})
+    assert late.outcome == Outcome.NOT_RUNNING and "release is CANCELLED" in late.detail
+    assert Release.objects.get(pk=release.pk).status == Status.CANCELLED
+
+
+def test_reconciliation_closes_a_running_build_whose_release_moved_on(owner, build_settings):
+    release = make_release(owner, status=Status.CANCELLED)  # cancelled before this fix, or by hand
+    orphan = Build.objects.create(release=release, backend="webhook")
+    assert jobs.reconcile_builds() == "0 build(s) timed out; 1 build(s) of releases no longer building closed"
+    orphan.refresh_from_db()
+    assert (orphan.state, orphan.error) == ("failed", "the release is no longer building")
+    assert Release.objects.get(pk=release.pk).status == Status.CANCELLED  # the release is not touched
+    assert jobs.reconcile_builds() == "0 build(s) timed out"
+
+
+def test_no_build_backend_means_approved_releases_rest_and_a_building_one_fails(owner, build_settings):
+    build_settings.BUILD_BACKEND = ""
+    release = building(owner)  # started while a backend was configured
+    assert steps.trigger_build(release.pk) == "failed"
+    release.refresh_from_db()
+    assert (release.status, release.failed_step) == (Status.FAILED, Step.BUILD)
+    assert "No build backend is configured" in release.status_message
+    assert not Build.objects.filter(release=release).exists()  # never sent to a default backend
+
+
+def test_completion_outcomes(owner, build_settings):
+    release = building(owner)
+    build = Build.objects.create(release=release, backend="webhook")
+    assert record_completion("d-1", {"build_id": 999999, "status": "failed"}).outcome == Outcome.NO_SUCH_BUILD
+    done = record_completion("d-2", {"build_id": build.pk, "status": "failed", "message": "tests failed"})
+    assert (done.outcome, done.build.pk, done.build.state) == (Outcome.RECORDED, build.pk, "failed")
+    assert record_completion("d-2", {"build_id": build.pk, "status": "failed"}).outcome == Outcome.REPLAYED
+    assert record_completion("d-3", {"build_id": build.pk, "status": "failed"}).outcome == Outcome.NOT_RUNNING
+    assert Release.objects.get(pk=release.pk).status == Status.BUILD_FAILED

@@ -4,13 +4,14 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from releases import steps
-from releases.models import EnvironmentPolicy, Release, ReleaseEvent, ScanReport, Waiver
+from releases.models import Environment, EnvironmentPolicy, Release, ReleaseEvent, ScanReport, Waiver
 from releases.scanning.store import DatabaseAdvisoryStore
 from releases.statuses import Status
+from releases.waivers import is_security_officer
 from tests.conftest import token_client
 from tests.factories import make_release, release_with_files
 from tests.mlflow_models import BARE, CLEAN, DUPLICATE_KEY, VULNERABLE
@@ -254,3 +255,30 @@ def test_a_waiver_cannot_be_widened_after_it_was_created(officers, admin_client)
     assert page.status_code == 200 and b'name="package"' not in page.content
     posted = admin_client.post(f"/admin/releases/waiver/{waiver.pk}/change/", {"package": "", "reason": "x"})
     assert posted.status_code == 403 and Waiver.objects.get(pk=waiver.pk).package == "pyyaml"
+
+
+def test_a_security_officer_is_whoever_holds_the_permission_not_a_group_name(django_user_model):
+    plain = django_user_model.objects.create_user("plain", password="pw-plain-123")
+    assert not is_security_officer(plain)
+    plain.user_permissions.add(Permission.objects.get(codename="manage_waivers"))
+    assert is_security_officer(django_user_model.objects.get(pk=plain.pk))  # fresh object: no permission cache
+    renamed = Group.objects.create(name="secops")
+    renamed.permissions.add(Permission.objects.get(codename="manage_waivers"))
+    member = django_user_model.objects.create_user("secops-member", password="pw-secops-123")
+    member.groups.add(renamed)
+    assert is_security_officer(member)
+    assert Group.objects.get(name="security-officers").permissions.filter(codename="manage_waivers").exists()
+
+
+def test_saving_a_policy_always_adds_the_next_version(owner):
+    staging = Environment.objects.get(name="staging")
+    current = EnvironmentPolicy.current_for(staging.pk)
+    current.block_at = "HIGH"
+    current.version = 1  # a stale or forged version number is ignored
+    current.save()
+    assert EnvironmentPolicy.objects.filter(environment=staging).count() == 2
+    assert EnvironmentPolicy.current_for(staging.pk).version == 2
+    assert EnvironmentPolicy.objects.get(environment=staging, version=1).block_at == "CRITICAL"  # untouched
+    fresh = EnvironmentPolicy(environment=staging, block_at="LOW")
+    fresh.save()
+    assert (fresh.version, EnvironmentPolicy.current_for(staging.pk).block_at) == (3, "LOW")
