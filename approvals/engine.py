@@ -98,7 +98,7 @@ def _state(report: ScanReport | None, stages: list[ApprovalStage], decisions: li
         slots = [({rule.group_id}, rule) for rule in rules for _ in range(rule.required_count)]
         filled = _match([s[0] for s in slots], approvers)
         per_rule = [(rule, rule.group.name, rule.required_count,
-                     sum(1 for (g, r), user in zip(slots, filled) if r.pk == rule.pk and user is not None))
+                     sum(1 for (g, r), user in zip(slots, filled, strict=True) if r.pk == rule.pk and user is not None))
                     for rule in rules]
         states.append(StageState(stage=stage, rules=per_rule, approvers=sorted(names[u] for u in approvers),
                                  satisfied=all(user is not None for user in filled)))
@@ -123,5 +123,6 @@ def refusal(release: Release, state: ApprovalState, user, groups: set[int] | Non
     if any(d.user_id == user.pk and d.stage_id != stage.stage.pk for d in state.decisions):
         return "You already decided at an earlier stage: one person counts once per release."
     if is_self(release, user) and not release.environment.allow_self_approval:
-        return f"You requested this release or authored its MLflow run; {release.environment.name} does not allow self-approval."
+        return (f"You requested this release or authored its MLflow run; {release.environment.name} "
+                "does not allow self-approval.")
     return None

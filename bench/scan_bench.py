@@ -157,7 +157,8 @@ def main():
         pin_count = len(pinned.read_text().split())
 
     rows = [
-        ("full sync", f"{full['created']} advisories", f"{full['seconds']:.1f} s", "<= 60 s", f"{full_rss / 1024:.0f} MiB"),
+        ("full sync", f"{full['created']} advisories", f"{full['seconds']:.1f} s", "<= 60 s",
+         f"{full_rss / 1024:.0f} MiB"),
         ("re-sync, unchanged", f"{again['unchanged']} unchanged", f"{again['seconds']:.1f} s", "", ""),
         ("scan, first (cold cache)", f"{scan_result['deps']} deps", f"{scan_result['cold_ms']:.1f} ms", "", ""),
         (f"scan p50 ({args.runs} runs)", f"{scan_result['pinned']} pinned, {scan_result['findings']} findings "

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
-from django_q.status import Stat
 from django.views.decorators.http import require_GET
+from django_q.status import Stat
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ Everything that differs between machines comes from the environment (see the
 configuration table in README.md). Defaults are the embedded, single-machine
 setup: an SQLite file under var/, a local MLflow server, the ORM task broker.
 """
+from pathlib import Path
+
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-
-from pathlib import Path
 
 from gateway_project import defaults
 from gateway_project.env import env_bool, env_float, env_int, env_list, env_str

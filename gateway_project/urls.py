@@ -3,8 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from gateway_project import health
-from releases.api.builds import BuildCallbackView
 from gateway_project.views import home
+from releases.api.builds import BuildCallbackView
 
 urlpatterns = [
     path("", home, name="home"),

@@ -108,7 +108,8 @@ def reconcile_builds() -> str:
     moved on (cancelled) is closed without touching the release."""
     limit = settings.BUILD_TIMEOUT_MINUTES
     orphaned = (Build.objects.filter(state=Build.State.RUNNING).exclude(release__status=Status.BUILDING_IMAGE)
-                .update(state=Build.State.FAILED, error="the release is no longer building", finished_at=timezone.now()))
+                .update(state=Build.State.FAILED, error="the release is no longer building",
+                        finished_at=timezone.now()))
     stale = Build.objects.filter(state=Build.State.RUNNING, started_at__lt=timezone.now() - timedelta(minutes=limit),
                                  release__status=Status.BUILDING_IMAGE).select_related("release")
     failed = 0

@@ -38,14 +38,16 @@ def test_resync_of_unchanged_data_changes_nothing(tmp_path):
 
 def test_newer_modified_replaces_the_advisory_and_its_ranges(tmp_path):
     sync_records(tmp_path / "v1", [PYYAML_PYSEC])
-    newer = {**PYYAML_PYSEC, "modified": "2025-01-01T00:00:00Z", "severity": [{"type": "CVSS_V3", "score": CRITICAL_V3}],
+    newer = {**PYYAML_PYSEC, "modified": "2025-01-01T00:00:00Z",
+             "severity": [{"type": "CVSS_V3", "score": CRITICAL_V3}],
              "affected": [{"package": {"ecosystem": "PyPI", "name": "pyyaml"},
                            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "5.4.1"}]}]}]}
     sync = sync_records(tmp_path / "v2", [newer])
     assert (sync.created, sync.updated) == (0, 1)
     advisory = Advisory.objects.get(pk="PYSEC-2021-142")
     assert advisory.severity == "CRITICAL" and advisory.cvss_score == 9.8
-    assert list(AffectedPackage.objects.filter(advisory=advisory).values_list("fixed_versions", flat=True)) == [["5.4.1"]]
+    fixed = AffectedPackage.objects.filter(advisory=advisory).values_list("fixed_versions", flat=True)
+    assert list(fixed) == [["5.4.1"]]
 
 
 def test_older_record_does_not_overwrite_a_newer_one(tmp_path):

@@ -177,7 +177,8 @@ def test_approvals_view_and_pending_list(owner, people, api):
 
 def test_approval_endpoints_require_authentication(client, owner):
     release = waiting_release(owner)
-    for method, path in (("get", f"/api/releases/{release.pk}/approvals/"), ("post", f"/api/releases/{release.pk}/approve/"),
+    for method, path in (("get", f"/api/releases/{release.pk}/approvals/"),
+                         ("post", f"/api/releases/{release.pk}/approve/"),
                          ("post", f"/api/releases/{release.pk}/reject/"), ("get", "/api/approvals/pending/")):
         assert getattr(client, method)(path).status_code in (401, 403)
 

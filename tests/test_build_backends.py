@@ -8,12 +8,12 @@ import pytest
 from django.utils import timezone
 
 from releases import jobs, signing, steps
-from releases.models import Build, Release, ReleaseEvent
 from releases.builds.completion import Outcome, record_completion
+from releases.models import Build, Release, ReleaseEvent
 from releases.services import cancel_release, retry_release
 from releases.statuses import Status, Step
-from tests.fake_ci import fake_ci
 from tests.factories import make_release
+from tests.fake_ci import fake_ci
 
 pytestmark = pytest.mark.django_db
 SECRET = "s3cret-current-0123456789"

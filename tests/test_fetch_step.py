@@ -5,12 +5,12 @@ import time
 import pytest
 
 from devtools.mlflow_server import MlflowServer
-from tests.hanging import hanging_server as hanging
 from releases import leases, mlflow_source, steps
 from releases.models import Release, ReleaseEvent, ReleaseFile
 from releases.services import retry_release
 from releases.statuses import Status, Step
 from tests.factories import make_release
+from tests.hanging import hanging_server as hanging
 from tests.mlflow_models import CLEAN, CONDA, NOT_A_MODEL, VULNERABLE
 
 pytestmark = pytest.mark.mlflow

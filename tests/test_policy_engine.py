@@ -1,5 +1,5 @@
 """Every policy knob, both ways, on the pure engine (no database)."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -8,7 +8,7 @@ from releases.scanning.policy import PolicyRules, WaiverRule, evaluate
 from releases.scanning.scanner import FindingData
 from releases.scanning.severity import Level
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def finding(package="pyyaml", severity="HIGH", definite=True, fixed=("5.4",), advisory="PYSEC-1", aliases=("CVE-1",)):
@@ -16,7 +16,7 @@ def finding(package="pyyaml", severity="HIGH", definite=True, fixed=("5.4",), ad
                        aliases, "", Level(severity), None, fixed, definite, "requirements.txt", 1)
 
 
-def decide(findings=(), rules=PolicyRules(), waivers=(), requirements="", metrics=None, tags=None, model="m", now=NOW):
+def decide(findings=(), rules=PolicyRules(), waivers=(), requirements="", metrics=None, tags=None, model="m", now=NOW):  # noqa: B008 (frozen)
     deps = parse_environment({"requirements.txt": requirements}).dependencies if requirements else []
     return evaluate(list(findings), deps, rules, list(waivers), model_name=model, now=now, metrics=metrics, tags=tags)
 

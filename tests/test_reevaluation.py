@@ -9,10 +9,10 @@ from django_q.conf import Conf
 from django_q.models import Task
 
 from releases import jobs, queue, steps
+from releases.jobs import scheduled_advisory_sync
 from releases.lifecycle import transition
 from releases.models import AdvisorySync, Release, ScanReport, Waiver
 from releases.statuses import Status
-from releases.jobs import scheduled_advisory_sync
 from tests.factories import release_with_files
 from tests.osv_records import CRITICAL_V3, DEFAULT_SET, record, sync_records, write
 

@@ -38,7 +38,8 @@ def test_clean_files_exit_0(advisories, tmp_path):
 
 
 def test_failing_files_exit_1_with_a_table(advisories, tmp_path):
-    code, out, _ = run(files(tmp_path, requirements_txt="pyyaml==5.3.1\nflask\n", conda_yaml="dependencies:\n  - numpy=1.19.0\n"))
+    code, out, _ = run(files(tmp_path, requirements_txt="pyyaml==5.3.1\nflask\n",
+                             conda_yaml="dependencies:\n  - numpy=1.19.0\n"))
     assert code == 1
     header = out.splitlines()[0].split()
     assert header == ["SEVERITY", "PACKAGE", "VERSION", "ADVISORY", "FIXED", "IN", "MATCH", "WHERE"]

@@ -13,7 +13,8 @@ from releases.statuses import Status, Step
 from tests.factories import release_with_files
 
 FAKE = str(Path(__file__).parent / "fakes" / "trivy")
-FILES = {"requirements.txt": "pyyaml==5.3.1\nflask>=2\n", "conda.yaml": "dependencies:\n  - numpy=1.19.0\n  - python=3.11\n"}
+FILES = {"requirements.txt": "pyyaml==5.3.1\nflask>=2\n",
+         "conda.yaml": "dependencies:\n  - numpy=1.19.0\n  - python=3.11\n"}
 
 
 def test_report_becomes_findings_and_conda_pins_are_passed_on(tmp_path, monkeypatch):

@@ -37,4 +37,5 @@ def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | N
             raise AssertionError(f"qcluster exited ({process.returncode}) while waiting for {what}:\n"
                                  + (log.read_text()[-3000:] if log else ""))
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n" + (log.read_text()[-3000:] if log else ""))
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n"
+                         + (log.read_text()[-3000:] if log else ""))

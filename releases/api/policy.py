@@ -9,8 +9,8 @@ from rest_framework.response import Response
 
 from releases import validators, waivers
 from releases.api.serializers import ModelReferenceSerializer, _django_validator
-from releases.models import Environment, Waiver
 from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
+from releases.models import Environment, Waiver
 from releases.permissions import CanRequestRelease
 from releases.policies import decide_for
 from releases.scanning.rego import RegoFailure

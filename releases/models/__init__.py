@@ -1,6 +1,6 @@
 """All models of the releases app (one module per concern)."""
+from releases.models.advisories import Advisory, AdvisoryAlias, AdvisorySync, AffectedPackage  # noqa: F401
 from releases.models.builds import Build, CallbackDelivery  # noqa: F401
-from releases.models.advisories import AdvisoryAlias, Advisory, AdvisorySync, AffectedPackage  # noqa: F401
 from releases.models.core import (  # noqa: F401
     SYSTEM_ACTOR,
     AppendOnlyError,

@@ -7,7 +7,6 @@ from django.utils import timezone
 from releases.scanning import rego, severity
 from releases.scanning.envparse import normalise_name
 
-
 # Who is a security officer: whoever holds this permission (the security-officers group does).
 MANAGE_WAIVERS = "releases.manage_waivers"
 METRIC_OPERATORS = (">=", ">", "<=", "<", "==")

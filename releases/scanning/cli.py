@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 
 EXIT_CLEAN, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -60,14 +61,13 @@ def connect_store(database_url: str):
     url = urlsplit(database_url)
     if url.scheme == "sqlite":
         import sqlite3
-
         from urllib.parse import quote
 
         path = unquote(url.path[1:])  # as dj-database-url reads it: sqlite:////abs/path.sqlite3
         if not path or not Path(path).exists():
             raise UsageError(f"database {path!r} does not exist: run migrate and sync_advisories first")
-        conn = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True)
-        return SqlAdvisoryStore(lambda: contextlib.closing(conn.cursor()), placeholder="?")
+        lite = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True)
+        return SqlAdvisoryStore(lambda: contextlib.closing(lite.cursor()), placeholder="?")
     if url.scheme in ("postgres", "postgresql", "pgsql"):
         import psycopg
 
@@ -105,7 +105,7 @@ def result_table(result, decision) -> str:
                      f.version or f.specifier or "(any)", f.advisory_id, ", ".join(f.fixed_versions[:3]) or "-",
                      "definite" if f.definite else "possible (unpinned)", f"{f.source_file}:{f.line}"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in rows]
     if len(rows) == 1:
         lines = ["No known vulnerabilities found."]
     lines += [f"note: {i['file']}:{i['line']}: {i['message']}" for i in result.issues]
@@ -117,7 +117,7 @@ def result_table(result, decision) -> str:
 def main(argv: list[str], store=None, stdout=None, stderr=None) -> int:
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     args = _parser().parse_args(argv)  # exits 2 on usage errors
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from releases.scanning.decision import DEFAULT_RULES, decide
     from releases.scanning.envparse import parse_environment
@@ -125,7 +125,7 @@ def main(argv: list[str], store=None, stdout=None, stderr=None) -> int:
     from releases.scanning.scanner import EmptyAdvisoryDatabase, scan
     from releases.scanning.sqlpolicy import UnknownEnvironment, load_policy
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         parsed = parse_environment(read_files(args.files))
         if store is None:
@@ -133,7 +133,8 @@ def main(argv: list[str], store=None, stdout=None, stderr=None) -> int:
 
             store = connect_store(database_url())
         result = scan(parsed, store)
-        rules, waivers = DEFAULT_RULES, []
+        rules = DEFAULT_RULES
+        waivers: list = []
         if args.environment:
             rules, waivers = load_policy(getattr(store, "sql", store), args.environment, now)
         decision = decide(result, rules, waivers, model_name=args.model_name, now=now)
@@ -141,7 +142,8 @@ def main(argv: list[str], store=None, stdout=None, stderr=None) -> int:
         stderr.write(f"scan_env: {exc}\n")
         return EXIT_USAGE
     except Exception as exc:  # a database error, for example: an input problem for the caller
-        stderr.write(f"scan_env: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}\n")
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        stderr.write(f"scan_env: {type(exc).__name__}: {first_line}\n")
         return EXIT_USAGE
     stdout.write((result_json(result, decision) if args.json else result_table(result, decision)) + "\n")
     return EXIT_CLEAN if decision.passed else EXIT_FAILED

@@ -5,7 +5,7 @@ closed: any definite CRITICAL finding blocks, and so does any definite finding w
 severity no record gives (UNKNOWN counts as CRITICAL), because "unknown" is not
 "harmless" — PYSEC-2021-142 (PyYAML < 5.4, CVSS 9.8 elsewhere) carries no severity.
 """
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from releases.scanning.policy import PolicyDecision, PolicyRules, apply_rego, evaluate
 from releases.scanning.scanner import ScanResult
@@ -17,7 +17,7 @@ def decide(result: ScanResult, rules: PolicyRules = DEFAULT_RULES, waivers=(), *
            metrics=None, tags=None, now: datetime | None = None) -> PolicyDecision:
     """Raises rego.RegoFailure when the environment's Rego policy cannot be evaluated."""
     decision = evaluate(result.findings, result.dependencies, rules, list(waivers), model_name=model_name,
-                        now=now or datetime.now(timezone.utc), metrics=metrics, tags=tags, errors=result.errors)
+                        now=now or datetime.now(UTC), metrics=metrics, tags=tags, errors=result.errors)
     if rules.rego_policy.strip():
         from releases.scanning import rego  # a child process; only for environments that use Rego
 

@@ -413,7 +413,7 @@ def file_kind(name: str) -> str | None:
 def parse_environment(files: dict[str, str]) -> ParsedEnvironment:
     """Read every environment file in full, each as its own root (see the module docstring)."""
     reader = _Reader(files)
-    kinds = {name: file_kind(name) for name in files}
+    kinds = {name: file_kind(name) or "" for name in files}
     order = {"python_env": 0, "conda": 1, "requirements": 2}
     roots = sorted((n for n in files if kinds[n]), key=lambda n: (order[kinds[n]], n))
     try:

@@ -46,6 +46,12 @@ class OsvAdvisory:
     affected: list[AffectedEntry] = field(default_factory=list)
 
 
+def _required_timestamp(value, field_name: str) -> datetime:
+    stamp = _timestamp(value, field_name, required=True)
+    assert stamp is not None  # _timestamp raised OsvError otherwise
+    return stamp
+
+
 def _timestamp(value, field_name: str, required: bool) -> datetime | None:
     if value in (None, ""):
         if required:
@@ -124,13 +130,14 @@ def parse_record(record) -> OsvAdvisory:
         raise OsvError("affected must be a list")
     vectors, score, level = _severity(record)
     summary = record.get("summary") or (record.get("details") or "").strip().split("\n")[0]
-    references = [r["url"] for r in record.get("references") or [] if isinstance(r, dict) and isinstance(r.get("url"), str)]
+    references = [r["url"] for r in record.get("references") or []
+                  if isinstance(r, dict) and isinstance(r.get("url"), str)]
     advisory = OsvAdvisory(
         id=advisory_id.strip(),
         aliases=sorted(set(_strings(record.get("aliases"), "aliases")) - {advisory_id}),
         summary=str(summary)[:MAX_SUMMARY],
         published=_timestamp(record.get("published"), "published", required=False),
-        modified=_timestamp(record.get("modified"), "modified", required=True),
+        modified=_required_timestamp(record.get("modified"), "modified"),
         withdrawn=_timestamp(record.get("withdrawn"), "withdrawn", required=False),
         severity_vectors=vectors, cvss_score=score, level=level, references=references[:10],
     )

@@ -4,6 +4,7 @@ Pure: the rules, waivers and run data come in as plain values, so the worker, th
 dry-run endpoint and `scan_env --environment` all decide through this one function.
 """
 import operator
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -130,7 +131,8 @@ def _gates(rules: PolicyRules, metrics: dict, tags: dict) -> list[dict]:
         name = f"{gate['metric']} {gate['op']} {gate['value']:g}"
         value = metrics.get(gate["metric"])
         if value is None:
-            gates.append({"gate": name, "passed": False, "message": f"metric {gate['metric']!r} is missing from the run"})
+            gates.append({"gate": name, "passed": False,
+                          "message": f"metric {gate['metric']!r} is missing from the run"})
         else:
             ok = _OPERATORS[gate["op"]](float(value), float(gate["value"]))
             gates.append({"gate": name, "passed": ok, "message": f"{gate['metric']} = {value:g}"})
@@ -143,7 +145,8 @@ def _gates(rules: PolicyRules, metrics: dict, tags: dict) -> list[dict]:
 
 def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules: PolicyRules,
              waivers: list[WaiverRule], *, model_name: str, now: datetime,
-             metrics: dict | None = None, tags: dict | None = None, errors: list[dict] = ()) -> PolicyDecision:
+             metrics: dict | None = None, tags: dict | None = None,
+             errors: Sequence[dict] = ()) -> PolicyDecision:
     decision = PolicyDecision(passed=True, summary="", policy_version=rules.version, environment=rules.environment,
                               block_at=rules.block_at, unknown_counts_as=rules.unknown_counts_as)
     decision.unreadable = _unreadable(list(errors))

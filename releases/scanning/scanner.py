@@ -199,7 +199,7 @@ def _group(hits: list[CompiledAffected], vulnerabilities: dict[str, Vulnerabilit
     return list(groups.values())
 
 
-def _templates(hits, definite, vulnerabilities) -> list[dict]:
+def _templates(hits, definite, vulnerabilities) -> list[tuple]:
     """The findings for one requirement, without its location (cacheable per snapshot)."""
     templates = []
     for entries in _group(hits, vulnerabilities):

@@ -6,7 +6,7 @@ it is a pre-flight command that must start fast. The table names are fixed in
 the models' Meta for this reason.
 """
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from releases.scanning.matcher import CompiledAffected, compile_affected
 from releases.scanning.scanner import AdvisoryInfo
@@ -28,7 +28,7 @@ def _timestamp(value):
         return None
     if not isinstance(value, datetime):
         value = datetime.fromisoformat(str(value))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class SqlAdvisoryStore:
@@ -51,13 +51,14 @@ class SqlAdvisoryStore:
 
     def affected(self, names: set[str]) -> dict[str, list[CompiledAffected]]:
         found: dict[str, list[CompiledAffected]] = {name: [] for name in names}
-        names = sorted(names)
-        for start in range(0, len(names), 500):  # stay under SQLite's bound-parameter limit
-            chunk = names[start:start + 500]
+        ordered = sorted(names)
+        for start in range(0, len(ordered), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ordered[start:start + 500]
             rows = self._rows(
                 f"SELECT p.advisory_id, p.name, p.ranges, p.listed_canonical, p.versions_outside_ranges, "
                 f"p.fixed_versions FROM {AFFECTED} p "
-                f"JOIN {ADVISORY} a ON a.id = p.advisory_id WHERE a.withdrawn IS NULL AND p.name IN ({self._in(chunk)})",
+                f"JOIN {ADVISORY} a ON a.id = p.advisory_id "
+                f"WHERE a.withdrawn IS NULL AND p.name IN ({self._in(chunk)})",
                 chunk)
             for advisory_id, name, ranges, listed, outside, fixed in rows:
                 found[name].append(compile_affected(advisory_id, name, _json(ranges), listed, _json(outside),
@@ -68,13 +69,11 @@ class SqlAdvisoryStore:
         """The advisories `ids` name, plus every other record sharing one of their aliases."""
         if not ids:
             return []
-        ids = sorted(ids)
-        names = {row[0] for row in self._rows(
-            f"SELECT alias FROM {ALIAS} WHERE advisory_id IN ({self._in(ids)})", ids)} | set(ids)
-        names = sorted(names)
-        linked = {row[0] for row in self._rows(
-            f"SELECT advisory_id FROM {ALIAS} WHERE alias IN ({self._in(names)})", names)} | set(ids)
-        linked = sorted(linked)
+        given = sorted(ids)
+        names = sorted({row[0] for row in self._rows(
+            f"SELECT alias FROM {ALIAS} WHERE advisory_id IN ({self._in(given)})", given)} | ids)
+        linked = sorted({row[0] for row in self._rows(
+            f"SELECT advisory_id FROM {ALIAS} WHERE alias IN ({self._in(names)})", names)} | ids)
         rows = self._rows(
             f"SELECT id, aliases, summary, cvss_score, severity FROM {ADVISORY} "
             f"WHERE withdrawn IS NULL AND id IN ({self._in(linked)})", linked)

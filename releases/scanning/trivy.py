@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from releases.scanning.envparse import ParsedEnvironment, normalise_name
+from releases.scanning.envparse import Dependency, ParsedEnvironment, normalise_name
 from releases.scanning.scanner import FindingData, ScanResult, bounded
 from releases.scanning.severity import Level
 
@@ -25,7 +25,9 @@ class TrivyError(Exception):
 
 
 def _requirements(parsed: ParsedEnvironment) -> tuple[str, dict, list[dict]]:
-    lines, where, notes = [], {}, []
+    lines: list[str] = []
+    where: dict[tuple[str, str], Dependency] = {}
+    notes: list[dict] = []
     unpinned = []
     for dep in parsed.dependencies:
         if not dep.matchable or not dep.name:

@@ -140,9 +140,9 @@ class _Builder:
             if event.tag is not None:
                 raise YamlRefused(_line(event), f"explicit YAML tag {event.tag!r} refused")
             if isinstance(event, yaml.ScalarEvent):
-                node = _scalar(event)
-                self.anchor(event, node)
-                self.add(node, _line(event))
+                scalar = _scalar(event)
+                self.anchor(event, scalar)
+                self.add(scalar, _line(event))
                 return
             kind = Sequence if isinstance(event, yaml.SequenceStartEvent) else Mapping
             node = kind(_line(event), anchor=event.anchor)

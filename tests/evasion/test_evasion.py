@@ -4,7 +4,7 @@ The policy below allows everything an environment's admin can allow except findi
 CRITICAL (UNKNOWN counted as CRITICAL): a vulnerable pin the scanner sees blocks, and so
 does a file it cannot read. `evidence` names which of the two it must be.
 """
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -31,7 +31,7 @@ def store(tmp_path):
 
 
 def decision_for(files, store, rules):
-    return decide(scan(parse_environment(files), store), rules, now=datetime.now(timezone.utc))
+    return decide(scan(parse_environment(files), store), rules, now=datetime.now(UTC))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

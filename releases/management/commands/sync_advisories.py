@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from releases.scanning.sync import sync_advisories
 from releases.jobs import after_advisory_sync
+from releases.scanning.sync import sync_advisories
 
 
 class Command(BaseCommand):
