@@ -135,7 +135,7 @@ def smoke_check(base: str, token: str, timeout: float = 90) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="start, release the three demo models to staging, check how each ends, stop")
+    parser.add_argument("--smoke", action="store_true", help="start, release the three demo models to staging, check each ends as the bundled advisories decide, stop")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8000")),
                         help="web server port on 127.0.0.1 (default $GATEWAY_PORT or 8000; a free one if busy)")
     parser.add_argument("--advisories", metavar="PATH", type=_advisory_source, default=DEMO_ADVISORIES,
@@ -206,7 +206,8 @@ Try it (as `requester`):
        -d '{{"model_name": "churn-legacy", "model_alias": "champion", "target_environment": "staging"}}' \\
        {base}/api/releases/
   curl -s -H 'Authorization: Token {requester_token}' {base}/api/releases/
-Demo models: fraud-detector (clean pins: passes its scan; staging needs no approval; image built and pushed),
+Demo models, as the bundled advisories judge them:
+fraud-detector (clean pins: passes its scan; staging needs no approval; image built and pushed),
 churn-legacy (old, vulnerable pins: fails),
 forecast-conda (conda numpy=1.19.0: fails). Scan report: GET /api/releases/ID/scan/
 Press Ctrl-C to stop.
