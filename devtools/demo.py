@@ -4,8 +4,10 @@ Run through bin/demo (which prepares .venv). State lives in var/ and is reused
 on the next run, so running it again is quick and keeps earlier releases.
 """
 import argparse
+import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from devtools.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_USER = "demo"
+DEMO_ADVISORIES = ROOT / "devtools" / "demo_advisories"
 
 
 def _persisted_secret(path: Path, nbytes: int) -> str:
@@ -37,14 +40,20 @@ def _port(preferred: int) -> int:
             sock.bind(("127.0.0.1", preferred))
         return preferred
     except OSError:
-        return processes.free_port()
+        port = processes.free_port()
+        print(f"==> port {preferred} is busy: using {port} instead (choose one with --port N or GATEWAY_PORT=N)")
+        return port
 
 
-def gateway_env(var_dir: Path, mlflow_url: str, registry: str) -> dict:
-    env = dict(os.environ)
-    env.update(
+def demo_settings(var_dir: Path, mlflow_url: str, registry: str) -> dict:
+    """The demo's configuration: the environment of its processes, and var/demo.env for bin/manage."""
+    _persisted_secret(var_dir / "secret_key", 48)
+    return dict(
         GATEWAY_VAR_DIR=str(var_dir),
-        SECRET_KEY=_persisted_secret(var_dir / "secret_key", 48),
+        # The settings' own default, spelt out: a DATABASE_URL in the caller's shell (CI's
+        # PostgreSQL, say) must not send the demo or bin/manage to another database.
+        DATABASE_URL=f"sqlite:///{var_dir / 'gateway.sqlite3'}",
+        SECRET_KEY_FILE=str(var_dir / "secret_key"),  # a path, so demo.env holds no secret
         MLFLOW_TRACKING_URI=mlflow_url,
         # Production settings, minus HTTPS: the demo is plain HTTP on loopback.
         DEBUG="false",
@@ -57,8 +66,18 @@ def gateway_env(var_dir: Path, mlflow_url: str, registry: str) -> dict:
         BUILD_REGISTRY=f"{registry}/models",
         BUILD_REGISTRY_TLS_VERIFY="false",
     )
-    env.pop("DATABASE_URL", None)  # embedded default: SQLite under var/
-    return env
+
+
+def gateway_env(demo: dict) -> dict:
+    return {**os.environ, **demo}
+
+
+def write_env_file(path: Path, demo: dict) -> None:
+    """Shell syntax (values quoted), so that bin/manage can source it."""
+    lines = ["# Written by bin/demo at each start and loaded by bin/manage; the gateway's settings never",
+             "# read it. MLflow and the registry are on new ports each run: they answer only while it runs."]
+    lines += [f"{name}={shlex.quote(value)}" for name, value in demo.items()]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def manage(env: dict, *args: str, capture: bool = False) -> str:
@@ -67,17 +86,24 @@ def manage(env: dict, *args: str, capture: bool = False) -> str:
     return result.stdout if capture else ""
 
 
-def bootstrap_user(env: dict, password: str) -> str:
-    """Create (or refresh) the demo superuser; return its API token."""
-    code = (
-        "from django.contrib.auth import get_user_model\n"
-        "from rest_framework.authtoken.models import Token\n"
-        f"u, _ = get_user_model().objects.get_or_create(username={DEMO_USER!r})\n"
-        "u.is_staff = u.is_superuser = True\n"
-        f"u.set_password({password!r}); u.save()\n"
-        "print(Token.objects.get_or_create(user=u)[0].key)\n"
-    )
-    return manage(env, "shell", "-c", code, capture=True).strip().splitlines()[-1]
+def bootstrap_users(env: dict) -> list[dict]:
+    """The superuser and one user per role (devtools/demo_users.py), with password and token."""
+    out = manage(env, "shell", "-c", "from devtools.demo_users import main; main()", capture=True)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def users_table(users: list[dict]) -> str:
+    rows = [f"  {'user':<15} {'role (group)':<18} {'password':<13} API token"]
+    rows += [f"  {u['user']:<15} {u['role']:<18} {u['password']:<13} {u['token']}" for u in users]
+    return "\n".join(rows)
+
+
+def _advisory_source(value: str) -> Path:
+    """--advisories PATH, relative to where bin/demo was run (it changes to the project root)."""
+    path = Path(os.environ.get("GATEWAY_DEMO_CALLER_DIR", "."), value).resolve()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{path} does not exist")
+    return path
 
 
 # staging needs no approval: a release that passes its scan is built and pushed at once.
@@ -109,8 +135,11 @@ def smoke_check(base: str, token: str, timeout: float = 90) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="start, request one release, check, stop")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8000")))
+    parser.add_argument("--smoke", action="store_true", help="start, release the three demo models to staging, check each ends as the bundled advisories decide, stop")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8000")),
+                        help="web server port on 127.0.0.1 (default $GATEWAY_PORT or 8000; a free one if busy)")
+    parser.add_argument("--advisories", metavar="PATH", type=_advisory_source, default=DEMO_ADVISORIES,
+                        help="an OSV directory or export zip to sync instead of the bundled demo set")
     args = parser.parse_args(argv)
 
     started_at = time.monotonic()
@@ -137,12 +166,16 @@ def main(argv=None) -> int:
 
         registry.start()
         print(f"==> OCI registry on {registry.address}")
-        env = gateway_env(var_dir, mlflow.url, registry.address)
+        demo = demo_settings(var_dir, mlflow.url, registry.address)
+        write_env_file(var_dir / "demo.env", demo)
+        env = gateway_env(demo)
         manage(env, "migrate", "--noinput", "-v0")
         manage(env, "collectstatic", "--noinput", "-v0")
-        manage(env, "sync_advisories", str(ROOT / "devtools" / "demo_advisories"))
-        password = _persisted_secret(var_dir / "demo_password", 12)
-        token = bootstrap_user(env, password)
+        print(f"==> syncing advisories from {args.advisories}")
+        manage(env, "sync_advisories", str(args.advisories))
+        users = bootstrap_users(env)
+        token = next(u["token"] for u in users if u["user"] == DEMO_USER)
+        requester_token = next(u["token"] for u in users if u["role"] == "requesters")
 
         port = _port(args.port)
         base = f"http://127.0.0.1:{port}"
@@ -162,16 +195,19 @@ Model Release Gateway is running (ready in {ready_in:.0f} s).
   Django admin:   {base}/admin/
   MLflow UI:      {mlflow.url}
   OCI registry:   http://{registry.address}/v2/_catalog
-  Log in as:      {DEMO_USER} / {password}
-  API token:      {token}
   Logs:           {logs}/  (web.log, worker.log)
+  Commands:       bin/manage COMMAND  (manage.py with this demo's settings, from {var_dir / "demo.env"})
 
-Try it:
-  curl -s -H 'Authorization: Token {token}' -H 'Content-Type: application/json' \\
+Users (passwords kept in {var_dir / "demo_users.json"}; `{DEMO_USER}` is a superuser):
+{users_table(users)}
+
+Try it (as `requester`):
+  curl -s -H 'Authorization: Token {requester_token}' -H 'Content-Type: application/json' \\
        -d '{{"model_name": "churn-legacy", "model_alias": "champion", "target_environment": "staging"}}' \\
        {base}/api/releases/
-  curl -s -H 'Authorization: Token {token}' {base}/api/releases/
-Demo models: fraud-detector (clean pins: passes its scan; staging needs no approval; image built and pushed),
+  curl -s -H 'Authorization: Token {requester_token}' {base}/api/releases/
+Demo models, as the bundled advisories judge them:
+fraud-detector (clean pins: passes its scan; staging needs no approval; image built and pushed),
 churn-legacy (old, vulnerable pins: fails),
 forecast-conda (conda numpy=1.19.0: fails). Scan report: GET /api/releases/ID/scan/
 Press Ctrl-C to stop.

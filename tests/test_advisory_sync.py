@@ -1,4 +1,4 @@
-"""sync_advisories: upsert by modified, withdrawn, malformed files, zip input, atomic batches."""
+"""sync_advisories: upsert by modified, withdrawn, malformed files, zip input, atomic batches, removal."""
 import io
 import json
 import zipfile
@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from releases.models import Advisory, AdvisoryAlias, AdvisorySync, AffectedPackage
 from releases.scanning import sync as sync_module
 from releases.scanning.sync import sync_advisories
-from tests.osv_records import CRITICAL_V3, DEFAULT_SET, PYYAML_PYSEC, record, sync_records, write
+from tests.osv_records import CRITICAL_V3, DEFAULT_SET, PYYAML_GHSA, PYYAML_PYSEC, record, sync_records, write
 
 pytestmark = pytest.mark.django_db
 
@@ -175,3 +175,84 @@ def test_sync_rows_are_shown_in_admin(tmp_path, admin_client):
     assert page.status_code == 200 and str(tmp_path / "v").encode() in page.content
     advisory_page = admin_client.get("/admin/releases/advisory/PYSEC-2021-142/change/")
     assert advisory_page.status_code == 200 and b"pyyaml" in advisory_page.content
+
+
+def test_a_sync_removes_the_advisories_its_source_no_longer_holds(tmp_path):
+    first = sync_records(tmp_path / "v1", DEFAULT_SET)
+    assert (first.removed, first.removed_ids) == (0, [])
+    sync = sync_records(tmp_path / "v2", [PYYAML_GHSA])
+    gone = sorted(r["id"] for r in DEFAULT_SET if r is not PYYAML_GHSA)
+    assert (sync.outcome, sync.unchanged, sync.removed, sync.removed_ids) == ("succeeded", 1, 5, gone)
+    assert list(Advisory.objects.values_list("id", flat=True)) == ["GHSA-8q59-q68h-6hv4"]
+    # Their ranges and aliases go with them: nothing of a removed record can match.
+    assert set(AffectedPackage.objects.values_list("advisory_id", flat=True)) == {"GHSA-8q59-q68h-6hv4"}
+    assert set(AdvisoryAlias.objects.values_list("advisory_id", flat=True)) == {"GHSA-8q59-q68h-6hv4"}
+
+
+def test_a_removed_advisory_is_no_longer_matched(tmp_path):
+    from releases.scanning.envparse import parse_environment
+    from releases.scanning.scanner import scan
+    from releases.scanning.store import DatabaseAdvisoryStore
+
+    def advisory_ids():  # through the worker's cached store: the cache must not keep them
+        result = scan(parse_environment({"requirements.txt": "requests==2.19.0\n"}), DatabaseAdvisoryStore())
+        return sorted(f.advisory_id for f in result.findings)
+
+    sync_records(tmp_path / "v1", DEFAULT_SET)
+    assert advisory_ids() == ["PYSEC-2018-28", "PYSEC-2026-1872"]
+    sync_records(tmp_path / "v2", [r for r in DEFAULT_SET if r["id"] != "PYSEC-2018-28"])
+    assert advisory_ids() == ["PYSEC-2026-1872"]
+
+
+def test_removed_ids_are_listed_up_to_a_bound_and_counted_in_full(tmp_path):
+    many = [record(f"GATEWAY-DEMO-{i:04d}", "pkg", [{"introduced": "0"}]) for i in range(25)]
+    sync_records(tmp_path / "v1", many)
+    sync = sync_records(tmp_path / "v2", [PYYAML_PYSEC])
+    assert sync.removed == 25 and sync.removed_ids == [f"GATEWAY-DEMO-{i:04d}" for i in range(20)]
+
+
+def test_nothing_is_removed_when_a_file_could_not_be_read(tmp_path):
+    """The unreadable file may be the newer version of any absent record: keep them all."""
+    sync_records(tmp_path / "v1", DEFAULT_SET)
+    directory = write(tmp_path / "v2", [PYYAML_PYSEC])
+    (directory / "PYSEC-2021-35.json").write_text("{truncated")
+    sync = sync_advisories(directory)
+    assert (sync.outcome, sync.failed, sync.removed, sync.absent_kept) == ("succeeded", 1, 0, 5)
+    assert Advisory.objects.count() == 6
+
+
+def test_a_source_without_records_removes_nothing(tmp_path):
+    sync_records(tmp_path / "v1", DEFAULT_SET)
+    (tmp_path / "empty").mkdir()
+    sync = sync_advisories(tmp_path / "empty")
+    assert (sync.removed, sync.absent_kept) == (0, 6) and Advisory.objects.count() == 6
+
+
+def test_a_failed_source_removes_nothing(tmp_path):
+    sync_records(tmp_path / "v1", DEFAULT_SET)
+    assert sync_advisories(tmp_path / "missing").outcome == "failed"
+    assert Advisory.objects.count() == 6
+
+
+def test_command_says_how_many_and_which_advisories_it_removed(tmp_path):
+    many = [record(f"GATEWAY-DEMO-{i:04d}", "pkg", [{"introduced": "0"}]) for i in range(23)]
+    write(tmp_path / "demo", many)
+    write(tmp_path / "real", DEFAULT_SET)
+    call_command("sync_advisories", str(tmp_path / "demo"), stdout=io.StringIO(), stderr=io.StringIO())
+    out = io.StringIO()
+    call_command("sync_advisories", str(tmp_path / "real"), stdout=out, stderr=io.StringIO())
+    lines = out.getvalue().splitlines()
+    assert "6 created" in lines[0] and "23 removed" in lines[0]
+    listed = ", ".join(f"GATEWAY-DEMO-{i:04d}" for i in range(20))
+    assert lines[1] == f"removed 23 advisories absent from {tmp_path / 'real'}: {listed} and 3 more"
+
+
+def test_command_says_why_absent_advisories_were_kept(tmp_path):
+    write(tmp_path / "v1", DEFAULT_SET)
+    call_command("sync_advisories", str(tmp_path / "v1"), stdout=io.StringIO(), stderr=io.StringIO())
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "broken.json").write_text("{")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("sync_advisories", str(tmp_path / "v2"), stdout=out, stderr=err)
+    assert "0 removed" in out.getvalue() and "removed 6" not in out.getvalue()
+    assert f"kept 6 advisories absent from {tmp_path / 'v2'}: some files could not be read" in err.getvalue()

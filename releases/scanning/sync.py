@@ -4,6 +4,11 @@ Upserts by id and `modified`: a record older than or as old as the stored one
 is left alone. Records are written in batches, each in one transaction, so an
 advisory is never half-imported; a file that cannot be read or is not a valid
 OSV record is reported on the sync row and skipped, and the sync goes on.
+
+The source is the whole advisory database: stored advisories it no longer holds
+(a demo set replaced by a real export, a record deleted upstream) are removed and
+listed — unless a file could not be read or the source held no record, because then
+absence proves nothing and keeping a record fails closed.
 """
 import json
 import sys
@@ -23,6 +28,7 @@ from releases.scanning.osv import OsvAdvisory, OsvError, parse_record
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_FILES = 500_000
 MAX_ERRORS_KEPT = 200
+MAX_REMOVED_LISTED = 20  # ids listed on the sync and by the command; the count is complete
 BATCH = 500
 _SUFFIXES = (".json", ".yaml", ".yml")
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -145,6 +151,9 @@ def sync_advisories(source: str | Path, progress_stream=None) -> AdvisorySync:
     started = time.monotonic()
     source = Path(source)
     sync = AdvisorySync.objects.create(source=str(source))
+    # Removal results. Plain attributes until AdvisorySync gains `removed`/`removed_ids`
+    # fields (models are being reworked elsewhere); save() then persists them as they are.
+    sync.removed, sync.removed_ids, sync.absent_kept = 0, [], 0
     try:
         files = list(_files(source))
     except (SourceError, OSError, zipfile.BadZipFile) as exc:
@@ -152,6 +161,7 @@ def sync_advisories(source: str | Path, progress_stream=None) -> AdvisorySync:
         return _finish(sync, started, AdvisorySync.Outcome.FAILED)
 
     existing = dict(Advisory.objects.values_list("id", "modified"))
+    previous, seen = set(existing), set()
     progress = _Progress(len(files), progress_stream)
     batch: dict[str, OsvAdvisory] = {}
     for done, (name, read) in enumerate(files, start=1):
@@ -163,6 +173,7 @@ def sync_advisories(source: str | Path, progress_stream=None) -> AdvisorySync:
             if len(sync.errors) < MAX_ERRORS_KEPT:
                 sync.errors.append({"file": name, "error": str(exc)[:300]})
             continue
+        seen.add(advisory.id)
         stored = existing.get(advisory.id)
         queued = batch.get(advisory.id)
         if (stored is not None and stored >= advisory.modified) or (queued and queued.modified >= advisory.modified):
@@ -176,7 +187,23 @@ def sync_advisories(source: str | Path, progress_stream=None) -> AdvisorySync:
     if batch:
         _write_batch(batch, existing, sync)
     progress.update(len(files), force=True)
+    _remove_absent(sorted(previous - seen), bool(seen), sync)
     return _finish(sync, started, AdvisorySync.Outcome.SUCCEEDED)
+
+
+def _remove_absent(absent: list[str], source_had_records: bool, sync: AdvisorySync) -> None:
+    """Delete stored advisories the source no longer holds (their ranges and aliases cascade)."""
+    if not absent:
+        return
+    if sync.failed or not source_had_records:
+        # An unreadable file may be one of them, and an empty source is more likely a wrong
+        # path than an empty database: keep them (still matched) rather than guess.
+        sync.absent_kept = len(absent)
+        return
+    with transaction.atomic():  # all or nothing, like a batch
+        for start in range(0, len(absent), BATCH):  # under SQLite's bound-parameter limit
+            Advisory.objects.filter(id__in=absent[start:start + BATCH]).delete()
+    sync.removed, sync.removed_ids = len(absent), absent[:MAX_REMOVED_LISTED]
 
 
 def _finish(sync: AdvisorySync, started: float, outcome: str) -> AdvisorySync:

@@ -18,8 +18,19 @@ class Command(BaseCommand):
             self.stderr.write(f"... and {len(sync.errors) - 20} more (see sync #{sync.pk} in admin)")
         line = (f"sync #{sync.pk} {sync.outcome}: {sync.files_seen} files, {sync.created} created, "
                 f"{sync.updated} updated, {sync.unchanged} unchanged, {sync.withdrawn} withdrawn, "
-                f"{sync.failed} failed, {sync.duration_seconds:.1f} s")
+                f"{sync.failed} failed, {sync.removed} removed, {sync.duration_seconds:.1f} s")
         if sync.outcome != sync.Outcome.SUCCEEDED:
             raise CommandError(line)
         after_advisory_sync(sync)
         self.stdout.write(line)
+        self._report_removal(sync)
+
+    def _report_removal(self, sync):
+        if sync.removed:
+            more = sync.removed - len(sync.removed_ids)
+            self.stdout.write(f"removed {sync.removed} advisories absent from {sync.source}: "
+                              f"{', '.join(sync.removed_ids)}" + (f" and {more} more" if more else ""))
+        if sync.absent_kept:
+            self.stderr.write(f"kept {sync.absent_kept} advisories absent from {sync.source}: "
+                              + ("some files could not be read" if sync.failed else "it holds no advisory")
+                              + ", so their absence proves nothing")
