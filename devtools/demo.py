@@ -135,7 +135,8 @@ def smoke_check(base: str, token: str, timeout: float = 90) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="start, release the three demo models to staging, check each ends as the bundled advisories decide, stop")
+    parser.add_argument("--smoke", action="store_true", help="start, release the three demo models to staging, "
+                        "check each ends as the bundled advisories decide, stop")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8000")),
                         help="web server port on 127.0.0.1 (default $GATEWAY_PORT or 8000; a free one if busy)")
     parser.add_argument("--advisories", metavar="PATH", type=_advisory_source, default=DEMO_ADVISORIES,

@@ -116,7 +116,7 @@ class AdvisoryAdmin(ReadOnlyAdmin):
 @admin.register(AdvisorySync)
 class AdvisorySyncAdmin(ReadOnlyAdmin):
     list_display = ["id", "source", "outcome", "started_at", "duration_seconds", "files_seen", "created", "updated",
-                    "unchanged", "withdrawn", "failed"]
+                    "unchanged", "withdrawn", "failed", "removed"]
     list_filter = ["outcome"]
 
 

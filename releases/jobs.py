@@ -59,8 +59,9 @@ def scheduled_advisory_sync() -> str:
 
 
 def after_advisory_sync(sync: AdvisorySync) -> None:
-    """New or changed advisories may block releases that passed: look at the waiting ones again."""
-    if sync.outcome == AdvisorySync.Outcome.SUCCEEDED and sync.changed:
+    """New, changed or removed advisories may change a waiting release's decision (a removed record
+    may have carried the alias a waiver names): look at the waiting ones again."""
+    if sync.outcome == AdvisorySync.Outcome.SUCCEEDED and (sync.changed or sync.removed):
         queue.enqueue_reevaluation(f"advisory sync #{sync.pk}")
 
 

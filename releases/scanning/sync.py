@@ -151,9 +151,6 @@ def sync_advisories(source: str | Path, progress_stream=None) -> AdvisorySync:
     started = time.monotonic()
     source = Path(source)
     sync = AdvisorySync.objects.create(source=str(source))
-    # Removal results. Plain attributes until AdvisorySync gains `removed`/`removed_ids`
-    # fields (models are being reworked elsewhere); save() then persists them as they are.
-    sync.removed, sync.removed_ids, sync.absent_kept = 0, [], 0
     try:
         files = list(_files(source))
     except (SourceError, OSError, zipfile.BadZipFile) as exc:
