@@ -110,7 +110,8 @@ def test_whole_process_runs_without_django(tmp_path):
         result = subprocess.run([sys.executable, "manage.py", "scan_env", *high, "--environment", environment],
                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == expected, result.stdout + result.stderr
-    probe = ("import sys; from releases.scanning import cli; cli.main(sys.argv[1:]); "
+    probe = ("import os, sys; from releases.scanning import cli; "
+             "cli.main(sys.argv[1:], database_url=os.environ['DATABASE_URL']); "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'mlflow', 'rest_framework')))")
     result = subprocess.run([sys.executable, "-c", probe, *clean], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=60)
@@ -118,9 +119,9 @@ def test_whole_process_runs_without_django(tmp_path):
 
 
 def test_unsupported_database_url_is_a_usage_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", "mysql://u@127.0.0.1/db")
     err = io.StringIO()
-    assert cli.main(files(tmp_path, requirements_txt="a==1\n"), stderr=err, stdout=io.StringIO()) == 2
+    assert cli.main(files(tmp_path, requirements_txt="a==1\n"), stderr=err, stdout=io.StringIO(),
+                    database_url="mysql://u@127.0.0.1/db") == 2
     assert "SQLite and PostgreSQL" in err.getvalue()
 
 

@@ -114,7 +114,9 @@ def result_table(result, decision) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str], store=None, stdout=None, stderr=None) -> int:
+def main(argv: list[str], store=None, stdout=None, stderr=None, database_url: str = "") -> int:
+    """Scan over `store`, or over a read-only connection to `database_url` (manage.py passes the
+    gateway's own, so this library never reaches up into the project)."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     args = _parser().parse_args(argv)  # exits 2 on usage errors
     from datetime import datetime
@@ -129,9 +131,7 @@ def main(argv: list[str], store=None, stdout=None, stderr=None) -> int:
     try:
         parsed = parse_environment(read_files(args.files))
         if store is None:
-            from gateway_project.defaults import database_url
-
-            store = connect_store(database_url())
+            store = connect_store(database_url)
         result = scan(parsed, store)
         rules = DEFAULT_RULES
         waivers: list = []
