@@ -173,7 +173,7 @@ def main(argv=None) -> int:
         manage(env, "migrate", "--noinput", "-v0")
         manage(env, "collectstatic", "--noinput", "-v0")
         print(f"==> syncing advisories from {args.advisories}")
-        manage(env, "sync_advisories", str(args.advisories))
+        manage(env, "sync_advisories", "--replace", str(args.advisories))  # the chosen set replaces the last
         users = bootstrap_users(env)
         token = next(u["token"] for u in users if u["user"] == DEMO_USER)
         requester_token = next(u["token"] for u in users if u["role"] == "requesters")

@@ -180,7 +180,7 @@ def test_sync_rows_are_shown_in_admin(tmp_path, admin_client):
 def test_a_sync_removes_the_advisories_its_source_no_longer_holds(tmp_path):
     first = sync_records(tmp_path / "v1", DEFAULT_SET)
     assert (first.removed, first.removed_ids) == (0, [])
-    sync = sync_records(tmp_path / "v2", [PYYAML_GHSA])
+    sync = sync_advisories(write(tmp_path / "v2", [PYYAML_GHSA]), replace=True)
     gone = sorted(r["id"] for r in DEFAULT_SET if r is not PYYAML_GHSA)
     assert (sync.outcome, sync.unchanged, sync.removed, sync.removed_ids) == ("succeeded", 1, 5, gone)
     assert list(Advisory.objects.values_list("id", flat=True)) == ["GHSA-8q59-q68h-6hv4"]
@@ -207,7 +207,7 @@ def test_a_removed_advisory_is_no_longer_matched(tmp_path):
 def test_removed_ids_are_listed_up_to_a_bound_and_counted_in_full(tmp_path):
     many = [record(f"GATEWAY-DEMO-{i:04d}", "pkg", [{"introduced": "0"}]) for i in range(25)]
     sync_records(tmp_path / "v1", many)
-    sync = sync_records(tmp_path / "v2", [PYYAML_PYSEC])
+    sync = sync_advisories(write(tmp_path / "v2", [PYYAML_PYSEC]), replace=True)
     assert sync.removed == 25 and sync.removed_ids == [f"GATEWAY-DEMO-{i:04d}" for i in range(20)]
 
 
@@ -240,7 +240,7 @@ def test_command_says_how_many_and_which_advisories_it_removed(tmp_path):
     write(tmp_path / "real", DEFAULT_SET)
     call_command("sync_advisories", str(tmp_path / "demo"), stdout=io.StringIO(), stderr=io.StringIO())
     out = io.StringIO()
-    call_command("sync_advisories", str(tmp_path / "real"), stdout=out, stderr=io.StringIO())
+    call_command("sync_advisories", "--replace", str(tmp_path / "real"), stdout=out, stderr=io.StringIO())
     lines = out.getvalue().splitlines()
     assert "6 created" in lines[0] and "23 removed" in lines[0]
     listed = ", ".join(f"GATEWAY-DEMO-{i:04d}" for i in range(20))
@@ -255,4 +255,24 @@ def test_command_says_why_absent_advisories_were_kept(tmp_path):
     out, err = io.StringIO(), io.StringIO()
     call_command("sync_advisories", str(tmp_path / "v2"), stdout=out, stderr=err)
     assert "0 removed" in out.getvalue() and "removed 6" not in out.getvalue()
-    assert f"kept 6 advisories absent from {tmp_path / 'v2'}: some files could not be read" in err.getvalue()
+    assert f"kept 6 advisories absent from {tmp_path / 'v2'}: 1 file(s) could not be read" in err.getvalue()
+
+
+def test_a_source_smaller_than_what_it_would_remove_removes_nothing_without_replace(tmp_path):
+    """A truncated export or a subdirectory must not silently unblock releases."""
+    sync_records(tmp_path / "v1", DEFAULT_SET)
+    partial = write(tmp_path / "v2", [PYYAML_PYSEC])
+    sync = sync_advisories(partial)
+    assert (sync.outcome, sync.removed, sync.absent_kept) == ("succeeded", 0, 5)
+    assert "sync with --replace" in sync.absent_kept_reason and Advisory.objects.count() == 6
+    err = io.StringIO()
+    call_command("sync_advisories", str(partial), stdout=io.StringIO(), stderr=err)
+    assert "kept 5 advisories" in err.getvalue() and "--replace" in err.getvalue()
+    assert sync_advisories(partial, replace=True).removed == 5
+    assert list(Advisory.objects.values_list("id", flat=True)) == ["PYSEC-2021-142"]
+
+
+def test_a_shrinking_source_removes_what_it_lacks_when_it_still_holds_more(tmp_path):
+    sync_records(tmp_path / "v1", DEFAULT_SET)
+    sync = sync_records(tmp_path / "v2", [r for r in DEFAULT_SET if r["id"] != "PYSEC-2018-28"])
+    assert (sync.removed, sync.removed_ids, sync.absent_kept) == (1, ["PYSEC-2018-28"], 0)

@@ -1,4 +1,4 @@
-"""An advisory sync records what it removed (advisories its source no longer holds)."""
+"""An advisory sync records what it removed (advisories its source no longer holds), or why it kept them."""
 from django.db import migrations, models
 
 
@@ -12,7 +12,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='advisorysync',
             name='absent_kept',
-            field=models.PositiveIntegerField(default=0, help_text='Absent advisories kept because a file failed to read or the source was empty.'),
+            field=models.PositiveIntegerField(default=0, help_text='Absent advisories kept (see the reason).'),
+        ),
+        migrations.AddField(
+            model_name='advisorysync',
+            name='absent_kept_reason',
+            field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AddField(
             model_name='advisorysync',

@@ -73,8 +73,8 @@ class AdvisorySync(models.Model):
     failed = models.PositiveIntegerField(default=0)
     removed = models.PositiveIntegerField(default=0, help_text="Stored advisories the source no longer holds.")
     removed_ids = models.JSONField(default=list, blank=True, help_text="The first 20 removed ids.")
-    absent_kept = models.PositiveIntegerField(
-        default=0, help_text="Absent advisories kept because a file failed to read or the source was empty.")
+    absent_kept = models.PositiveIntegerField(default=0, help_text="Absent advisories kept (see the reason).")
+    absent_kept_reason = models.CharField(max_length=300, blank=True)
     errors = models.JSONField(default=list, blank=True, help_text="Up to 200 {file, error} entries.")
     duration_seconds = models.FloatField(null=True, blank=True)
 

@@ -7,8 +7,9 @@ OSV record is reported on the sync row and skipped, and the sync goes on.
 
 The source is the whole advisory database: stored advisories it no longer holds
 (a demo set replaced by a real export, a record deleted upstream) are removed and
-listed — unless a file could not be read or the source held no record, because then
-absence proves nothing and keeping a record fails closed.
+listed — unless a file could not be read, the source held no record, or more stored
+records are absent than the source holds (a partial export, a subdirectory) without
+`replace=True`: then absence proves nothing, and keeping a record fails closed.
 """
 import json
 import sys
@@ -147,7 +148,8 @@ def _files(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
     raise SourceError(f"{source} is neither a directory nor a zip file")
 
 
-def sync_advisories(source: str | Path, progress_stream=None) -> AdvisorySync:
+def sync_advisories(source: str | Path, progress_stream=None, replace: bool = False) -> AdvisorySync:
+    """`replace`: the source is meant to be smaller than what is stored; remove whatever it lacks."""
     started = time.monotonic()
     source = Path(source)
     sync = AdvisorySync.objects.create(source=str(source))
@@ -184,23 +186,33 @@ def sync_advisories(source: str | Path, progress_stream=None) -> AdvisorySync:
     if batch:
         _write_batch(batch, existing, sync)
     progress.update(len(files), force=True)
-    _remove_absent(sorted(previous - seen), bool(seen), sync)
+    _remove_absent(sorted(previous - seen), len(seen), sync, replace)
     return _finish(sync, started, AdvisorySync.Outcome.SUCCEEDED)
 
 
-def _remove_absent(absent: list[str], source_had_records: bool, sync: AdvisorySync) -> None:
+def _remove_absent(absent: list[str], held: int, sync: AdvisorySync, replace: bool) -> None:
     """Delete stored advisories the source no longer holds (their ranges and aliases cascade)."""
     if not absent:
         return
-    if sync.failed or not source_had_records:
-        # An unreadable file may be one of them, and an empty source is more likely a wrong
-        # path than an empty database: keep them (still matched) rather than guess.
-        sync.absent_kept = len(absent)
+    reason = _why_keep(len(absent), held, sync.failed, replace)
+    if reason:  # keep them (still matched) rather than guess
+        sync.absent_kept, sync.absent_kept_reason = len(absent), reason
         return
     with transaction.atomic():  # all or nothing, like a batch
         for start in range(0, len(absent), BATCH):  # under SQLite's bound-parameter limit
             Advisory.objects.filter(id__in=absent[start:start + BATCH]).delete()
     sync.removed, sync.removed_ids = len(absent), absent[:MAX_REMOVED_LISTED]
+
+
+def _why_keep(absent: int, held: int, failed: int, replace: bool) -> str:
+    if failed:
+        return f"{failed} file(s) could not be read, and an absent advisory may be one of them"
+    if not held:
+        return "the source holds no advisory (a wrong path?)"
+    if absent > held and not replace:
+        return (f"the source holds {held} advisories but {absent} stored ones are absent from it (a partial "
+                "source?); sync with --replace to remove them")
+    return ""
 
 
 def _finish(sync: AdvisorySync, started: float, outcome: str) -> AdvisorySync:

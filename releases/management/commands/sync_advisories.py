@@ -9,9 +9,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("source", help="directory or .zip")
+        parser.add_argument("--replace", action="store_true",
+                            help="remove stored advisories the source lacks even when it is smaller than them")
 
-    def handle(self, *args, source, **options):
-        sync = sync_advisories(source, progress_stream=self.stderr._out)
+    def handle(self, *args, source, replace=False, **options):
+        sync = sync_advisories(source, progress_stream=self.stderr._out, replace=replace)
         for error in sync.errors[:20]:
             self.stderr.write(f"skipped {error['file']}: {error['error']}")
         if len(sync.errors) > 20:
@@ -32,5 +34,4 @@ class Command(BaseCommand):
                               f"{', '.join(sync.removed_ids)}" + (f" and {more} more" if more else ""))
         if sync.absent_kept:
             self.stderr.write(f"kept {sync.absent_kept} advisories absent from {sync.source}: "
-                              + ("some files could not be read" if sync.failed else "it holds no advisory")
-                              + ", so their absence proves nothing")
+                              f"{sync.absent_kept_reason}")
