@@ -4,6 +4,8 @@ Everything that differs between machines comes from the environment (see the
 configuration table in README.md). Defaults are the embedded, single-machine
 setup: an SQLite file under var/, a local MLflow server, the ORM task broker.
 """
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -40,6 +42,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_q",
+    "django_vite",
+    "axes",
     "releases",
     "approvals",
     "gateway_project.apps.GatewayProjectConfig",
@@ -54,6 +58,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out account or address before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "gateway_project.urls"
@@ -125,7 +137,42 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-LOGIN_URL = "/admin/login/"
+# The portal's own login, for every user (admin keeps /admin/login/, for staff).
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+
+# --- Login rate limit (django-axes: portal and admin logins) -------------------------
+# LOGIN_FAILURE_LIMIT wrong passwords lock that account, and separately that client
+# address, for LOGIN_LOCKOUT_MINUTES. A success resets the count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "gateway_project.login.locked_out"
+AXES_VERBOSE = False
+
+# --- Portal (frontend/, built by Vite, served by django-vite + whitenoise) --------------
+PORTAL_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [PORTAL_DIST] if PORTAL_DIST.is_dir() else []
+DJANGO_VITE = {
+    "default": {
+        "dev_mode": env_bool("VITE_DEV_MODE", False),
+        "manifest_path": PORTAL_DIST / ".vite" / "manifest.json",
+    }
+}
+# Origins of IDP pages allowed to frame the portal's ?embed=1 route (CSP frame-ancestors).
+# Empty: no page may frame it (frame-ancestors 'none', X-Frame-Options DENY, like every other page).
+PORTAL_EMBED_ORIGINS = env_list("PORTAL_EMBED_ORIGINS", [])
+for _origin in PORTAL_EMBED_ORIGINS:  # written into a CSP header: nothing but an origin
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", _origin):
+        raise ImproperlyConfigured(f"PORTAL_EMBED_ORIGINS: {_origin!r} is not an origin like https://idp.example.com.")
+# A cross-site iframe only gets the session if the cookies are SameSite=None (and Secure).
+SESSION_COOKIE_SAMESITE = env_str("SESSION_COOKIE_SAMESITE", "Lax")
+CSRF_COOKIE_SAMESITE = env_str("CSRF_COOKIE_SAMESITE", "Lax")
+if {SESSION_COOKIE_SAMESITE, CSRF_COOKIE_SAMESITE} - {"Lax", "Strict", "None"}:
+    raise ImproperlyConfigured("SESSION_COOKIE_SAMESITE and CSRF_COOKIE_SAMESITE must be Lax, Strict or None.")
+# How often an open release page asks whether the release changed (If-None-Match, mostly 304).
+PORTAL_POLL_SECONDS = env_float("PORTAL_POLL_SECONDS", 2.0, minimum=0.5)
 
 # --- Security (production defaults; DEBUG relaxes the HTTPS-only ones) -----------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None

@@ -1,13 +1,21 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from gateway_project import health
-from gateway_project.views import home
+from gateway_project import portal
+from gateway_project.login import LoginView
 from releases.api.builds import BuildCallbackView
 
 urlpatterns = [
-    path("", home, name="home"),
+    path("", portal.portal, name="home"),
+    # Client-side routes of the portal: the same page, the app picks the screen.
+    re_path(r"^(?P<route>(?:releases|new|approvals|waivers|dry-run)(?:/[0-9A-Za-z_-]*)?)/?$", portal.portal,
+            name="portal"),
+    path("portal.js", portal.embed_script, name="portal-script"),
+    path("login/", LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="/login/"), name="logout"),
     path("admin/", admin.site.urls),
     path("api/builds/callback/", BuildCallbackView.as_view(), name="build-callback"),
     path("api/", include("releases.api.urls")),

@@ -11,13 +11,39 @@ class PromotionRefused(Exception):
     """The predecessor step is missing (HTTP 409)."""
 
 
+def _succeeded(model_name: str, predecessor: Environment):
+    return Release.objects.filter(model_name=model_name, environment=predecessor, status=Status.SUCCEEDED)
+
+
+def allowed_versions(model_name: str, environment: Environment) -> dict:
+    """What `check` would let through, for showing before anyone asks: `any` (no predecessor), else the
+    versions that SUCCEEDED in the predecessor and have soaked, and those still soaking (with when)."""
+    predecessor = environment.requires_success_in
+    if predecessor is None:
+        return {"any": True, "allowed": [], "soaking": {}}
+    soaked_before = timezone.now() - timedelta(minutes=environment.min_soak_minutes)
+    allowed, soaking = set(), {}
+    for version, done_at in _succeeded(model_name, predecessor).values_list("model_version", "updated_at")[:1000]:
+        if done_at <= soaked_before:
+            allowed.add(version)
+        elif version not in allowed:
+            soaking[version] = min(soaking.get(version, done_at), done_at) + timedelta(
+                minutes=environment.min_soak_minutes)
+    return {"any": False, "allowed": sorted(allowed, key=_version_key, reverse=True),
+            "soaking": {v: at for v, at in soaking.items() if v not in allowed}}
+
+
+def _version_key(version: str) -> int:
+    return int(version) if version.isdigit() else 0
+
+
 def check(model_name: str, version: str, environment: Environment) -> None:
     """Refuse unless `version` (or, for an alias not yet resolved, any version) of the model has
     SUCCEEDED in the predecessor environment, at least `min_soak_minutes` ago."""
     predecessor = environment.requires_success_in
     if predecessor is None:
         return
-    done = Release.objects.filter(model_name=model_name, environment=predecessor, status=Status.SUCCEEDED)
+    done = _succeeded(model_name, predecessor)
     if version:
         done = done.filter(model_version=version)
     what = f"{model_name} version {version}" if version else f"a version of {model_name}"

@@ -7,6 +7,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from releases import promotion, services
+from releases.api import conditional
 from releases.api.filters import FindingFilter, ReleaseFilter
 from releases.api.serializers import (
     CancelSerializer,
@@ -109,6 +110,22 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
             if replayed:
                 headers["Idempotent-Replayed"] = "true"
         return release, headers
+
+    @extend_schema(responses={200: ReleaseDetailSerializer, 304: None, 404: None},
+                   parameters=[OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, required=False,
+                                                description="The ETag of a previous answer: 304 if unchanged.")])
+    def retrieve(self, request, *args, **kwargs):
+        """The release with its files, events and latest scan summary. Answers carry an ETag; send it back
+        in If-None-Match to get 304 Not Modified while nothing changed (how the portal follows a release)."""
+        etag = conditional.release_etag(int(kwargs["pk"])) if str(kwargs.get("pk", "")).isdigit() else None
+        if etag and conditional.matches(request, etag):
+            self.get_object()  # the same 404 as a full answer for what the caller may not see
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        response = super().retrieve(request, *args, **kwargs)
+        if etag:
+            response["ETag"] = etag
+        response["Cache-Control"] = "private, no-cache"
+        return response
 
     @extend_schema(request=CancelSerializer, responses={200: ReleaseSerializer, 409: None})
     @action(detail=True, methods=["post"])

@@ -1,0 +1,20 @@
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+
+// Built into dist/ and served by Django: django-vite reads dist/.vite/manifest.json, collectstatic and
+// whitenoise serve dist/ under STATIC_URL, hence base '/static/'.
+export default defineConfig({
+  base: '/static/',
+  plugins: [react()],
+  build: {
+    manifest: true,
+    outDir: 'dist',
+    emptyOutDir: true,
+    rollupOptions: { input: 'src/main.jsx' },
+  },
+  test: {
+    environment: 'jsdom',
+    setupFiles: ['src/test/setup.js'],
+    include: ['src/**/*.test.{js,jsx}'],
+  },
+});
