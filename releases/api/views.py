@@ -48,8 +48,12 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
     ordering_fields = ["created_at", "updated_at", "model_name", "status", "id"]
     ordering = ["-created_at", "-id"]
 
+    def visible_releases(self):
+        """The releases the caller may read (every signed-in user, today): the one place to narrow it."""
+        return Release.objects.all()
+
     def get_queryset(self):
-        queryset = Release.objects.select_related("environment", "requested_by")
+        queryset = self.visible_releases().select_related("environment", "requested_by")
         if self.action in ("retrieve", "create"):  # both answer with ReleaseDetailSerializer
             queryset = queryset.prefetch_related(
                 Prefetch("events", queryset=ReleaseEvent.objects.select_related("actor")),
@@ -117,9 +121,9 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
     def retrieve(self, request, *args, **kwargs):
         """The release with its files, events and latest scan summary. Answers carry an ETag; send it back
         in If-None-Match to get 304 Not Modified while nothing changed (how the portal follows a release)."""
-        etag = conditional.release_etag(int(kwargs["pk"])) if str(kwargs.get("pk", "")).isdigit() else None
+        pk = str(kwargs.get("pk", ""))
+        etag = conditional.release_etag(self.visible_releases(), int(pk)) if pk.isdigit() else None
         if etag and conditional.matches(request, etag):
-            self.get_object()  # the same 404 as a full answer for what the caller may not see
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         response = super().retrieve(request, *args, **kwargs)
         if etag:

@@ -170,7 +170,7 @@ export function SeverityChart({ counts = {}, possible = {} }) {
           <div key={s} className={styles.barRow}>
             <dt className={styles.barLabel}>{s}</dt>
             <dd className={styles.barCell}>
-              <span className={`${styles.bar} ${ui[`sev${s}`]}`} style={{ width: `${((counts[s] || 0) / max) * 100}%` }} aria-hidden="true" />
+              <span className={`${styles.bar} ${styles[`fill${s}`]}`} style={{ width: `${((counts[s] || 0) / max) * 100}%` }} aria-hidden="true" />
               <span className={styles.possibleBar} style={{ width: `${((possible[s] || 0) / max) * 100}%` }} aria-hidden="true" />
               <span className={styles.barValue}>{counts[s] || 0} definite{possible[s] ? `, ${possible[s]} possible` : ''}</span>
             </dd>

@@ -52,13 +52,15 @@ export function ReferenceFields({ value, onChange, errors, environments, envFiel
       <fieldset className={ui.fieldset} aria-describedby={errors[envField] || problem ? 'gateway-env-error' : undefined}>
         <legend className={ui.legend}>{envLabel}</legend>
         {environments.map((env) => (
-          <label key={env.name} className={ui.choice}>
-            <input type="radio" name={envField} value={env.name} checked={value.environment === env.name}
+          <div key={env.name} className={ui.choice}>
+            <input type="radio" id={`${envField}-${env.name}`} name={envField} value={env.name}
+                   checked={value.environment === env.name} aria-describedby={`${envField}-${env.name}-about`}
                    onChange={() => set({ environment: env.name })} />
-            <span><strong>{env.name}</strong>
-              <span className={ui.muted}> — {env.description}{env.requires_success_in ? ` Needs a success in ${env.requires_success_in} first.` : ''}</span>
+            <label htmlFor={`${envField}-${env.name}`}><strong>{env.name}</strong></label>
+            <span id={`${envField}-${env.name}-about`} className={ui.muted}>
+              {env.description}{env.requires_success_in ? ` Needs a success in ${env.requires_success_in} first.` : ''}
             </span>
-          </label>
+          </div>
         ))}
         {(errors[envField] || problem) && (
           <p id="gateway-env-error" className={ui.fieldError}>{(errors[envField] || []).join(' ') || problem}</p>

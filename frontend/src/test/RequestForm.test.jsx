@@ -52,7 +52,7 @@ describe('RequestForm', () => {
     expect(fetch.mock.calls.some(([url]) => url.startsWith('/api/models/?q='))).toBe(true);
     // version 2 has not succeeded in staging: choosing it for canary says so before submitting
     await user.click(screen.getByRole('button', { name: 'Use version 2' }));
-    await user.click(screen.getByRole('radio', { name: /canary/ }));
+    await user.click(screen.getByRole('radio', { name: 'canary' }));
     expect(screen.getByText(/requires a SUCCEEDED release of fraud-detector version 2 in staging/)).toBeInTheDocument();
     expect(screen.getByText(/Allowed today: 1/)).toBeInTheDocument();
   });
@@ -63,7 +63,7 @@ describe('RequestForm', () => {
     const user = userEvent.setup();
     await user.type(screen.getByRole('combobox', { name: 'Model name' }), 'fraud-detector');
     await user.type(screen.getByLabelText('Version'), '3');
-    await user.click(await screen.findByRole('radio', { name: /^staging/ }));
+    await user.click(await screen.findByRole('radio', { name: 'staging' }));
     await user.click(screen.getByRole('button', { name: 'Request release' }));
     await waitFor(() => expect(screen.getByLabelText('Version')).toHaveAccessibleDescription(expect.stringContaining('no more than 10')));
     const post = fetch.mock.calls.find(([, init]) => init?.method === 'POST');
@@ -77,7 +77,7 @@ describe('RequestForm', () => {
     const user = userEvent.setup();
     await user.type(screen.getByRole('combobox', { name: 'Model name' }), 'm');
     await user.type(screen.getByLabelText('Version'), '3');
-    await user.click(await screen.findByRole('radio', { name: /canary/ }));
+    await user.click(await screen.findByRole('radio', { name: 'canary' }));
     await user.click(screen.getByRole('button', { name: 'Request release' }));
     expect(await screen.findByText(/canary requires a SUCCEEDED release of m version 3/)).toBeInTheDocument();
   });
@@ -89,7 +89,7 @@ describe('RequestForm', () => {
     await user.type(screen.getByRole('combobox', { name: 'Model name' }), 'fraud-detector');
     await user.click(screen.getByRole('radio', { name: /An alias/ }));
     await user.type(screen.getByLabelText('Alias'), '@champion');
-    await user.click(await screen.findByRole('radio', { name: /^staging/ }));
+    await user.click(await screen.findByRole('radio', { name: 'staging' }));
     await user.click(screen.getByRole('button', { name: 'Request release' }));
     await waitFor(() => expect(fetch.mock.calls.some(([, i]) => i?.method === 'POST')).toBe(true));
     const post = fetch.mock.calls.find(([, init]) => init?.method === 'POST');
