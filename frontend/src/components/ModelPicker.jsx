@@ -12,7 +12,7 @@ export function ModelNameInput({ value, onChange, errors }) {
   const listId = useId();
   const [open, setOpen] = useState(false);
   const [active, setActive] = useState(-1);
-  const [options, setOptions] = useState([]);
+  const [fetched, setOptions] = useState([]);
   const [status, setStatus] = useState('');
   const query = useDebounced(value, 150);
 
@@ -26,6 +26,8 @@ export function ModelNameInput({ value, onChange, errors }) {
     return () => controller.abort();
   }, [api, query, open]);
 
+  // Answers arrive after the typing: show only those that still match what is typed now.
+  const options = fetched.filter((name) => name.toLowerCase().includes(value.trim().toLowerCase()));
   const choose = (name) => { onChange(name, true); setOpen(false); };
   const onKeyDown = (e) => {
     if (e.key === 'ArrowDown') { e.preventDefault(); setOpen(true); setActive((a) => Math.min(options.length - 1, a + 1)); }
