@@ -10,7 +10,8 @@ export default defineConfig({
     manifest: true,
     outDir: 'dist',
     emptyOutDir: true,
-    rollupOptions: { input: 'src/main.jsx' },
+    // Keep the entry's exports: an IDP page imports mount() from it.
+    rollupOptions: { input: 'src/main.jsx', preserveEntrySignatures: 'exports-only' },
   },
   test: {
     environment: 'jsdom',

@@ -62,7 +62,13 @@ class Gateway:
 
 
 @pytest.fixture
-def gateway(transactional_db, mlflow_server, mlflow_models, local_builds, settings, tmp_path):
+def gateway_env():
+    """Extra settings (environment variables) for the web server and worker; a module may override it."""
+    return {}
+
+
+@pytest.fixture
+def gateway(transactional_db, mlflow_server, mlflow_models, local_builds, settings, tmp_path, gateway_env):
     """The gateway as it runs in production, on the test database: gunicorn (whitenoise serving the built
     portal) and a real worker (`manage.py qcluster`), both on loopback, stopped by process id."""
     import requests
@@ -71,7 +77,7 @@ def gateway(transactional_db, mlflow_server, mlflow_models, local_builds, settin
            "BUILD_REGISTRY": settings.BUILD_REGISTRY, "BUILD_REGISTRY_TLS_VERIFY": "false",
            "BUILDAH_ROOT": str(settings.BUILDAH_ROOT), "PORTAL_POLL_SECONDS": "0.5",
            # Plain http on loopback: the production-shaped settings would mark the cookies Secure.
-           "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false"}
+           "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false", **gateway_env}
     worker = start_qcluster(tmp_path / "qcluster.log", **env)
     port = processes.free_port()
     web_env = dict(os.environ, DATABASE_URL=database_url_of_test_db(), **env)

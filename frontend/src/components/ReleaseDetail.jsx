@@ -66,7 +66,7 @@ function Actions({ release, onDone }) {
             <Field label="Reason for cancelling (optional)">
               {(p) => <input {...p} className={ui.input} maxLength={1000} value={reason} onChange={(e) => setReason(e.target.value)} />}
             </Field>
-            <button type="button" className={`${ui.button} ${ui.danger}`} disabled={busy} style={{ marginBottom: '0.9rem' }}
+            <button type="button" className={`${ui.button} ${ui.danger}`} disabled={busy} style={{ marginBottom: '14px' }}
                     onClick={() => act('cancel', { reason })}>Cancel release</button>
           </>
         )}

@@ -63,7 +63,7 @@ export function ReleaseList() {
                    onBlur={(e) => { if (e.currentTarget.value.trim() !== model) setFilter({ model: e.currentTarget.value.trim() }); }} />
           )}
         </Field>
-        <label className={ui.choice} style={{ marginBottom: '1.2rem' }}>
+        <label className={ui.choice} style={{ marginBottom: '19px' }}>
           <input type="checkbox" checked={mine} onChange={(e) => setFilter({ mine: e.target.checked ? '1' : '' })} />
           Only my requests
         </label>
