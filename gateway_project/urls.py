@@ -3,8 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from gateway_project import health
-from gateway_project import portal
+from gateway_project import health, portal
 from gateway_project.login import LoginView
 from releases.api.builds import BuildCallbackView
 

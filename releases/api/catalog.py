@@ -18,7 +18,7 @@ from releases.mlflow_source import MlflowUnavailable, ModelNotFound
 from releases.models import Environment
 from releases.permissions import CanRequestRelease
 
-_QUERY_RE = re.compile(r"[A-Za-z0-9 ._-]{0,%d}" % validators.MODEL_NAME_MAX)
+_QUERY_RE = re.compile(rf"[A-Za-z0-9 ._-]{{0,{validators.MODEL_NAME_MAX}}}")
 RETRY_AFTER_SECONDS = 10
 
 

@@ -3,7 +3,6 @@ from rest_framework.routers import DefaultRouter
 
 from releases.api.catalog import ModelDetailView, ModelSearchView
 from releases.api.me import MeView
-
 from releases.api.policy import PolicyEvaluateView, WaiverViewSet
 from releases.api.views import EnvironmentViewSet, ReleaseViewSet
 

@@ -47,7 +47,8 @@ def host_page(*, hostile: bool, portal: str = "element", extra: str = "") -> str
                  "window.handle = mount(document.getElementById('slot'), {initial: '/new'});</script>")
     else:
         mount = ""
-    return f"<!doctype html><html lang='en'><head><title>IDP</title>{style}</head><body>{HOST_CONTROLS}{extra}{mount}</body></html>"
+    return (f"<!doctype html><html lang='en'><head><title>IDP</title>{style}</head>"
+            f"<body>{HOST_CONTROLS}{extra}{mount}</body></html>")
 
 
 def open_host(page, gateway, html: str, path: str = "/idp-host.html"):

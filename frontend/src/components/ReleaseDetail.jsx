@@ -147,17 +147,14 @@ function Files({ files }) {
   );
 }
 
+const hasEnded = (release) => TERMINAL.has(release.status);
+
 export function ReleaseDetail({ id }) {
   const { api, options } = usePortal();
-  const [settled, setSettled] = useState(false);
-  // Fast while the worker moves it, slower while it waits for people, not at all once it has ended.
-  const moving = !settled;
-  const live = usePolled(`/api/releases/${id}/`, { seconds: options.pollSeconds || 2, active: moving });
+  // Polled until the release has ended (SUCCEEDED, REJECTED, CANCELLED): nothing changes after that.
+  const live = usePolled(`/api/releases/${id}/`, { seconds: options.pollSeconds || 2, stopWhen: hasEnded });
   const release = live.data;
   const [approvals, setApprovals] = useState(null);
-  useEffect(() => {
-    if (release) setSettled(TERMINAL.has(release.status));
-  }, [release]);
   useEffect(() => {
     if (!release) return undefined;
     const controller = new AbortController();

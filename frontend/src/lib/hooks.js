@@ -34,10 +34,14 @@ export function useResource(path) {
 /**
  * Follow `path` live: poll every `seconds` with If-None-Match, so an unchanged resource costs a 304 with
  * no body. Pauses while the page is hidden and when `active` is false. Returns { data, error, version },
- * where `version` counts the changes seen (dependants refetch when it moves).
+ * where `version` counts the changes seen (dependants refetch when it moves). `stopWhen(data)` true: the
+ * resource will not change again (a release that has ended), so polling stops.
  */
-export function usePolled(path, { seconds = 2, active = true } = {}) {
+export function usePolled(path, { seconds = 2, active = true, stopWhen = null } = {}) {
   const { api } = usePortal();
+  // Read at answer time, so a resource that has ended stops the polling without waiting for a render.
+  const stopRef = useRef(stopWhen);
+  stopRef.current = stopWhen;
   const [state, setState] = useState({ data: null, error: null, version: 0 });
   const etag = useRef(null);
   const [tick, setTick] = useState(0);
@@ -64,6 +68,7 @@ export function usePolled(path, { seconds = 2, active = true } = {}) {
         if (res.status !== 304) {
           etag.current = res.etag;
           setState((s) => ({ data: res.data, error: null, version: s.version + 1 }));
+          if (stopRef.current?.(res.data)) return;
         } else {
           setState((s) => (s.error ? { ...s, error: null } : s));
         }
