@@ -191,7 +191,7 @@ def main(argv=None) -> int:
 
         print(f"""
 Model Release Gateway is running (ready in {ready_in:.0f} s).
-  Portal (home):  {base}/
+  Portal:         {base}/  (sign in as any user below: requester asks, ml-lead approves)
   API docs:       {base}/api/docs/
   Django admin:   {base}/admin/
   MLflow UI:      {mlflow.url}

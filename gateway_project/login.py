@@ -18,6 +18,15 @@ def _next_is_embed(request) -> bool:
     return parse_qs(urlsplit(nxt).query).get("embed") == ["1"]
 
 
+def client_address(request) -> str:
+    """The address django-axes counts failures against. Behind our TLS proxy (BEHIND_TLS_PROXY) that is
+    the last X-Forwarded-For entry, the one the proxy appended: anything before it the client wrote."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.BEHIND_TLS_PROXY and forwarded.strip():
+        return forwarded.split(",")[-1].strip()[:64]
+    return request.META.get("REMOTE_ADDR", "")
+
+
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True

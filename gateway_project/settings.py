@@ -150,6 +150,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "gateway_project.login.locked_out"
 AXES_VERBOSE = False
+# Behind the TLS proxy every client would share the proxy's address: count the one it forwards.
+AXES_CLIENT_IP_CALLABLE = "gateway_project.login.client_address"
 
 # --- Portal (frontend/, built by Vite, served by django-vite + whitenoise) --------------
 PORTAL_DIST = BASE_DIR / "frontend" / "dist"
@@ -175,7 +177,8 @@ if {SESSION_COOKIE_SAMESITE, CSRF_COOKIE_SAMESITE} - {"Lax", "Strict", "None"}:
 PORTAL_POLL_SECONDS = env_float("PORTAL_POLL_SECONDS", 2.0, minimum=0.5)
 
 # --- Security (production defaults; DEBUG relaxes the HTTPS-only ones) -----------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)

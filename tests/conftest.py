@@ -12,6 +12,12 @@ from tests.osv_records import DEFAULT_SET, sync_records
 FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 
 
+def pytest_collection_modifyitems(items):
+    """The browser tests last: while Chromium runs, the ORM is allowed beside its event loop
+    (tests/browser/conftest.py), which no other test should run with."""
+    items.sort(key=lambda item: "/tests/browser/" in str(item.path).replace("\\", "/"))
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hasher(request, settings):
     """Users are made with MD5, not the default 1,000,000 PBKDF2 rounds (about 0.3 s a user).

@@ -114,11 +114,3 @@ def test_admin_cancel_action_goes_through_the_lifecycle(superuser_client, owner)
     done.refresh_from_db()
     assert pending.status == Status.CANCELLED and done.status == Status.SUCCEEDED
     assert ReleaseEvent.objects.get(release=pending).actor == admin_user
-
-
-def test_home_page_requires_login_and_lists_releases(client, owner):
-    assert client.get("/").status_code == 302
-    make_release(owner, model_name="fraud-detector")
-    client.force_login(owner)
-    page = client.get("/")
-    assert page.status_code == 200 and b"fraud-detector" in page.content

@@ -161,3 +161,19 @@ def test_session_api_calls_need_the_csrf_token(owner):
     token = client.get("/").cookies["csrftoken"].value
     accepted = client.post("/api/releases/", body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
     assert accepted.status_code == 201
+
+
+def test_behind_the_proxy_the_forwarded_address_is_counted(db, django_user_model, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    settings.BEHIND_TLS_PROXY = True
+    _user(django_user_model, "victim")
+    for name in ("x1", "x2"):  # an attacker behind the proxy; their own X-Forwarded-For prefix is ignored
+        Client(REMOTE_ADDR="10.0.0.1").post("/login/", {"username": name, "password": "guess"},
+                                            HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.7")
+    spoofed = Client(REMOTE_ADDR="10.0.0.1").post("/login/", {"username": "victim", "password": "pw-victim-123"},
+                                                  HTTP_X_FORWARDED_FOR="9.9.9.9, 203.0.113.7")
+    assert spoofed.status_code == 429
+    # Another client behind the same proxy is not locked out by it.
+    other = Client(REMOTE_ADDR="10.0.0.1").post("/login/", {"username": "victim", "password": "pw-victim-123"},
+                                                HTTP_X_FORWARDED_FOR="198.51.100.2")
+    assert other.status_code == 302

@@ -22,6 +22,7 @@ def database_url_of_test_db() -> str:
 
 def start_qcluster(log_path: Path, **env_overrides) -> subprocess.Popen:
     env = dict(os.environ)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the browser tests' own thread, not for a worker
     env.update(DATABASE_URL=database_url_of_test_db(), TASK_POLL_SECONDS="0.1", WORKER_PROCESSES="1")
     env.update({k: str(v) for k, v in env_overrides.items()})
     return processes.start([sys.executable, "manage.py", "qcluster"], log_path, env=env, cwd=ROOT)

@@ -31,7 +31,8 @@ def _unavailable() -> Response:
 class ModelSearchView(APIView):
     permission_classes = [IsAuthenticated, CanRequestRelease]
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, description="part of a model name")],
+    @extend_schema(operation_id="models_search",
+                   parameters=[OpenApiParameter("q", str, description="part of a model name")],
                    responses={200: None, 400: None, 503: None})
     def get(self, request):
         """Registered model names that contain `q` (case-insensitive), at most 20."""

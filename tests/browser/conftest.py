@@ -15,10 +15,6 @@ from devtools import processes
 from tests.conftest import _user
 from tests.workers import database_url_of_test_db, start_qcluster
 
-# Playwright's sync API runs an event loop in the test's thread; Django's ORM, used by the same
-# tests, would otherwise refuse to run there.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,8 +23,21 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 
 
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
 @pytest.fixture(scope="session")
-def chromium():
+def orm_beside_playwright():
+    """Playwright's sync API runs an event loop in the test's thread; Django's ORM, used by the same tests
+    (and by their database teardown), would refuse to run there. Allowed while the browser runs: the browser
+    tests run last (tests/conftest.py), and the servers they start do not inherit it."""
+    os.environ[ASYNC_UNSAFE] = "true"
+    yield
+    os.environ.pop(ASYNC_UNSAFE, None)
+
+
+@pytest.fixture(scope="session")
+def chromium(orm_beside_playwright):
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is not installed: bin/test installs it (apt-get install chromium).")
     from playwright.sync_api import sync_playwright
@@ -81,6 +90,7 @@ def gateway(transactional_db, mlflow_server, mlflow_models, local_builds, settin
     worker = start_qcluster(tmp_path / "qcluster.log", **env)
     port = processes.free_port()
     web_env = dict(os.environ, DATABASE_URL=database_url_of_test_db(), **env)
+    web_env.pop(ASYNC_UNSAFE, None)
     web = processes.start([sys.executable, "-m", "gunicorn", "gateway_project.wsgi", "--bind", f"127.0.0.1:{port}",
                            "--workers", "2", "--threads", "4", "--access-logfile", "-"],
                           tmp_path / "web.log", web_env, ROOT)
