@@ -23,15 +23,3 @@ ensure_frontend() {
     fi
 }
 
-# Debian's Chromium for the browser tests (Playwright's own browser download does not work here).
-ensure_chromium() {
-    command -v chromium >/dev/null && return 0
-    if [ "$(id -u)" != 0 ]; then
-        echo "need: apt-get install chromium (as root), for the browser tests" >&2
-        return 1
-    fi
-    echo "==> installing chromium (Debian package, for the browser tests)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq chromium >/dev/null
-}

@@ -4,7 +4,7 @@
 import { useState } from 'react';
 import { formatTime } from '../lib/format.js';
 import { usePortal } from '../lib/hooks.js';
-import { Alert, ErrorAlert, Field, ui } from './common.jsx';
+import { Alert, ErrorAlert, Field, showError, ui } from './common.jsx';
 import styles from './Detail.module.css';
 
 export function ApprovalStages({ state }) {
@@ -66,8 +66,7 @@ export function DecisionForm({ releaseId, onDecided }) {
       setComment('');
       onDecided(res.data);
     } catch (err) {
-      if (Object.keys(err.fieldErrors).length) setErrors(err.fieldErrors);
-      else setFailure(err);
+      showError(err, setErrors, setFailure);
     } finally {
       setBusy(false);
     }

@@ -2,7 +2,7 @@
 import { useState } from 'react';
 import { usePortal, useResource } from '../lib/hooks.js';
 import { referenceBody, referenceErrors } from '../lib/validation.js';
-import { Alert, ErrorAlert, ui } from './common.jsx';
+import { Alert, ErrorAlert, showError, ui } from './common.jsx';
 import { PolicyDecision } from './Decision.jsx';
 import { LocalFindings, SeverityChart } from './Findings.jsx';
 import { ReferenceFields, emptyReference } from './ReferenceFields.jsx';
@@ -27,8 +27,7 @@ export function DryRun() {
     try {
       setResult((await api.post('/api/policy/evaluate/', referenceBody(value, 'environment'))).data);
     } catch (err) {
-      if (Object.keys(err.fieldErrors).length) setErrors(err.fieldErrors);
-      else setFailure(err);
+      showError(err, setErrors, setFailure);
     } finally {
       setBusy(false);
     }

@@ -3,7 +3,7 @@ import { useRef, useState } from 'react';
 import { usePortal, useResource } from '../lib/hooks.js';
 import { useRouter } from '../lib/router.jsx';
 import { referenceBody, referenceErrors } from '../lib/validation.js';
-import { Alert, ErrorAlert, ui } from './common.jsx';
+import { Alert, ErrorAlert, showError, ui } from './common.jsx';
 import { ReferenceFields, emptyReference } from './ReferenceFields.jsx';
 
 function newKey() {
@@ -41,10 +41,9 @@ export function RequestForm() {
       const res = await api.post('/api/releases/', referenceBody(value), { headers: { 'Idempotency-Key': key.current } });
       navigate(`/releases/${res.data.id}`);
     } catch (err) {
-      const fields = err.fieldErrors || {};
-      setErrors(fields);
+      // A promotion refusal (409) is about the chosen environment: shown there.
       if (err.status === 409) setErrors({ target_environment: [err.message] });
-      else if (!Object.keys(fields).length) setFailure(err);
+      else showError(err, setErrors, setFailure);
     } finally {
       setBusy(false);
     }

@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import { formatTime } from '../lib/format.js';
 import { usePortal, useResource } from '../lib/hooks.js';
-import { Alert, ErrorAlert, Field, Pager, ui } from './common.jsx';
+import { Alert, ErrorAlert, Field, Pager, showError, ui } from './common.jsx';
 
 const PAGE_SIZE = 25;
 const STATE_LABELS = { pending: '⏸ Pending second officer', active: '✔ Active', expired: '⌛ Expired', revoked: '✖ Revoked' };
@@ -41,9 +41,7 @@ function WaiverForm({ environments, onCreated }) {
       setValue(empty);
       onCreated();
     } catch (err) {
-      const fields = err.fieldErrors;
-      if (Object.keys(fields).length) setErrors(fields);
-      else setFailure(err);
+      showError(err, setErrors, setFailure);
     }
   };
   return (

@@ -19,6 +19,13 @@ export function Field({ label, hint, errors, children, id: givenId }) {
   );
 }
 
+/** An API error where it belongs: field errors next to their fields, anything else in the form's alert. */
+export function showError(err, setErrors, setFailure) {
+  const fields = err?.fieldErrors || {};
+  if (Object.keys(fields).length) setErrors(fields);
+  else setFailure(err);
+}
+
 export function Alert({ kind = 'error', children }) {
   const cls = { error: styles.alertError, info: styles.alertInfo, ok: styles.alertOk, warn: styles.alertWarn }[kind];
   return <div className={`${styles.alert} ${cls}`} role={kind === 'error' ? 'alert' : 'status'}>{children}</div>;

@@ -32,9 +32,13 @@ describe('release detail: approval buttons', () => {
 
   it('are shown to someone who may decide, and a rejection needs a comment', async () => {
     let decided = null;
+    // The server's state: after the rejection every answer carries it (the page refetches after deciding).
+    const state = () => (decided
+      ? approvals({ status: 'REJECTED', decisions: [{ user: 'bob', stage: 'ML lead', approved: false, comment: decided.comment, at: '2026-12-01T00:00:00Z' }] })
+      : approvals({ can_decide: true, reason: null }));
     const fetch = scriptedFetch([
-      ['GET', '/api/releases/5/approvals/', () => json(approvals({ can_decide: true, reason: null }))],
-      ['POST', '/api/releases/5/reject/', (url, init) => { decided = JSON.parse(init.body); return json(approvals({ status: 'REJECTED', decisions: [{ user: 'bob', stage: 'ML lead', approved: false, comment: decided.comment, at: '2026-12-01T00:00:00Z' }] })); }],
+      ['GET', '/api/releases/5/approvals/', () => json(state())],
+      ['POST', '/api/releases/5/reject/', (url, init) => { decided = JSON.parse(init.body); return json(state()); }],
       ['GET', '/api/releases/5/', () => json({ ...RELEASE, status: 'AWAITING_APPROVAL' }, { headers: { ETag: '"a"' } })],
     ]);
     renderScreen(<ReleaseDetail id="5" />, { fetch, me: { username: 'bob', can_request: false } });
