@@ -83,8 +83,13 @@ def poll_cost(user, release, polls: int) -> list[tuple[str, str]]:
         if headers is None:
             headers = {"HTTP_IF_NONE_MATCH": client.get(url)["ETag"]}
         times, sizes = [], []
-        queries = []  # counted with a wrapper: the test client's request_started clears connection.queries
-        with connection.execute_wrapper(lambda execute, sql, *a: queries.append(sql) or execute(sql, *a)):
+        queries: list[str] = []  # counted with a wrapper: the test client's request_started clears connection.queries
+
+        def count(execute, sql, params, many, context, seen=queries):
+            seen.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
             response = client.get(url, **headers)
         expected = 304 if "HTTP_IF_NONE_MATCH" in headers else 200
         for _ in range(polls):
