@@ -34,3 +34,4 @@ def ensure_environments():
     importlib.import_module("releases.migrations.0002_default_environments").create_environments(apps, None)
     importlib.import_module("releases.migrations.0008_default_policies").create(apps, None)
     importlib.import_module("approvals.migrations.0002_roles_and_stages").create(apps, None)
+    importlib.import_module("approvals.migrations.0004_security_officers_manage_waivers").grant(apps, None)
