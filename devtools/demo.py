@@ -130,6 +130,12 @@ def smoke_check(base: str, token: str, timeout: float = 90) -> None:
         if release["status"] != EXPECTED[model]:
             raise SystemExit(f"smoke check failed: {model} is {release['status']}: {release['status_message']}")
         print(f"==> {model}: {release['status']}: {release['status_message']}")
+    # The portal: its login page, and the bundle whitenoise serves (built and collected by the demo).
+    login = requests.get(f"{base}/login/", timeout=10)
+    bundle = requests.get(f"{base}/portal.js", timeout=10)
+    if login.status_code != 200 or bundle.status_code != 200 or "release-gateway" not in bundle.text:
+        raise SystemExit(f"smoke check failed: portal login {login.status_code}, bundle {bundle.status_code}")
+    print(f"==> portal: login page and bundle served ({len(bundle.content) // 1024} KB)")
     print("==> smoke check passed")
 
 
