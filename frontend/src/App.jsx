@@ -13,14 +13,13 @@ import { Link, Router, match, useRouter } from './lib/router.jsx';
 
 function Screen() {
   const { path } = useRouter();
-  let params = match('/releases/:id', path);
-  if (params && /^[0-9]+$/.test(params.id)) return <ReleaseDetail id={params.id} />;
+  const release = match('/releases/:id', path);
+  if (release && /^[0-9]+$/.test(release.id)) return <ReleaseDetail id={release.id} />;
   if (path === '/' || path === '/releases') return <ReleaseList />;
   if (path === '/new') return <RequestForm />;
   if (path === '/approvals') return <MyApprovals />;
   if (path === '/waivers') return <Waivers />;
   if (path === '/dry-run') return <DryRun />;
-  params = null;
   return <p>There is no page here. <Link to="/">Go to the releases.</Link></p>;
 }
 

@@ -160,7 +160,7 @@ export function ReleaseDetail({ id }) {
     const controller = new AbortController();
     api.get(`/api/releases/${id}/approvals/`, { signal: controller.signal }).then((res) => setApprovals(res.data), () => {});
     return () => controller.abort();
-  }, [api, id, live.version]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [api, id, live.version]); // live.version: refetch whenever the release changed
 
   if (live.error && !release) return <ErrorAlert error={live.error} />;
   if (!release) return <p role="status">Loading release {id}…</p>;

@@ -6,7 +6,6 @@ export const ALIAS_MAX = 255;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9 ._-]*$/;
 const VERSION_RE = /^[1-9][0-9]{0,9}$/;
 const ALIAS_RE = /^[A-Za-z_][A-Za-z0-9_-]*$/;
-// eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\x00-\x1f\x7f]/;
 
 export function modelNameError(value) {
