@@ -7,9 +7,11 @@ Every answer is bounded: a result cap per call and a byte cap per response.
 """
 import json
 import os
+import time
 from dataclasses import dataclass
 
 import requests
+import urllib3
 from django.conf import settings
 
 from releases.mlflow_source import MlflowUnavailable, ModelNotFound
@@ -38,12 +40,13 @@ def _auth() -> dict:
 
 def _get(path: str, params: dict) -> dict:
     url = settings.MLFLOW_TRACKING_URI.rstrip("/") + "/api/2.0/mlflow/" + path
+    timeout = settings.MLFLOW_REQUEST_TIMEOUT_SECONDS
     try:
-        with requests.get(url, params=params, timeout=settings.MLFLOW_REQUEST_TIMEOUT_SECONDS, stream=True,
-                          **_auth()) as response:
-            body = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
+        with requests.get(url, params=params, timeout=timeout, stream=True, **_auth()) as response:
+            body = _read_bounded(response, deadline=time.monotonic() + 2 * timeout)
             status = response.status_code
-    except requests.RequestException as exc:
+    # The body is read from urllib3 directly: its errors (a stall or a close mid-body) are not requests'.
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise MlflowUnavailable(f"MLflow could not be reached ({type(exc).__name__}).") from None
     if len(body) > MAX_RESPONSE_BYTES:
         raise MlflowUnavailable("MLflow's answer was larger than the gateway reads.")
@@ -56,6 +59,22 @@ def _get(path: str, params: dict) -> dict:
     if status != 200:
         raise MlflowUnavailable(f"MLflow answered {status} ({str(data.get('error_code') or '')[:80]}).")
     return data
+
+
+def _read_bounded(response, deadline: float) -> bytes:
+    """At most MAX_RESPONSE_BYTES + 1 bytes, by `deadline`: each read waits at most the request timeout,
+    and a server trickling bytes cannot stretch the whole answer past the deadline."""
+    chunks, size = [], 0
+    while size <= MAX_RESPONSE_BYTES:
+        if time.monotonic() > deadline:
+            raise MlflowUnavailable("MLflow did not finish answering in time.")
+        # read1: what has arrived (up to the size), so the deadline is checked while bytes trickle in.
+        chunk = response.raw.read1(min(65536, MAX_RESPONSE_BYTES + 1 - size), decode_content=True)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _like_literal(text: str) -> str:

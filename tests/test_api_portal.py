@@ -1,5 +1,9 @@
 """The API the portal adds: who am I, the MLflow catalog behind the request form (a real MLflow server),
 and conditional GET of a release (ETag / If-None-Match) that live updates poll."""
+import contextlib
+import socket
+import threading
+
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -127,3 +131,57 @@ def test_release_detail_carries_an_etag_and_answers_304_while_unchanged(api, own
 
 def test_if_none_match_on_a_missing_release_is_404(api):
     assert api.get("/api/releases/999999/", HTTP_IF_NONE_MATCH='"r999999-x"').status_code == 404
+
+
+@contextlib.contextmanager
+def stalling_body_server(close: bool, trickle: bool = False):
+    """Answers 200 with headers and half a body, then stalls (or closes the connection, or sends a byte
+    every 0.3 s: never stalled as long as one read's timeout)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    stop = threading.Event()
+    held = []
+
+    def serve():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"regis")
+            while trickle and not stop.wait(0.3):
+                with contextlib.suppress(OSError):
+                    conn.sendall(b" ")
+            if close:
+                conn.close()
+            else:
+                held.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        sock.close()
+
+
+@pytest.mark.parametrize("close, trickle", [(False, False), (True, False), (False, True)],
+                         ids=["stalls-mid-body", "closes-mid-body", "trickles"])
+def test_mlflow_failing_mid_body_is_a_bounded_503_not_500(api, settings, close, trickle):
+    import time
+
+    settings.MLFLOW_REQUEST_TIMEOUT_SECONDS = 1
+    with stalling_body_server(close, trickle) as url:
+        settings.MLFLOW_TRACKING_URI = url
+        started = time.monotonic()
+        response = api.get("/api/models/?q=a")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503 and response["Retry-After"] == "10"
+    assert elapsed < 5  # the whole answer, not each read, is bounded (2 × the request timeout)
