@@ -149,3 +149,36 @@ def test_signing_round_trip_and_constant_time_verify():
     signing.verify("d", "1000", headers["X-Gateway-Signature"], body, [SECRET], now=1000)
     with pytest.raises(signing.SignatureError, match="window"):
         signing.verify("d", "1000", headers["X-Gateway-Signature"], body, [SECRET], now=1301)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_copies_of_one_delivery_record_once_and_replay_the_rest(owner):
+    """40 copies of one signed delivery at once: one is recorded, the other 39 are the documented 200 replay."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL row locks")
+    release = make_release(owner, status=Status.BUILDING_IMAGE, model_version="3")
+    build = Build.objects.create(release=release, backend="webhook")
+    raw = json.dumps(succeeded(build)).encode()
+    copies, start, answers = 40, threading.Barrier(40), []
+
+    def deliver():
+        try:
+            start.wait(timeout=30)
+            response = post(None, raw=raw, delivery="one-delivery")
+            answers.append((response.status_code, response.json().get("replayed", False)))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(copies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(answers) == [(200, False)] + [(200, True)] * (copies - 1)
+    assert Release.objects.get(pk=release.pk).status == Status.SUCCEEDED
+    assert ReleaseEvent.objects.filter(release=release, to_status=Status.SUCCEEDED).count() == 1

@@ -29,14 +29,19 @@ class Completion:
 
 def record_completion(delivery: str, data: dict) -> Completion:
     """`data`: build_id or release_id, status ("succeeded"/"failed"), image_reference, digest, log_url, message."""
+    if _seen(delivery):  # the common replay, answered without taking any lock
+        return Completion(Outcome.REPLAYED, "Already processed.")
     with transaction.atomic():
-        if CallbackDelivery.objects.filter(delivery_id=delivery).exists():
-            return Completion(Outcome.REPLAYED, "Already processed.")
         builds = Build.objects.select_for_update().select_related("release")
         build = (builds.filter(pk=data["build_id"]).first() if "build_id" in data
                  else builds.filter(release_id=data["release_id"]).order_by("-attempt").first())
         if build is None:
             return Completion(Outcome.NO_SUCH_BUILD, "No such build.")
+        # Asked again under the build's row lock: a parallel copy of this delivery may have
+        # recorded it while we waited for the lock (it then finished the build, so without
+        # this check we would answer "not running" to a documented replay).
+        if _seen(delivery):
+            return Completion(Outcome.REPLAYED, "Already processed.")
         release = Release.objects.select_for_update().get(pk=build.release_id)
         if build.state != Build.State.RUNNING or release.status != Status.BUILDING_IMAGE:
             return Completion(Outcome.NOT_RUNNING, f"Build #{build.pk} is not running (release is {release.status}).",
@@ -51,6 +56,10 @@ def record_completion(delivery: str, data: dict) -> Completion:
             transition(release, Status.BUILD_FAILED, message=f"Build failed: {build.error}"[:2000],
                        data={"build": build.pk, "delivery": delivery, "log_url": build.log_url})
     return Completion(Outcome.RECORDED, "Recorded.", build)
+
+
+def _seen(delivery: str) -> bool:
+    return CallbackDelivery.objects.filter(delivery_id=delivery).exists()
 
 
 def _finish(build: Build, data: dict) -> None:
