@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.shortcuts import render
 
-from gateway_project.portal import allow_framing
+from gateway_project.csp import allow_framing
 
 
 def _next_is_embed(request) -> bool:

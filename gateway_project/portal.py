@@ -2,34 +2,26 @@
 stable URL for the script an IDP page embeds.
 
 Framing is refused everywhere (X-Frame-Options DENY) except the `?embed=1` variant of the portal and of
-its login page, which only the origins in PORTAL_EMBED_ORIGINS may frame (CSP frame-ancestors).
+its login page, which only the origins in PORTAL_EMBED_ORIGINS may frame (CSP frame-ancestors, written
+with the rest of the policy by gateway_project/csp.py).
 """
 import json
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django_vite.templatetags.django_vite import vite_asset_url
+
+from gateway_project.csp import allow_framing
 
 ENTRY = "src/main.jsx"
 
 
 def wants_embed(request) -> bool:
     return request.GET.get("embed") == "1"
-
-
-def allow_framing(response: HttpResponse, embed: bool) -> HttpResponse:
-    """Let the configured IDP origins frame an embed page; every other page stays unframeable."""
-    origins = settings.PORTAL_EMBED_ORIGINS
-    if embed and origins:
-        response["Content-Security-Policy"] = "frame-ancestors " + " ".join(["'self'", *origins])
-        response.xframe_options_exempt = True
-    else:
-        response["Content-Security-Policy"] = "frame-ancestors 'none'"
-    return response
 
 
 @login_required

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "django_vite",
     "axes",
@@ -51,7 +52,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost after it, so every answer gets the policy: pages, static files, errors.
+    "gateway_project.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "gateway_project.errors.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -98,8 +102,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # The worker is a separate process: tests need a file, not ":memory:".
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-gateway.sqlite3")}
-    # WAL lets the web server read while the worker writes.
-    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20}
+    # WAL lets the web server read while the worker writes. IMMEDIATE takes the write lock when a
+    # transaction begins, so a writer that must wait does so there, for up to `timeout` seconds; a
+    # deferred transaction that reads first and then writes fails at once with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20,
+                                       "transaction_mode": "IMMEDIATE"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # A database cache so that every process (web, worker) sees the same entries:
@@ -198,6 +205,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",  # enforces CSRF
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only, depth-bounded (releases/api/parsers.py); the size is bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
+    "DEFAULT_PARSER_CLASSES": ["releases.api.parsers.BoundedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "releases.api.pagination.StandardPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": [
@@ -217,17 +226,25 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # One enum for every status field (status, from_status, to_status).
     "ENUM_NAME_OVERRIDES": {"ReleaseStatusEnum": "releases.statuses.Status"},
+    # /api/docs/ loads Swagger UI from our own static files (drf-spectacular-sidecar), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Task queue (django-q2, ORM broker) -----------------------------------------------
 # A task may be delivered again after `retry` seconds if it was not acknowledged
 # (worker killed). `timeout` < `retry` means a live task is never delivered twice
-# while still running; the release lease (RELEASE_LEASE_SECONDS) sits between them.
+# while still running. A dead worker is not waited for until `retry`, though: a step
+# holds its release with a short lease that a heartbeat renews (releases/leases.py);
+# once it expires, releases.jobs.resume_stalled (every RESUME_SWEEP_SECONDS) queues the
+# step again. A duplicate that django-q2 redelivers later finds nothing to do.
 TASK_TIMEOUT_SECONDS = env_int("TASK_TIMEOUT_SECONDS", 120, minimum=10)
 TASK_RETRY_SECONDS = env_int("TASK_RETRY_SECONDS", TASK_TIMEOUT_SECONDS + 60, minimum=11)
 if TASK_RETRY_SECONDS <= TASK_TIMEOUT_SECONDS:
     raise ImproperlyConfigured("TASK_RETRY_SECONDS must be greater than TASK_TIMEOUT_SECONDS.")
-RELEASE_LEASE_SECONDS = TASK_TIMEOUT_SECONDS + (TASK_RETRY_SECONDS - TASK_TIMEOUT_SECONDS) // 2
+RELEASE_LEASE_SECONDS = env_int("RELEASE_LEASE_SECONDS", 20, minimum=3)
+LEASE_RENEW_SECONDS = RELEASE_LEASE_SECONDS / 4  # three beats may be missed before the lease expires
 Q_CLUSTER = {
     "name": "gateway",
     "orm": "default",

@@ -22,7 +22,8 @@ ENV_FILES = ("MLmodel", *ENVIRONMENT_FILES)
 
 
 class MlflowSourceError(Exception):
-    """A failure to report on the release as-is: the message is shown to users."""
+    """A failure to report on the release as-is: the message is shown to users, so it names no
+    server address and quotes no library error (those go to the log, with the release's context)."""
 
 
 class ModelNotFound(MlflowSourceError):
@@ -80,10 +81,9 @@ class _Deadline:
 
     def check(self, doing: str) -> None:
         if time.monotonic() > self.ends:
-            raise MlflowUnavailable(
-                f"MLflow at {settings.MLFLOW_TRACKING_URI} did not finish answering within "
-                f"{self.seconds:g} s (while {doing})."
-            )
+            log.warning("MLflow at %s: step deadline of %g s passed while %s",
+                        settings.MLFLOW_TRACKING_URI, self.seconds, doing)
+            raise MlflowUnavailable(f"MLflow did not finish answering within {self.seconds:g} s (while {doing}).")
 
 
 def _error_code(exc: Exception) -> str:
@@ -92,9 +92,10 @@ def _error_code(exc: Exception) -> str:
 
 def _unavailable(exc: Exception, doing: str) -> MlflowUnavailable:
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return MlflowUnavailable(
-        f"MLflow at {settings.MLFLOW_TRACKING_URI} could not be reached while {doing}: {first_line[:300]}"
-    )
+    log.warning("MLflow at %s could not be reached while %s: %s", settings.MLFLOW_TRACKING_URI, doing,
+                first_line[:500])
+    return MlflowUnavailable(f"MLflow could not be reached while {doing} ({type(exc).__name__}); "
+                             "the step can be retried.")
 
 
 class MlflowSource:
@@ -141,7 +142,8 @@ class MlflowSource:
         except MlflowException as exc:
             if _error_code(exc) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
                 return ModelNotFound(f"Model '{name}' does not exist in the MLflow Model Registry.")
-            return ModelNotFound(f"Model '{name}' could not be looked up: {str(exc).splitlines()[0][:200]}")
+            log.warning("MLflow: looking up model %r failed: %s", name, (str(exc).splitlines() or [""])[0][:500])
+            return ModelNotFound(f"Model '{name}' could not be looked up in the MLflow Model Registry.")
         if alias:
             return ModelNotFound(f"Model '{name}' has no alias '@{alias}' in the MLflow Model Registry.")
         return ModelNotFound(f"Model '{name}' has no version {version} in the MLflow Model Registry.")

@@ -35,6 +35,9 @@ def verify(delivery: str | None, timestamp: str | None, sent: str | None, body: 
         raise SignatureError("Missing X-Gateway-Delivery, X-Gateway-Timestamp or X-Gateway-Signature.")
     if len(delivery) > 128:
         raise SignatureError("X-Gateway-Delivery is too long.")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        # checked before int(): a 309-digit number would overflow the float comparison below
+        raise SignatureError("X-Gateway-Timestamp must be unix seconds.")
     try:
         stamp = int(timestamp)
     except ValueError:

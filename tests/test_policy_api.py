@@ -183,11 +183,13 @@ def test_dry_run_errors(api, use_mlflow, advisories):
 def test_dry_run_with_mlflow_down_is_503(api, settings, advisories):
     from devtools.processes import free_port
 
-    settings.MLFLOW_TRACKING_URI = f"http://127.0.0.1:{free_port()}"
+    port = free_port()
+    settings.MLFLOW_TRACKING_URI = f"http://127.0.0.1:{port}"
     settings.MLFLOW_MAX_RETRIES = 0
     response = api.post("/api/policy/evaluate/", {"model_name": "m", "model_version": "1",
                                                   "environment": "staging"}, format="json")
     assert response.status_code == 503 and "could not be reached" in response.json()["detail"]
+    assert str(port) not in response.content.decode() and "Error" not in response.json()["detail"].split("(")[0]
 
 
 def test_dry_run_is_only_for_requesters(stranger_api):

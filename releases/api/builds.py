@@ -1,5 +1,4 @@
 """POST /api/builds/callback/: a build backend reports completion, signed (see releases.signing)."""
-import json
 import re
 import time
 
@@ -11,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from releases import signing
+from releases.api import parsers
 from releases.builds.completion import Outcome, record_completion
 
 MAX_BODY_BYTES = 64 * 1024
@@ -59,9 +59,9 @@ class BuildCallbackView(APIView):
         except signing.SignatureError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_401_UNAUTHORIZED)
         try:
-            data = json.loads(raw)
-        except ValueError:
-            return Response({"detail": "The body is not JSON."}, status=status.HTTP_400_BAD_REQUEST)
+            data = parsers.loads(raw)
+        except parsers.JSONBodyError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         body = CallbackSerializer(data=data if isinstance(data, dict) else {})
         body.is_valid(raise_exception=True)
         return completion_response(record_completion(delivery, body.validated_data))

@@ -1,8 +1,18 @@
+from datetime import UTC
+
 import django_filters as filters
 
 from releases.models import Finding, Release
 from releases.scanning import severity
 from releases.statuses import Status
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 instant, compared in UTC. Python accepts offsets up to ±23:59, PostgreSQL only up to
+    ±15:59: converting first means any offset the parser accepts is a valid query on both."""
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.astimezone(UTC) if value is not None else value)
 
 
 class ReleaseFilter(filters.FilterSet):
@@ -11,8 +21,8 @@ class ReleaseFilter(filters.FilterSet):
     model_name = filters.CharFilter(field_name="model_name")
     model_name_contains = filters.CharFilter(field_name="model_name", lookup_expr="icontains")
     requested_by = filters.CharFilter(field_name="requested_by__username")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Release

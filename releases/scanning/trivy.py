@@ -8,6 +8,7 @@ Its JSON report (Results[].Vulnerabilities[]) is turned into the same findings
 as the built-in scanner's and kept verbatim.
 """
 import json
+import logging
 import subprocess
 import tempfile
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 from releases.scanning.envparse import Dependency, ParsedEnvironment, normalise_name
 from releases.scanning.scanner import FindingData, ScanResult, bounded
 from releases.scanning.severity import Level
+
+log = logging.getLogger(__name__)
 
 MAX_REPORT_BYTES = 20 * 1024 * 1024
 
@@ -87,14 +90,18 @@ def scan_with_trivy(parsed: ParsedEnvironment, binary: str, timeout: float, extr
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
         except FileNotFoundError:
-            raise TrivyError(f"Trivy executable not found: {binary}") from None
+            log.error("Trivy executable not found: %s", binary)
+            raise TrivyError("The Trivy executable (TRIVY_PATH) was not found on the worker.") from None
         except PermissionError:
-            raise TrivyError(f"Trivy executable is not runnable: {binary}") from None
+            log.error("Trivy executable is not runnable: %s", binary)
+            raise TrivyError("The Trivy executable (TRIVY_PATH) is not runnable on the worker.") from None
         except subprocess.TimeoutExpired:
             raise TrivyError(f"Trivy did not finish within {timeout:g} s.") from None
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        raise TrivyError(f"Trivy exited with code {proc.returncode}: {tail[0][:300]}")
+        # Its error text can name paths and servers: for the log, not for the release's users.
+        log.error("Trivy exited with code %s: %s", proc.returncode, tail[0][:500])
+        raise TrivyError(f"Trivy exited with code {proc.returncode}; its message is in the worker log.")
     if len(proc.stdout) > MAX_REPORT_BYTES:
         raise TrivyError("Trivy's report is larger than 20 MiB.")
     try:
