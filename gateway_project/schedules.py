@@ -5,8 +5,10 @@ is created or brought up to date by name, and a gateway schedule no longer liste
 removed. Intervals are in minutes.
 """
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.apps import apps as global_apps
+from django.utils import timezone
 
 GATEWAY_APPS = ("releases.", "approvals.")
 
@@ -17,11 +19,19 @@ class Job:
     func: str
     minutes: int
     why: str
+    # When the first run is due, from the row's creation: two 1-minute rows of one job 30 s
+    # apart run it every ~30 s (django-q2's scheduler looks every ~30 s; intervals are whole minutes).
+    offset_seconds: int = 0
+
+
+# A killed worker's lease expires within RELEASE_LEASE_SECONDS; the sweep then notices it
+# within ~30 s, so its step is running again within a minute of the kill.
+RESUME_STALLED = "re-enqueue steps whose worker died (lease or build heartbeat expired) or whose enqueue was lost"
 
 
 SCHEDULES = [
-    Job("resume-stalled-releases", "releases.jobs.resume_stalled", 1,
-        "re-enqueue steps whose worker died or whose enqueue was lost"),
+    Job("resume-stalled-releases", "releases.jobs.resume_stalled", 1, RESUME_STALLED),
+    Job("resume-stalled-releases-half-minute", "releases.jobs.resume_stalled", 1, RESUME_STALLED, offset_seconds=30),
     Job("expire-approvals", "approvals.tasks.expire_approvals", 10,
         "reject releases that waited for approval longer than their environment's TTL"),
     Job("reevaluate-after-waiver-changes", "releases.jobs.reevaluate_after_waiver_changes", 15,
@@ -39,9 +49,12 @@ def apply(sender=None, apps=None, using="default", **kwargs) -> None:
     except LookupError:  # a partial migrate that has not created django_q's tables yet
         return
     rows = schedule.objects.using(using)
+    now = timezone.now()
     for job in SCHEDULES:
         rows.update_or_create(name=job.name, defaults={
-            "func": job.func, "schedule_type": "I", "minutes": job.minutes, "repeats": -1})
+            "func": job.func, "schedule_type": "I", "minutes": job.minutes, "repeats": -1},
+            create_defaults={"func": job.func, "schedule_type": "I", "minutes": job.minutes, "repeats": -1,
+                             "next_run": now + timedelta(seconds=job.offset_seconds)})
     listed = [job.name for job in SCHEDULES]
     for prefix in GATEWAY_APPS:
         rows.filter(func__startswith=prefix).exclude(name__in=listed).delete()

@@ -237,7 +237,7 @@ SPECTACULAR_SETTINGS = {
 # (worker killed). `timeout` < `retry` means a live task is never delivered twice
 # while still running. A dead worker is not waited for until `retry`, though: a step
 # holds its release with a short lease that a heartbeat renews (releases/leases.py);
-# once it expires, releases.jobs.resume_stalled (every RESUME_SWEEP_SECONDS) queues the
+# once it expires, releases.jobs.resume_stalled (every ~30 s, gateway_project/schedules.py) queues the
 # step again. A duplicate that django-q2 redelivers later finds nothing to do.
 TASK_TIMEOUT_SECONDS = env_int("TASK_TIMEOUT_SECONDS", 120, minimum=10)
 TASK_RETRY_SECONDS = env_int("TASK_RETRY_SECONDS", TASK_TIMEOUT_SECONDS + 60, minimum=11)
@@ -308,6 +308,9 @@ GITLAB_REF = env_str("GITLAB_REF", "main")
 BUILD_TRIGGER_TIMEOUT_SECONDS = env_int("BUILD_TRIGGER_TIMEOUT_SECONDS", 10, minimum=1)
 BUILD_TRIGGER_RETRIES = env_int("BUILD_TRIGGER_RETRIES", 2, minimum=0)
 BUILD_TIMEOUT_MINUTES = env_int("BUILD_TIMEOUT_MINUTES", 60, minimum=1)
+# local backend: a builder that stops its heartbeat (RELEASE_LEASE_SECONDS) is interrupted and its
+# build started again; after this many interrupted attempts in a row the release fails (step build).
+BUILD_MAX_INTERRUPTIONS = env_int("BUILD_MAX_INTERRUPTIONS", 3, minimum=1)
 
 # --- Policy -------------------------------------------------------------------------------
 WAIVER_MAX_DAYS = env_int("WAIVER_MAX_DAYS", 90, minimum=1)

@@ -9,37 +9,90 @@ from django.db.models import Q
 from django.utils import timezone
 
 from releases import evaluation, queue
-from releases.lifecycle import TransitionConflict, transition
+from releases.lifecycle import TransitionConflict, record_event, transition
 from releases.models import AdvisorySync, Build, Release, ScanReport, Waiver
 from releases.scanning.sync import sync_advisories
-from releases.statuses import WAITING, WORKING, Status
+from releases.statuses import WAITING, WORKING, Status, Step
 
 log = logging.getLogger(__name__)
 
 
 def resume_stalled() -> int:
-    """Re-enqueue steps whose worker died or whose enqueue was lost.
+    """Re-enqueue steps whose worker died or whose enqueue was lost; returns how many.
 
-    A worker killed mid-step leaves an expired lease; a process that died between
-    commit and enqueue leaves no task at all. Both are found here and queued
-    again; a duplicate is harmless because steps claim the release first.
+    A dead worker is seen from its lease, which a live one renews every LEASE_RENEW_SECONDS
+    (releases.leases): an expired lease means the step's worker is gone. A release with no
+    lease is re-enqueued only if django-q2 holds no task for it, so a backlog, however long,
+    is never queued twice (with a broker that cannot be read, only after TASK_RETRY_SECONDS).
+    Local builds whose builder stopped its heartbeat are closed first, so their release is
+    resumed in the same sweep with a new attempt. A duplicate is harmless: steps claim first.
     """
+    close_interrupted_builds()
     now = timezone.now()
-    quiet_since = now - timedelta(seconds=settings.TASK_RETRY_SECONDS)
+    queued = queue.queued_release_ids()
+    grace = settings.RELEASE_LEASE_SECONDS if queued is not None else settings.TASK_RETRY_SECONDS
     resumable = set(WORKING)
     if not settings.BUILD_BACKEND:
         resumable.discard(Status.APPROVED)  # no backend: approved releases rest here
     stalled = (Release.objects.filter(status__in=resumable)
-               .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, updated_at__lt=quiet_since))
+               .filter(Q(lease_expires_at__lt=now)
+                       | Q(lease_expires_at__isnull=True, updated_at__lt=now - timedelta(seconds=grace)))
                # a BUILDING_IMAGE release with a running build is waiting for its callback
                .exclude(status=Status.BUILDING_IMAGE, builds__state=Build.State.RUNNING)
                .values_list("pk", "status", "lease_owner").distinct())
     count = 0
     for release_id, status, lease_owner in stalled:
+        if queued is not None and release_id in queued:
+            continue  # its task is waiting in the queue (or was just taken): it will run
         log.warning("release %s stalled in %s (lease %s); re-enqueueing", release_id, status, lease_owner or "none")
         queue.enqueue_step(release_id, status)
         count += 1
     return count
+
+
+INTERRUPTED = "interrupted: the local builder stopped reporting"
+
+
+def close_interrupted_builds() -> int:
+    """Close local builds whose builder stopped its heartbeat (killed, machine restarted).
+
+    Each is closed once (compare-and-set on its state) with an event saying so; its release
+    stays BUILDING_IMAGE, so resume_stalled starts the next attempt, unless the last
+    BUILD_MAX_INTERRUPTIONS attempts were all interrupted: then the release FAILS (step build).
+    """
+    silent_since = timezone.now() - timedelta(seconds=settings.RELEASE_LEASE_SECONDS)
+    dead = (Build.objects.filter(state=Build.State.RUNNING, backend="local", release__status=Status.BUILDING_IMAGE)
+            .filter(Q(heartbeat_at__lt=silent_since) | Q(heartbeat_at__isnull=True, started_at__lt=silent_since))
+            .select_related("release"))
+    closed = [build for build in dead if _close_interrupted(build)]
+    if closed:
+        from releases.builds import local
+
+        local.remove_leftovers()
+    return len(closed)
+
+
+def _close_interrupted(build: Build) -> bool:
+    last_sign = build.heartbeat_at or build.started_at
+    message = f"{INTERRUPTED} (last heartbeat {last_sign:%Y-%m-%d %H:%M:%S} UTC)"
+    with transaction.atomic():
+        if Build.objects.filter(pk=build.pk, state=Build.State.RUNNING).update(
+                state=Build.State.FAILED, error=message, finished_at=timezone.now()) != 1:
+            return False  # it reported, or another sweep closed it
+        recent = list(Build.objects.filter(release_id=build.release_id).order_by("-attempt")
+                      .values_list("error", flat=True)[:settings.BUILD_MAX_INTERRUPTIONS])
+        given_up = len(recent) >= settings.BUILD_MAX_INTERRUPTIONS and all(e.startswith(INTERRUPTED) for e in recent)
+        try:
+            if given_up:
+                transition(build.release, Status.FAILED, data={"build": build.pk}, fields={"failed_step": Step.BUILD},
+                           message=f"Build #{build.pk} {message}; {len(recent)} attempts in a row were interrupted.")
+            else:
+                record_event(build.release, f"Build #{build.pk} (attempt {build.attempt}) {message}; "
+                             "starting a new attempt.", data={"build": build.pk, "interrupted": True})
+        except TransitionConflict:
+            transaction.set_rollback(True)
+            return False
+    return True
 
 
 def scheduled_advisory_sync() -> str:

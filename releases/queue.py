@@ -5,8 +5,13 @@ entry wait for a person or an outside system. Other apps add the steps they own 
 `register_step` (the approvals app adds SCAN_PASSED's), so releases never imports them.
 """
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 from releases.statuses import Status
@@ -43,6 +48,47 @@ def enqueue_step(release_id: int, status: str) -> str | None:
         return None
     log.info("enqueue %s for release %s", task, release_id)
     return async_task(task, release_id, task_name=f"release-{release_id}-{status.lower()}", group="releases")
+
+
+def queued_release_ids() -> set[int] | None:
+    """Releases that django-q2 holds a step task for, or None when the broker cannot be read.
+
+    ORM broker: a task is a row until acknowledged. One due (lock in the past) waits for a
+    worker; one taken (lock = taken + retry) within RELEASE_LEASE_SECONDS is about to claim
+    its release. One taken longer ago is running (its release then has a live lease) or was
+    taken by a cluster that died: it is not counted, so its release is resumed now, not when
+    django-q2 redelivers it after TASK_RETRY_SECONDS.
+    Redis broker: the list holds the waiting tasks; a popped one is gone from it (and lost if
+    its cluster dies), so only the waiting ones count.
+    """
+    if settings.Q_CLUSTER.get("orm"):
+        payloads = _orm_payloads()
+    elif settings.Q_CLUSTER.get("redis"):
+        from django_q.brokers import get_broker
+
+        broker = get_broker()
+        payloads = broker.connection.lrange(broker.list_key, 0, -1)
+    else:
+        return None
+    steps = set(STEP_TASKS.values())
+    held = set()
+    for payload in payloads:
+        try:
+            task = SignedPackage.loads(payload)
+        except Exception:  # not ours to read (another signing key): it cannot be a step of ours
+            continue
+        if task.get("func") in steps and task.get("args"):
+            held.add(task["args"][0])
+    return held
+
+
+def _orm_payloads() -> list[str]:
+    from django_q.models import OrmQ
+
+    now = timezone.now()
+    taken_recently = now + timedelta(seconds=settings.TASK_RETRY_SECONDS - settings.RELEASE_LEASE_SECONDS)
+    rows = OrmQ.objects.using(settings.Q_CLUSTER["orm"]).filter(key=settings.Q_CLUSTER["name"])
+    return list(rows.filter(Q(lock__lte=now) | Q(lock__gt=taken_recently)).values_list("payload", flat=True))
 
 
 def enqueue_reevaluation(trigger: str, release_ids: list[int] | None = None) -> None:

@@ -5,6 +5,7 @@ release is still in the status the step belongs to and this worker can claim it:
 delivered twice, or after another worker took over.
 """
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -13,7 +14,6 @@ from django.utils import timezone
 from releases import evaluation, leases, promotion
 from releases.builds import BACKENDS
 from releases.builds.base import BuildTriggerError
-from releases.builds.completion import record_completion
 from releases.lifecycle import TransitionConflict, record_event, transition
 from releases.mlflow_source import MlflowSource, MlflowSourceError
 from releases.models import Build, Release, ReleaseFile
@@ -38,6 +38,16 @@ def _claim(release_id: int, status: str) -> tuple[Release, str] | None:
     return release, owner
 
 
+def _run_claimed(release_id: int, status: str, body: Callable[[Release, str], str]) -> str:
+    """Run `body(release, owner)` if this worker can claim the release, keeping the lease alive meanwhile."""
+    claimed = _claim(release_id, status)
+    if claimed is None:
+        return SKIPPED
+    release, owner = claimed
+    with leases.kept_alive(release_id, owner):
+        return body(release, owner)
+
+
 def _fail(release: Release, step: str, message: str, owner: str) -> str:
     try:
         transition(release, Status.FAILED, message=message, data={"step": step},
@@ -49,11 +59,11 @@ def _fail(release: Release, step: str, message: str, owner: str) -> str:
 
 def fetch_environment(release_id: int) -> str:
     """PENDING: resolve the model in MLflow and store its environment files."""
-    claimed = _claim(release_id, Status.PENDING)
-    if claimed is None:
-        return SKIPPED
-    release, owner = claimed
+    return _run_claimed(release_id, Status.PENDING, _fetch)
 
+
+def _fetch(release: Release, owner: str) -> str:
+    release_id = release.pk
     try:
         source = MlflowSource()
         alias = release.model_alias
@@ -103,10 +113,11 @@ def fetch_environment(release_id: int) -> str:
 
 def scan_dependencies(release_id: int) -> str:
     """SCANNING_DEPENDENCIES: scan the fetched files, store the report, pass or fail the release."""
-    claimed = _claim(release_id, Status.SCANNING_DEPENDENCIES)
-    if claimed is None:
-        return SKIPPED
-    release, owner = claimed
+    return _run_claimed(release_id, Status.SCANNING_DEPENDENCIES, _scan)
+
+
+def _scan(release: Release, owner: str) -> str:
+    release_id = release.pk
     try:
         judged = evaluation.evaluate(release)
     except (EmptyAdvisoryDatabase, TrivyError, RegoFailure) as exc:
@@ -160,22 +171,31 @@ def trigger_build(release_id: int) -> str:
     record_event(release, f"Build #{build.pk} (attempt {attempt}) started on {backend}.",
                  data={"build": build.pk, "external_id": started.external_id, "log_url": started.log_url})
     leases.release_lease(release_id, owner)
-    if started.completion is not None:  # built in place: report like a CI system would
-        record_completion(f"local-build-{build.pk}", {"build_id": build.pk, **started.completion})
-        return started.completion["status"]
-    return "started"
+    return "started"  # the completion arrives at /api/builds/callback/, or from the local builder
 
 
 def set_mlflow_alias(release_id: int) -> str:
-    """After SUCCEEDED: point the environment's alias at the released version. Failure is an event only."""
+    """After SUCCEEDED: point the environment's alias at the released version. Failure is an event only.
+
+    Claimed like a step, and done once: a second delivery finds the alias event and writes nothing.
+    """
     release = Release.objects.select_related("environment").filter(pk=release_id).first()
     if release is None or release.status != Status.SUCCEEDED or not release.environment.mlflow_alias_on_success:
         return SKIPPED
-    alias = release.environment.mlflow_alias_on_success
+    return _run_claimed(release_id, Status.SUCCEEDED, _set_alias)
+
+
+def _set_alias(release: Release, owner: str) -> str:
     try:
-        MlflowSource().client.set_registered_model_alias(release.model_name, alias, release.model_version)
-        message, ok = f"MLflow alias @{alias} now points to version {release.model_version}.", True
-    except Exception as exc:  # MLflow down, no permission...: the release stays SUCCEEDED
-        message, ok = f"Could not set MLflow alias @{alias}: {str(exc).splitlines()[0][:200]}", False
-    record_event(release, message, data={"alias": alias, "set": ok})
-    return "set" if ok else "failed"
+        alias = release.environment.mlflow_alias_on_success
+        if release.events.filter(data__alias=alias).exists():
+            return SKIPPED  # an earlier delivery set this alias (or recorded why it could not)
+        try:
+            MlflowSource().client.set_registered_model_alias(release.model_name, alias, release.model_version)
+            message, ok = f"MLflow alias @{alias} now points to version {release.model_version}.", True
+        except Exception as exc:  # MLflow down, no permission...: the release stays SUCCEEDED
+            message, ok = f"Could not set MLflow alias @{alias}: {str(exc).splitlines()[0][:200]}", False
+        record_event(release, message, data={"alias": alias, "set": ok})
+        return "set" if ok else "failed"
+    finally:
+        leases.release_lease(release.pk, owner)  # SUCCEEDED is final: no step comes after this one

@@ -4,6 +4,7 @@ import pytest
 import requests
 
 from releases import steps
+from releases.builds import local
 from releases.models import Build, Release
 from releases.statuses import Status
 from tests.factories import make_release
@@ -21,9 +22,27 @@ def fetched_release(owner, status=Status.BUILDING_IMAGE):
     return Release.objects.get(pk=release.pk)
 
 
+def build_here(release) -> str:
+    """What `manage.py run_local_build` does, in this process (the spawned builder could not see this
+    test's uncommitted rows; tests/test_worker_faults.py runs the real spawn through a qcluster)."""
+    attempt = Build.objects.filter(release=release).count() + 1
+    build = Build.objects.create(release=release, backend="local", attempt=attempt)
+    return local.run(build.pk)
+
+
+def storage_counts() -> tuple[int, int]:
+    """(images, containers) in the local buildah storage."""
+    counts = []
+    for kind in ("images", "containers"):
+        listed = local._call([kind, "--quiet"], 60)
+        assert listed.returncode == 0, listed.stderr
+        counts.append(len(listed.stdout.split()))
+    return counts[0], counts[1]
+
+
 def test_local_build_pushes_an_image_whose_digest_the_registry_confirms(owner, use_mlflow, local_builds):
     release = fetched_release(owner)
-    assert steps.trigger_build(release.pk) == "succeeded"
+    assert build_here(release) == "succeeded"
     release.refresh_from_db()
     assert release.status == Status.SUCCEEDED, release.status_message
     repository = f"models/{CLEAN}"
@@ -49,7 +68,7 @@ def test_registry_refusing_the_push_is_a_failed_build(owner, use_mlflow, local_b
 
     settings.BUILD_REGISTRY = f"127.0.0.1:{free_port()}/models"  # nothing listens there
     release = fetched_release(owner)
-    assert steps.trigger_build(release.pk) == "failed"
+    assert build_here(release) == "failed"
     release.refresh_from_db()
     assert release.status == Status.BUILD_FAILED and "buildah push failed" in release.status_message
 
@@ -57,9 +76,42 @@ def test_registry_refusing_the_push_is_a_failed_build(owner, use_mlflow, local_b
 def test_missing_registry_setting_is_an_operational_failure(owner, use_mlflow, local_builds, settings):
     settings.BUILD_REGISTRY = ""
     release = fetched_release(owner)
-    steps.trigger_build(release.pk)
+    assert steps.trigger_build(release.pk) == "failed"
     release.refresh_from_db()
     assert release.status == Status.FAILED and "BUILD_REGISTRY must be set" in release.status_message
+    assert not Build.objects.filter(release=release, state="running").exists()
+
+
+def test_mlflow_down_during_the_build_is_an_operational_failure(owner, use_mlflow, local_builds, settings):
+    from tests.hanging import hanging_server
+
+    release = fetched_release(owner)
+    settings.MLFLOW_REQUEST_TIMEOUT_SECONDS, settings.MLFLOW_MAX_RETRIES = 1, 0
+    with hanging_server() as hung:
+        settings.MLFLOW_TRACKING_URI = hung
+        assert build_here(release) == "failed"
+    release.refresh_from_db()
+    assert release.status == Status.FAILED and release.failed_step == "build", release.status_message
+    assert "Could not download the model" in release.status_message
+
+
+def test_storage_stays_flat_across_builds_and_a_killed_builders_leftovers_go(owner, use_mlflow, local_builds):
+    """Each build removes its container and committed image; one left by a killed builder is
+    removed by the next build. So neither `buildah images` nor `buildah containers` grows."""
+    release = fetched_release(owner)
+    assert build_here(release) == "succeeded"  # a first build: the storage is initialised
+    before = storage_counts()
+    # A builder killed after `commit`: its container and image stay behind, its build is closed.
+    killed = Build.objects.create(release=release, backend="local", attempt=9, state="failed")
+    name = local.name_for(killed.pk)
+    assert local._call(["from", "--name", name, "--pull-never", "scratch"], 60).returncode == 0
+    assert local._call(["commit", "--quiet", name, f"localhost/{name}"], 60).returncode == 0
+    assert storage_counts() == (before[0] + 1, before[1] + 1)
+    for _ in range(4):
+        Release.objects.filter(pk=release.pk).update(status=Status.BUILDING_IMAGE)
+        assert build_here(Release.objects.get(pk=release.pk)) == "succeeded"
+        assert storage_counts() == before
+    assert local.leftovers() == {"containers": set(), "images": set()}
 
 
 def test_alias_is_set_after_success_and_a_failure_is_only_an_event(owner, use_mlflow, settings):
@@ -77,3 +129,23 @@ def test_alias_is_set_after_success_and_a_failure_is_only_an_event(owner, use_ml
     assert Release.objects.get(pk=release.pk).status == Status.SUCCEEDED
     event = ReleaseEvent.objects.filter(release=release).last()
     assert event.message.startswith("Could not set MLflow alias @v1") and event.data == {"alias": "v1", "set": False}
+
+
+def test_alias_step_claims_and_a_second_delivery_writes_nothing(owner, use_mlflow, settings):
+    from django.utils import timezone
+
+    from releases.models import Environment, ReleaseEvent
+    from releases.queue import SKIPPED
+
+    Environment.objects.filter(name="staging").update(mlflow_alias_on_success="staging-twice")
+    release = fetched_release(owner, status=Status.SUCCEEDED)
+    Release.objects.filter(pk=release.pk).update(lease_owner="another-worker",
+                                                 lease_expires_at=timezone.now() + timezone.timedelta(minutes=1))
+    assert steps.set_mlflow_alias(release.pk) == SKIPPED  # a copy running elsewhere holds it
+    Release.objects.filter(pk=release.pk).update(lease_owner="", lease_expires_at=None)
+    assert steps.set_mlflow_alias(release.pk) == "set"
+    events = ReleaseEvent.objects.filter(release=release).count()
+    assert steps.set_mlflow_alias(release.pk) == SKIPPED  # the task delivered again
+    assert ReleaseEvent.objects.filter(release=release).count() == events
+    assert ReleaseEvent.objects.filter(release=release, data__alias="staging-twice").count() == 1
+    assert Release.objects.get(pk=release.pk).lease_owner == ""

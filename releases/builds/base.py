@@ -20,7 +20,6 @@ class BuildTriggerError(Exception):
 class Started:
     external_id: str = ""
     log_url: str = ""
-    completion: dict | None = None  # set by backends that build in place (local)
 
 
 def build_request(build: Build) -> dict:

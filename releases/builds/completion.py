@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from releases.lifecycle import transition
 from releases.models import Build, CallbackDelivery, Release
-from releases.statuses import Status
+from releases.statuses import Status, Step
 
 
 class Outcome(enum.Enum):
@@ -27,8 +27,12 @@ class Completion:
     build: Build | None = None
 
 
-def record_completion(delivery: str, data: dict) -> Completion:
-    """`data`: build_id or release_id, status ("succeeded"/"failed"), image_reference, digest, log_url, message."""
+def record_completion(delivery: str, data: dict, *, operational: bool = False) -> Completion:
+    """`data`: build_id or release_id, status ("succeeded"/"failed"), image_reference, digest, log_url, message.
+
+    `operational`: the builder could not build for a reason outside the build (the local builder
+    could not download the model): the release goes to FAILED (step build, retryable), not BUILD_FAILED.
+    """
     if _seen(delivery):  # the common replay, answered without taking any lock
         return Completion(Outcome.REPLAYED, "Already processed.")
     with transaction.atomic():
@@ -52,6 +56,9 @@ def record_completion(delivery: str, data: dict) -> Completion:
             transition(release, Status.SUCCEEDED, message=f"Image built: {build.image_reference}@{build.image_digest}",
                        data={"build": build.pk, "delivery": delivery, "log_url": build.log_url},
                        fields={"image_reference": build.image_reference, "image_digest": build.image_digest})
+        elif operational:
+            transition(release, Status.FAILED, message=build.error[:2000],
+                       data={"build": build.pk, "delivery": delivery}, fields={"failed_step": Step.BUILD})
         else:
             transition(release, Status.BUILD_FAILED, message=f"Build failed: {build.error}"[:2000],
                        data={"build": build.pk, "delivery": delivery, "log_url": build.log_url})

@@ -4,42 +4,151 @@ Debian's buildah with vfs storage (works as root, no daemon): FROM the configure
 image (default `scratch`: nothing can be pulled here; production sets a Python base, and
 can build from `mlflow models generate-dockerfile` instead), COPY the model's MLflow
 artifacts to /model, LABEL it with the model, version, release, scan report and policy
-version, commit, and push. It runs in the worker, and reports completion through the
-same path as a remote CI system's callback.
+version, commit, push, and remove what was committed.
+
+The build does not run in the worker's task: `start` (in the task) spawns
+`manage.py run_local_build <id>` in a session of its own and returns at once, so the
+build's own limits apply (BUILD_STEP_TIMEOUT_SECONDS per buildah call, BUILD_TIMEOUT_MINUTES
+overall), not the task's, and a killed worker does not kill the build. The builder renews
+Build.heartbeat_at while it works and reports through releases.builds.completion, the path
+a remote CI system's callback takes. A builder that dies stops the heartbeat; the sweep
+(releases.jobs) then closes its build as interrupted and starts the next attempt.
+
+Every container is named `gateway-build-<build id>` and every committed image
+`localhost/gateway-build-<build id>`, so what a killed builder left behind is found by name
+and removed (`remove_leftovers`): the storage stays flat however many builds run.
 """
+import logging
+import os
 import re
+import signal
+import socket
 import subprocess
+import sys
 import tempfile
+import threading
+import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
+from releases import leases
 from releases.builds.base import BuildTriggerError, Started, build_request
+from releases.builds.completion import record_completion
 from releases.mlflow_source import apply_request_bounds
 from releases.models import Build
 
-
-def _run(args: list[str], timeout: float) -> str:
-    base = ["buildah", "--storage-driver", "vfs", "--root", str(settings.BUILDAH_ROOT / "storage"),
-            "--runroot", str(settings.BUILDAH_ROOT / "run")]
-    try:
-        proc = subprocess.run(base + args, capture_output=True, text=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise BuildTriggerError("buildah is not installed (Debian package `buildah`).") from None
-    except subprocess.TimeoutExpired:
-        raise BuildFailure(f"buildah {args[0]} did not finish within {timeout:g} s") from None
-    if proc.returncode != 0:
-        raise BuildFailure(f"buildah {args[0]} failed: {(proc.stderr.strip().splitlines() or [''])[-1][:300]}")
-    return proc.stdout.strip()
+log = logging.getLogger(__name__)
+PREFIX = "gateway-build-"
+OWN_NAME = re.compile(rf"(?:localhost/)?{PREFIX}(\d+)(?::latest)?")
+MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 
 
 class BuildFailure(Exception):
     """The build itself failed: reported as a failed build (BUILD_FAILED), not an outage."""
 
 
+def name_for(build_id: int) -> str:
+    return f"{PREFIX}{build_id}"
+
+
 def repository_for(model_name: str) -> str:
     slug = re.sub(r"[^a-z0-9._-]+", "-", model_name.lower()).strip("-._") or "model"
     return f"{settings.BUILD_REGISTRY.rstrip('/')}/{slug}"
+
+
+# --- In the worker's task ---------------------------------------------------------------------
+
+def start(build: Build) -> Started:
+    """Spawn the builder for `build` (already committed, so the builder can read it) and return."""
+    if not settings.BUILD_REGISTRY:
+        raise BuildTriggerError("BUILD_REGISTRY must be set for the local backend.")
+    logs = settings.BUILDAH_ROOT / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"build-{build.pk}.log", "ab") as out:
+        try:
+            proc = subprocess.Popen([sys.executable, str(MANAGE_PY), "run_local_build", str(build.pk)],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=settings.BASE_DIR, start_new_session=True)  # survives the worker
+        except OSError as exc:
+            raise BuildTriggerError(f"Could not start the local builder: {exc}") from None
+    # Reap it when it ends, so a long-lived worker collects no zombies; if the worker dies first,
+    # the builder is re-parented and goes on.
+    threading.Thread(target=proc.wait, name=f"reap-build-{build.pk}", daemon=True).start()
+    return Started(external_id=f"{socket.gethostname()}:{proc.pid}")
+
+
+# --- In the builder process (manage.py run_local_build) -----------------------------------------
+
+def run(build_id: int) -> str:
+    """Build, push and report one build; returns the outcome reported ("succeeded"/"failed"/skipped)."""
+    build = Build.objects.select_related("release__environment").filter(pk=build_id).first()
+    if build is None or build.state != Build.State.RUNNING:
+        return "not running"
+    remove_leftovers()
+    operational = False
+    with leases.heartbeat(lambda: _beat(build_id), settings.LEASE_RENEW_SECONDS, f"build-{build_id}"):
+        _beat(build_id)
+        deadline = time.monotonic() + _time_left(build)
+        try:
+            completion = build_image(build, deadline)
+        except BuildTriggerError as exc:  # MLflow down, buildah missing: retryable, not the build's fault
+            completion, operational = {"status": "failed", "message": str(exc)}, True
+        except BuildFailure as exc:
+            completion = {"status": "failed", "message": str(exc)}
+    record_completion(f"local-build-{build_id}", {"build_id": build_id, **completion}, operational=operational)
+    return completion["status"]
+
+
+def _time_left(build: Build) -> float:
+    ends = build.started_at + timedelta(minutes=settings.BUILD_TIMEOUT_MINUTES)
+    return max((ends - timezone.now()).total_seconds(), 1.0)
+
+
+def _beat(build_id: int) -> bool:
+    """Renew the heartbeat. A build closed meanwhile (interrupted, cancelled) is abandoned at once."""
+    if Build.objects.filter(pk=build_id, state=Build.State.RUNNING).update(heartbeat_at=timezone.now()) == 1:
+        return True
+    if os.getpgid(0) == os.getpid():  # the detached builder: stop itself and its buildah children
+        log.warning("build %s is no longer running; abandoning it", build_id)
+        os.killpg(os.getpid(), signal.SIGKILL)
+    return False
+
+
+def build_image(build: Build, deadline: float) -> dict:
+    release = build.release
+    info = build_request(build)
+    reference = f"{repository_for(release.model_name)}:v{release.model_version}-r{release.pk}-a{build.attempt}"
+    name = name_for(build.pk)
+    with tempfile.TemporaryDirectory(prefix=PREFIX) as tmp:
+        model_dir = _download_model(release, Path(tmp) / "download")
+        try:
+            _buildah(["from", "--name", name,
+                      "--pull-never" if settings.BUILD_BASE_IMAGE == "scratch" else "--pull",
+                      settings.BUILD_BASE_IMAGE], deadline)
+            _buildah(["copy", name, str(model_dir), "/model"], deadline)
+            labels = {
+                "org.opencontainers.image.title": release.model_name,
+                "gateway.model.name": release.model_name, "gateway.model.version": release.model_version,
+                "gateway.release.id": str(release.pk), "gateway.scan.report": str(info["scan_report_id"] or ""),
+                "gateway.policy.version": str(info["policy_version"] or ""),
+                "gateway.environment": release.environment.name,
+            }
+            config = ["config", "--env", "MLFLOW_MODEL_URI=/model"]
+            for key, value in labels.items():
+                config += ["--label", f"{key}={value}"]
+            _buildah(config + [name], deadline)
+            image = _buildah(["commit", "--quiet", name, f"localhost/{name}"], deadline)
+            digest_file = Path(tmp) / "digest"
+            _buildah(["push", f"--tls-verify={'true' if settings.BUILD_REGISTRY_TLS_VERIFY else 'false'}",
+                      "--digestfile", str(digest_file), f"localhost/{name}", f"docker://{reference}"], deadline)
+            digest = digest_file.read_text().strip()
+        finally:
+            _remove(build.pk)  # pushed or not, nothing of this build stays in local storage
+    Build.objects.filter(pk=build.pk).update(external_id=image[:256])
+    return {"status": "succeeded", "image_reference": reference, "digest": digest}
 
 
 def _download_model(release, into: Path) -> Path:
@@ -57,44 +166,60 @@ def _download_model(release, into: Path) -> Path:
     return Path(local)
 
 
-def start(build: Build) -> Started:
-    if not settings.BUILD_REGISTRY:
-        raise BuildTriggerError("BUILD_REGISTRY must be set for the local backend.")
+def _buildah(args: list[str], deadline: float) -> str:
+    """One buildah call, bounded by BUILD_STEP_TIMEOUT_SECONDS and by what is left of the whole build."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise BuildFailure(f"the build did not finish within {settings.BUILD_TIMEOUT_MINUTES} minutes")
+    timeout = min(settings.BUILD_STEP_TIMEOUT_SECONDS, left)
+    try:
+        proc = _call(args, timeout)
+    except subprocess.TimeoutExpired:
+        raise BuildFailure(f"buildah {args[0]} did not finish within {timeout:g} s") from None
+    if proc.returncode != 0:
+        raise BuildFailure(f"buildah {args[0]} failed: {(proc.stderr.strip().splitlines() or [''])[-1][:300]}")
+    return proc.stdout.strip()
 
-    release = build.release
-    info = build_request(build)
-    repository = repository_for(release.model_name)
-    tag = f"v{release.model_version}-r{release.pk}-a{build.attempt}"
-    reference = f"{repository}:{tag}"
-    timeout = settings.BUILD_STEP_TIMEOUT_SECONDS
-    with tempfile.TemporaryDirectory(prefix="gateway-build-") as tmp:
+
+def _call(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    base = ["buildah", "--storage-driver", "vfs", "--root", str(settings.BUILDAH_ROOT / "storage"),
+            "--runroot", str(settings.BUILDAH_ROOT / "run")]
+    try:
+        return subprocess.run(base + args, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise BuildTriggerError("buildah is not installed (Debian package `buildah`).") from None
+
+
+# --- Cleanup --------------------------------------------------------------------------------------
+
+def _remove(build_id: int) -> None:
+    """Remove the build's container and committed image, if there are any (best effort)."""
+    name = name_for(build_id)
+    _call(["rm", name], 60)
+    _call(["rmi", "--force", f"localhost/{name}"], 60)
+
+
+def leftovers() -> dict[str, set[int]]:
+    """Build ids that own a container or an image in local storage, by kind."""
+    found: dict[str, set[int]] = {"containers": set(), "images": set()}
+    listings = {"containers": ["containers", "--format", "{{.ContainerName}}"],
+                "images": ["images", "--format", "{{.Name}}:{{.Tag}}"]}
+    for kind, args in listings.items():
         try:
-            model_dir = _download_model(release, Path(tmp) / "download")
-            container = _run(["from", "--pull-never" if settings.BUILD_BASE_IMAGE == "scratch" else "--pull",
-                              settings.BUILD_BASE_IMAGE], timeout)
-            try:
-                _run(["copy", container, str(model_dir), "/model"], timeout)
-                labels = {
-                    "org.opencontainers.image.title": release.model_name,
-                    "gateway.model.name": release.model_name, "gateway.model.version": release.model_version,
-                    "gateway.release.id": str(release.pk), "gateway.scan.report": str(info["scan_report_id"] or ""),
-                    "gateway.policy.version": str(info["policy_version"] or ""),
-                    "gateway.environment": release.environment.name,
-                }
-                config = ["config", "--env", "MLFLOW_MODEL_URI=/model"]
-                for key, value in labels.items():
-                    config += ["--label", f"{key}={value}"]
-                _run(config + [container], timeout)
-                image = _run(["commit", "--quiet", container, reference], timeout)
-                digest_file = Path(tmp) / "digest"
-                _run(["push", f"--tls-verify={'true' if settings.BUILD_REGISTRY_TLS_VERIFY else 'false'}",
-                      "--digestfile", str(digest_file), reference, f"docker://{reference}"], timeout)
-                digest = digest_file.read_text().strip()
-            finally:
-                subprocess.run(["buildah", "--storage-driver", "vfs", "--root", str(settings.BUILDAH_ROOT / "storage"),
-                                "--runroot", str(settings.BUILDAH_ROOT / "run"), "rm", container],
-                               capture_output=True, timeout=60, check=False)
-        except BuildFailure as exc:
-            return Started(external_id="", completion={"status": "failed", "message": str(exc)})
-    return Started(external_id=image[:256], completion={"status": "succeeded", "image_reference": reference,
-                                                         "digest": digest})
+            proc = _call(args, 60)
+        except BuildTriggerError:
+            return found
+        for line in proc.stdout.split():
+            match = OWN_NAME.fullmatch(line.strip())
+            if match:
+                found[kind].add(int(match.group(1)))
+    return found
+
+
+def remove_leftovers() -> int:
+    """Remove what builds that are no longer running left in local storage (a builder killed mid-build)."""
+    owners = set().union(*leftovers().values())
+    running = set(Build.objects.filter(pk__in=owners, state=Build.State.RUNNING).values_list("pk", flat=True))
+    for build_id in owners - running:
+        _remove(build_id)
+    return len(owners - running)

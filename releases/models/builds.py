@@ -19,6 +19,9 @@ class Build(models.Model):
     image_reference = models.CharField(max_length=512, blank=True)
     image_digest = models.CharField(max_length=71, blank=True)
     error = models.TextField(blank=True)
+    # The local builder's sign of life, renewed every LEASE_RENEW_SECONDS while it builds: a build
+    # whose heartbeat is older than RELEASE_LEASE_SECONDS was interrupted (releases.jobs).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
