@@ -11,7 +11,6 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from rest_framework.authtoken.models import Token
 
 SUPERUSER = "demo"
 # user -> (group, is_staff). The groups come from approvals/migrations/0002_roles_and_stages.py.
@@ -52,8 +51,24 @@ def _ensure(username: str, secret: dict, group: str | None, staff: bool, superus
     user.is_active, user.is_staff, user.is_superuser = True, staff, superuser
     user.save()
     user.groups.set([Group.objects.get(name=group)] if group else [])
-    token = Token.objects.get_or_create(user=user)[0].key
-    return {"user": username, "role": group or "superuser", "password": secret["password"], "token": token}
+    secret["token"] = _live_token(user, secret.get("token", ""))
+    return {"user": username, "role": group or "superuser", "password": secret["password"], "token": secret["token"]}
+
+
+def _live_token(user, saved: str) -> str:
+    """Tokens are stored hashed: the demo keeps the secret in its 0600 file, and makes a new
+    one when the saved one no longer works (expired, revoked, or a new database)."""
+    from rest_framework.exceptions import AuthenticationFailed
+
+    from gateway_project import tokens
+
+    if saved:
+        try:
+            if tokens.check(saved).user_id == user.pk:
+                return saved
+        except AuthenticationFailed:
+            pass
+    return tokens.issue(user, "demo")[1]
 
 
 def ensure_users(var_dir: Path) -> list[dict]:

@@ -38,7 +38,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -109,13 +108,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
                                        "transaction_mode": "IMMEDIATE"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# A database cache so that every process (web, worker) sees the same entries:
-# /readyz reads the worker heartbeat that django-q2 stores in the cache.
+# --- Redis (optional: a shared cache, and the task broker when TASK_BROKER=redis) ---------
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL and not re.fullmatch(r"(redis|rediss|unix)://\S+", REDIS_URL):
+    raise ImproperlyConfigured("REDIS_URL must look like redis://host:6379/0 (or rediss://, unix://).")
+TASK_BROKER = env_str("TASK_BROKER", "orm")
+if TASK_BROKER not in ("orm", "redis"):
+    raise ImproperlyConfigured("TASK_BROKER must be 'orm' or 'redis'.")
+if TASK_BROKER == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("TASK_BROKER=redis needs REDIS_URL.")
+
+# "default" is shared by every process (web, worker): /readyz reads the worker heartbeat that
+# django-q2's ORM broker keeps there. The database unless Redis is configured.
+# "throttle" counts API requests per user (releases/api/throttling.py): per process without
+# Redis, so counting costs no query.
+_REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2}}
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "gateway_cache",
-    }
+    "default": {**_REDIS_CACHE, "KEY_PREFIX": "gateway"} if REDIS_URL else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "gateway_cache"},
+    "throttle": {**_REDIS_CACHE, "KEY_PREFIX": "gateway-throttle"} if REDIS_URL else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle",
+        "OPTIONS": {"MAX_ENTRIES": 10_000}},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -201,7 +215,7 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 # --- API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "gateway_project.tokens.TokenAuthentication",  # hashed, expiring, revocable (GET /api/tokens/)
         "rest_framework.authentication.SessionAuthentication",  # enforces CSRF
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -215,7 +229,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_THROTTLE_USER", "600/minute")},
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["releases.api.throttling.UserRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Model Release Gateway API",
@@ -231,6 +245,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# API tokens: how long a new one lasts unless its owner asks for less, and the most they may ask for.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90, minimum=1)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
+if API_TOKEN_DAYS > API_TOKEN_MAX_DAYS:
+    raise ImproperlyConfigured("API_TOKEN_DAYS must not exceed API_TOKEN_MAX_DAYS.")
 
 # --- Task queue (django-q2, ORM broker) -----------------------------------------------
 # A task may be delivered again after `retry` seconds if it was not acknowledged
@@ -258,6 +278,11 @@ Q_CLUSTER = {
     "poll": env_float("TASK_POLL_SECONDS", 0.5, minimum=0.05),
     "sync": env_bool("TASKS_RUN_INLINE", False),
 }
+if TASK_BROKER == "redis":
+    # Several clusters on several machines share one queue. Redis pops a task once and never
+    # redelivers it: a release whose worker died is found by its expired lease (releases.jobs).
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = REDIS_URL
 # /readyz reports not ready when no cluster heartbeat is younger than this.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 60, minimum=5)
 

@@ -2,10 +2,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import SimpleRouter
 
 from gateway_project import health, portal
 from gateway_project.login import LoginView
+from gateway_project.token_api import ApiTokenViewSet
 from releases.api.builds import BuildCallbackView
+
+tokens_router = SimpleRouter()
+tokens_router.register("tokens", ApiTokenViewSet, basename="api-token")
 
 urlpatterns = [
     path("", portal.portal, name="home"),
@@ -17,6 +22,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page="/login/"), name="logout"),
     path("admin/", admin.site.urls),
     path("api/builds/callback/", BuildCallbackView.as_view(), name="build-callback"),
+    path("api/", include(tokens_router.urls)),
     path("api/", include("releases.api.urls")),
     path("api/", include("approvals.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

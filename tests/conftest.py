@@ -1,7 +1,6 @@
 """Shared fixtures: named users, API clients, synced advisories, and a real MLflow server per test session."""
 import pytest
 from django.contrib.auth.models import Permission
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from devtools.mlflow_server import MlflowServer
@@ -104,9 +103,11 @@ def platform_admin(db, django_user_model):
 
 
 def token_client(user) -> APIClient:
+    from gateway_project import tokens
+
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _token, raw = tokens.issue(user, "tests")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {raw}")
     return client
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 
 from devtools.demo import demo_settings, write_env_file
 from devtools.demo_users import ROLE_USERS, SUPERUSER, ensure_users
+from gateway_project import tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +52,7 @@ def test_demo_users_one_per_role_stable_across_runs(tmp_path):
     assert stat.S_IMODE((tmp_path / "demo_users.json").stat().st_mode) == 0o600
     for row in first:
         user = User.objects.get(username=row["user"])
-        assert user.check_password(row["password"]) and user.auth_token.key == row["token"]
+        assert user.check_password(row["password"]) and tokens.check(row["token"]).user == user
     auditor, sre = User.objects.get(username="auditor"), User.objects.get(username="sre")
     assert auditor.is_staff and list(auditor.groups.values_list("name", flat=True)) == ["auditors"]
     assert not sre.is_staff and not sre.is_superuser
