@@ -218,7 +218,9 @@ REST_FRAMEWORK = {
         "gateway_project.tokens.TokenAuthentication",  # hashed, expiring, revocable (GET /api/tokens/)
         "rest_framework.authentication.SessionAuthentication",  # enforces CSRF
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Signed in and holding a role (releases/permissions.py READ); stricter views add their own.
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated",
+                                   "releases.permissions.CanReadGateway"],
     # JSON only, depth-bounded (releases/api/parsers.py); the size is bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
     "DEFAULT_PARSER_CLASSES": ["releases.api.parsers.BoundedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "releases.api.pagination.StandardPagination",

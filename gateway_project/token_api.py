@@ -5,6 +5,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from gateway_project import tokens
@@ -38,6 +39,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     serializer_class = ApiTokenSerializer
     queryset = ApiToken.objects.none()  # for the schema's path parameter type; get_queryset is what runs
     filter_backends: list = []
+    permission_classes = [IsAuthenticated]  # one's own tokens, with or without a role
 
     def get_queryset(self):
         return tokens.owned_by(self.request.user)  # someone else's token is a 404, like a missing one

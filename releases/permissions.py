@@ -10,6 +10,24 @@ def can_manage(user, release) -> bool:
 
 
 REQUEST = "releases.add_release"
+# Reading releases, scan reports, waivers and approvals. Every role group holds it
+# (gateway_project/migrations/0004); a signed-in account in no group does not: a scan report
+# is a list of a model's known weaknesses, and a waiver says which ones were accepted, so an
+# account that merely exists (SSO) sees none of it until a platform admin gives it a role.
+READ = "releases.view_release"
+
+
+def can_read(user) -> bool:
+    return bool(user and user.is_authenticated and user.has_perm(READ))
+
+
+class CanReadGateway(BasePermission):
+    """The default for every API endpoint (settings REST_FRAMEWORK); /api/me/ and /api/tokens/ opt out."""
+
+    message = "Your account has no role in the gateway; ask a platform admin to add you to a group."
+
+    def has_permission(self, request, view) -> bool:
+        return can_read(request.user)
 
 
 class CanRequestRelease(BasePermission):

@@ -98,7 +98,8 @@ def stranger(db, django_user_model):
 @pytest.fixture
 def platform_admin(db, django_user_model):
     user = _user(django_user_model, "platform-admin")
-    user.user_permissions.add(Permission.objects.get(codename="manage_any_release"))
+    user.user_permissions.add(Permission.objects.get(codename="manage_any_release"),
+                              Permission.objects.get(codename="view_release", content_type__app_label="releases"))
     return django_user_model.objects.get(pk=user.pk)  # fresh permission cache
 
 

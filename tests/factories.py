@@ -36,3 +36,4 @@ def ensure_environments():
     importlib.import_module("approvals.migrations.0002_roles_and_stages").create(apps, None)
     importlib.import_module("approvals.migrations.0004_security_officers_manage_waivers").grant(apps, None)
     importlib.import_module("gateway_project.migrations.0003_token_view_permission").grant(apps, None)
+    importlib.import_module("gateway_project.migrations.0004_roles_read_releases").grant(apps, None)

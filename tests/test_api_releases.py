@@ -323,5 +323,5 @@ def test_openapi_schema_generates_and_docs_render(api):
 def test_only_requesters_may_request_releases(stranger):
     response = token_client(stranger).post(URL, BODY, format="json")
     assert response.status_code == 403 and "requesters" in response.json()["detail"]
-    assert token_client(stranger).get(URL).status_code == 200  # reading is open to everyone signed in
+    assert token_client(stranger).get(URL).status_code == 403  # no role, no reading (tests/test_read_access.py)
     assert not Release.objects.exists()

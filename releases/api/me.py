@@ -4,6 +4,7 @@ The answers come from the same functions the actions check (permissions.py, waiv
 button is a courtesy, and every action is still refused by its own endpoint when not allowed.
 """
 from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,6 +12,8 @@ from releases import permissions, waivers
 
 
 class MeView(APIView):
+    permission_classes = [IsAuthenticated]  # an account without a role learns that it has none
+
     @extend_schema(responses={200: None})
     def get(self, request):
         user = request.user
@@ -18,6 +21,7 @@ class MeView(APIView):
             "username": user.get_username(),
             "name": user.get_full_name() or user.get_username(),
             "groups": sorted(user.groups.values_list("name", flat=True)),
+            "can_read": permissions.can_read(user),
             "can_request": user.has_perm(permissions.REQUEST),
             "can_manage_any": user.has_perm(permissions.MANAGE_ANY),
             "is_security_officer": waivers.is_security_officer(user),

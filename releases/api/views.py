@@ -20,7 +20,7 @@ from releases.api.serializers import (
 )
 from releases.lifecycle import TransitionError
 from releases.models import Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
-from releases.permissions import CanManageRelease, CanRequestRelease
+from releases.permissions import CanManageRelease, CanReadGateway, CanRequestRelease
 from releases.scanning import severity
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -49,7 +49,8 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
     ordering = ["-created_at", "-id"]
 
     def visible_releases(self):
-        """The releases the caller may read (every signed-in user, today): the one place to narrow it."""
+        """The releases the caller may read: all of them, for anyone with a role (CanReadGateway guards
+        every action); the one place to narrow it per release."""
         return Release.objects.all()
 
     def get_queryset(self):
@@ -74,7 +75,7 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
 
     def get_permissions(self):
         if self.action in ("cancel", "retry"):
-            return [IsAuthenticated(), CanManageRelease()]
+            return [IsAuthenticated(), CanReadGateway(), CanManageRelease()]
         if self.action == "create":
             return [IsAuthenticated(), CanRequestRelease()]
         return super().get_permissions()
