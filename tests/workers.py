@@ -40,3 +40,70 @@ def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | N
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n"
                          + (log.read_text()[-3000:] if log else ""))
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "te",
+              "trailer", "upgrade", "content-encoding"}
+
+
+class SlowProxy:
+    """An HTTP proxy on a free loopback port that waits `delay` seconds before forwarding each request
+    to `upstream` (host:port): a real slow registry or MLflow, with nothing of the client mocked."""
+
+    def __init__(self, upstream: str, delay: float):
+        import http.server
+        import threading
+
+        import requests
+
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _forward(self):
+                body = self._body()
+                time.sleep(proxy.delay)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                answer = requests.request(self.command, f"http://{upstream}{self.path}", data=body or None,
+                                          headers=headers, allow_redirects=False, timeout=60, stream=False)
+                content = b"" if self.command == "HEAD" else answer.content
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in HOP_BY_HOP:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(content) if self.command != "HEAD"
+                                                       else answer.headers.get("Content-Length", 0)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+        self.delay = delay
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
