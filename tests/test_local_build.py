@@ -111,6 +111,7 @@ def test_storage_stays_flat_across_builds_and_a_killed_builders_leftovers_go(own
         Release.objects.filter(pk=release.pk).update(status=Status.BUILDING_IMAGE)
         assert build_here(Release.objects.get(pk=release.pk)) == "succeeded"
         assert storage_counts() == before
+    print(f"\nbuildah storage (images, containers): {before} before, {storage_counts()} after 5 builds and a leftover")
     assert local.leftovers() == {"containers": set(), "images": set()}
 
 
