@@ -62,14 +62,31 @@ class ScanSummarySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+# Lists inside one answer are cut at this many items; the whole list is paginated at its own URL.
+# Each is bounded when stored too (envparse.MAX_DEPENDENCIES, scanner.MAX_NOTES), but a release's
+# events grow with every retry and re-evaluation, and an answer must not grow with the data.
+LIST_LIMIT = 200
+
+
 class ReleaseDetailSerializer(ReleaseSerializer):
     files = ReleaseFileSerializer(many=True, read_only=True)
-    events = ReleaseEventSerializer(many=True, read_only=True)
+    events = serializers.SerializerMethodField(help_text=f"The newest {LIST_LIMIT} events, oldest first; "
+                                               "all of them: GET /api/releases/{id}/events/")
+    events_count = serializers.SerializerMethodField()
     latest_scan = serializers.SerializerMethodField(help_text="Full report: GET /api/releases/{id}/scan/")
 
     class Meta(ReleaseSerializer.Meta):
-        fields = ReleaseSerializer.Meta.fields + ["latest_scan", "files", "events"]
+        fields = ReleaseSerializer.Meta.fields + ["latest_scan", "files", "events", "events_count"]
         read_only_fields = fields
+
+    @extend_schema_field(ReleaseEventSerializer(many=True))
+    def get_events(self, obj):
+        newest = list(getattr(obj, "newest_events", None) or obj.events.order_by("-created_at", "-id")[:LIST_LIMIT])
+        return ReleaseEventSerializer(reversed(newest), many=True).data
+
+    def get_events_count(self, obj) -> int:
+        annotated = getattr(obj, "events_count", None)  # the viewset annotates it; other callers count
+        return annotated if annotated is not None else obj.events.count()
 
     @extend_schema_field(ScanSummarySerializer(allow_null=True))
     def get_latest_scan(self, obj):
@@ -136,17 +153,34 @@ class FindingSerializer(serializers.ModelSerializer):
 
 
 class ScanReportSerializer(serializers.ModelSerializer):
-    """The report without its findings, which are paginated at .../scan/findings/: a report
-    is bounded (scanner.MAX_FINDINGS, envparse.MAX_DEPENDENCIES), but one page is what a reader needs."""
+    """The report without its findings, which are paginated at .../scan/findings/, and with the first
+    LIST_LIMIT dependencies and notes (all of them, paginated: .../scan/dependencies/, .../scan/notes/)."""
 
     findings_count = serializers.IntegerField(read_only=True)
     findings_url = serializers.SerializerMethodField()
+    dependencies = serializers.SerializerMethodField(help_text=f"The first {LIST_LIMIT}.")
+    dependencies_count = serializers.SerializerMethodField()
+    issues = serializers.SerializerMethodField(help_text=f"The first {LIST_LIMIT} scan notes.")
+    issues_count = serializers.SerializerMethodField()
 
     class Meta:
         model = ScanReport
         fields = ["id", "scanner", "scanner_version", "advisory_sync", "advisory_snapshot_at", "started_at",
                   "duration_ms", "passed", "summary", "decision", "counts", "possible_counts", "issues",
-                  "dependencies", "findings_count", "findings_url", "created_at"]
+                  "issues_count", "dependencies", "dependencies_count", "findings_count", "findings_url",
+                  "created_at"]
 
     def get_findings_url(self, obj) -> str:
         return f"/api/releases/{obj.release_id}/scan/findings/"
+
+    def get_dependencies(self, obj) -> list[dict]:
+        return list(obj.dependencies or [])[:LIST_LIMIT]
+
+    def get_dependencies_count(self, obj) -> int:
+        return len(obj.dependencies or [])
+
+    def get_issues(self, obj) -> list[dict]:
+        return list(obj.issues or [])[:LIST_LIMIT]
+
+    def get_issues_count(self, obj) -> int:
+        return len(obj.issues or [])

@@ -10,11 +10,13 @@ from releases import promotion, services
 from releases.api import conditional
 from releases.api.filters import FindingFilter, ReleaseFilter
 from releases.api.serializers import (
+    LIST_LIMIT,
     CancelSerializer,
     EnvironmentSerializer,
     FindingSerializer,
     ReleaseCreateSerializer,
     ReleaseDetailSerializer,
+    ReleaseEventSerializer,
     ReleaseSerializer,
     ScanReportSerializer,
 )
@@ -25,6 +27,16 @@ from releases.scanning import severity
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
+
+
+def paginated_schema(name: str, results):
+    """The schema of one page of StandardPagination, for actions that paginate by hand."""
+    return inline_serializer(name, {
+        "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True), "results": results})
+
+
+STORED_OBJECTS = serializers.ListField(child=serializers.DictField())  # a report's dependencies or notes, as stored
 
 
 def _conflict(detail: str, release: Release | None = None) -> Response:
@@ -56,8 +68,9 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
     def get_queryset(self):
         queryset = self.visible_releases().select_related("environment", "requested_by")
         if self.action in ("retrieve", "create"):  # both answer with ReleaseDetailSerializer
-            queryset = queryset.prefetch_related(
-                Prefetch("events", queryset=ReleaseEvent.objects.select_related("actor")),
+            newest = ReleaseEvent.objects.select_related("actor").order_by("-created_at", "-id")[:LIST_LIMIT]
+            queryset = queryset.annotate(events_count=Count("events")).prefetch_related(
+                Prefetch("events", queryset=newest, to_attr="newest_events"),
                 Prefetch("files", queryset=ReleaseFile.objects.defer("content")),
                 Prefetch("scan_reports", queryset=ScanReport.objects.newest_first().only(
                     "id", "release_id", "scanner", "passed", "summary", "counts", "possible_counts", "created_at")),
@@ -145,7 +158,36 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
         return Response(ReleaseSerializer(release).data)
 
     def _latest_report(self):
-        return ScanReport.objects.annotate(findings_count=Count("findings")).latest_for(self.get_object())
+        # raw_output (an external scanner's report, up to 20 MiB) is never part of an answer: not loaded.
+        return (ScanReport.objects.defer("raw_output").annotate(findings_count=Count("findings"))
+                .latest_for(self.get_object()))
+
+    def _report_list(self, field: str):
+        report = ScanReport.objects.filter(release=self.get_object()).newest_first().only("id", field).first()
+        if report is None:
+            return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
+        return self.get_paginated_response(self.paginate_queryset(list(getattr(report, field) or [])))
+
+    @extend_schema(responses={200: paginated_schema("PaginatedScanDependencyList", STORED_OBJECTS), 404: None})
+    @action(detail=True, methods=["get"], url_path="scan/dependencies")
+    def scan_dependencies(self, request, pk=None):
+        """Every dependency the latest scan read (file, line, name, specifier, role), paginated."""
+        return self._report_list("dependencies")
+
+    @extend_schema(responses={200: paginated_schema("PaginatedScanNoteList", STORED_OBJECTS), 404: None})
+    @action(detail=True, methods=["get"], url_path="scan/notes")
+    def scan_notes(self, request, pk=None):
+        """Every note of the latest scan (lines it could not use, scanner remarks), paginated."""
+        return self._report_list("issues")
+
+    @extend_schema(responses={200: paginated_schema("PaginatedReleaseEventList", ReleaseEventSerializer(many=True)),
+                              404: None})
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        """Every event of the release, oldest first, paginated (the release itself shows the newest 200)."""
+        events = ReleaseEvent.objects.filter(release=self.get_object()).select_related("actor").order_by(
+            "created_at", "id")
+        return self.get_paginated_response(ReleaseEventSerializer(self.paginate_queryset(events), many=True).data)
 
     @extend_schema(responses={200: ScanReportSerializer, 404: None})
     @action(detail=True, methods=["get"])
@@ -157,10 +199,8 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
             return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
         return Response(ScanReportSerializer(report).data)
 
-    @extend_schema(responses={200: inline_serializer("PaginatedScanFindingList", {
-                       "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
-                       "previous": serializers.URLField(allow_null=True), "results": FindingSerializer(many=True)}),
-                   400: None, 404: None},
+    @extend_schema(responses={200: paginated_schema("PaginatedScanFindingList", FindingSerializer(many=True)),
+                              400: None, 404: None},
                    parameters=[OpenApiParameter(name, str, description=f"filter: {name}")
                                for name in ("severity", "definite", "package", "advisory_id", "role", "ordering")])
     @action(detail=True, methods=["get"], url_path="scan/findings")

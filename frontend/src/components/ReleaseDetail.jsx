@@ -10,10 +10,13 @@ import { PolicyDecision, WaiversApplied } from './Decision.jsx';
 import styles from './Detail.module.css';
 import { ServerFindings, SeverityChart } from './Findings.jsx';
 
-function Timeline({ events }) {
+function Timeline({ events, total }) {
   return (
     <section className={ui.card} aria-labelledby="timeline-title">
       <h2 id="timeline-title" className={ui.h2}>Timeline</h2>
+      {total > events.length && (
+        <p className={`${ui.small} ${ui.muted}`}>The newest {events.length} of {total} events.</p>
+      )}
       <ol className={styles.timeline}>
         {events.map((e) => (
           <li key={e.id} className={styles.event}>
@@ -94,7 +97,7 @@ function ScanPanel({ release, version }) {
         <>
           <p className={`${ui.small} ${ui.muted}`}>
             {report.scanner} {report.scanner_version} · advisories as of {formatTime(report.advisory_snapshot_at)}
-            {' '}(sync #{report.advisory_sync ?? '—'}) · {report.dependencies.length} dependencies · {report.findings_count} findings
+            {' '}(sync #{report.advisory_sync ?? '—'}) · {report.dependencies_count ?? report.dependencies.length} dependencies · {report.findings_count} findings
             {' '}· scanned {formatTime(report.created_at)}
           </p>
           <div className={ui.grid2}>
@@ -105,7 +108,7 @@ function ScanPanel({ release, version }) {
           <PolicyDecision decision={report.decision} />
           {report.issues?.length > 0 && (
             <>
-              <h3 className={ui.h3}>Scanner notes</h3>
+              <h3 className={ui.h3}>Scanner notes{report.issues_count > 100 ? ` (the first 100 of ${report.issues_count})` : ''}</h3>
               <ul className={styles.reasons}>{report.issues.slice(0, 100).map((n, i) => <li key={i}>{typeof n === 'string' ? n : n.message || JSON.stringify(n)}</li>)}</ul>
             </>
           )}
@@ -186,7 +189,7 @@ export function ReleaseDetail({ id }) {
       <Actions release={release} onDone={live.refresh} />
       <ApprovalsPanel releaseId={release.id} state={approvals} onDecided={(state) => { setApprovals(state); live.refresh(); }} />
       <ScanPanel release={release} version={live.version} />
-      <Timeline events={release.events} />
+      <Timeline events={release.events} total={release.events_count ?? release.events.length} />
       <Files files={release.files} />
     </article>
   );
