@@ -1,4 +1,5 @@
 """Production settings: secrets from the environment, `check --deploy` clean."""
+import json
 import os
 import subprocess
 import sys
@@ -63,9 +64,36 @@ def test_bad_typed_value_names_the_variable():
 
 
 def test_queue_settings_keep_timeout_below_retry_and_cap_attempts(settings):
+    """A live step renews its lease well inside the lease (so a silent worker is noticed in
+    RELEASE_LEASE_SECONDS, not at django-q2's redelivery after `retry`)."""
     q = settings.Q_CLUSTER
-    assert q["timeout"] < settings.RELEASE_LEASE_SECONDS < q["retry"]
+    assert q["timeout"] < q["retry"] and settings.LEASE_RENEW_SECONDS < settings.RELEASE_LEASE_SECONDS
+    assert settings.RELEASE_LEASE_SECONDS < q["retry"]
     assert q["max_attempts"] >= 1 and q["orm"] == "default"
+
+
+def test_redis_broker_and_cache_are_chosen_by_the_environment(tmp_path):
+    """TASK_BROKER=redis moves the queue to REDIS_URL; REDIS_URL alone moves only the caches."""
+    code = ("from django.conf import settings as s; import json; print(json.dumps([s.Q_CLUSTER.get('redis'), "
+            "'orm' in s.Q_CLUSTER, s.CACHES['default']['BACKEND'], s.CACHES['throttle']['BACKEND']]))")
+    base = {**os.environ, "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "gateway_project.settings"}
+    base.pop("DATABASE_URL", None)
+
+    def read(**env):
+        result = subprocess.run([sys.executable, "-c", "import django; django.setup(); " + code],
+                                env={**base, **env}, capture_output=True, text=True, cwd=ROOT, check=False)
+        return result
+
+    plain = json.loads(read().stdout)
+    assert plain == [None, True, "django.core.cache.backends.db.DatabaseCache",
+                     "django.core.cache.backends.locmem.LocMemCache"]
+    cached = json.loads(read(REDIS_URL="redis://127.0.0.1:6379/3").stdout)
+    assert cached[:2] == [None, True] and cached[2] == cached[3] == "django.core.cache.backends.redis.RedisCache"
+    broker = json.loads(read(REDIS_URL="redis://127.0.0.1:6379/3", TASK_BROKER="redis").stdout)
+    assert broker[:2] == ["redis://127.0.0.1:6379/3", False]
+    refused = read(TASK_BROKER="redis")
+    assert refused.returncode != 0 and "TASK_BROKER=redis needs REDIS_URL" in refused.stderr
+    assert "must look like" in read(REDIS_URL="http://x").stderr
 
 
 def test_test_users_get_the_fast_hasher_and_default_hashes_still_verify(owner):
