@@ -23,6 +23,7 @@ import json
 import math
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -130,6 +131,9 @@ def gateway_env(args, run_dir: Path, mlflow_url: str) -> dict:
         # does not refuse a client that sends a few thousand requests a minute.
         API_THROTTLE_USER="100000000/minute",
         WORKER_PROCESSES=str(args.worker_processes),
+        # Whatever the caller's shell says: approved releases rest at APPROVED (see MOVING), tasks run in
+        # the worker, not inline in the request.
+        BUILD_BACKEND="", TASKS_RUN_INLINE="false",
     )
     return env
 
@@ -144,8 +148,17 @@ def recreate_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+STARTED: list[subprocess.Popen] = []  # every process this run started, stopped (by pid) in main's finally
+
+
+def start(cmd: list[str], log: Path, env: dict) -> subprocess.Popen:
+    proc = processes.start(cmd, log, env, ROOT)
+    STARTED.append(proc)
+    return proc
+
+
 def manage(env: dict, *args: str, log: Path) -> subprocess.Popen:
-    return processes.start([sys.executable, "manage.py", *args], log, env, ROOT)
+    return start([sys.executable, "manage.py", *args], log, env)
 
 
 def finish(proc: subprocess.Popen, what: str, log: Path) -> None:
@@ -286,10 +299,15 @@ def run_client(run_dir: Path, name: str, *args: str, on_mark=None) -> dict:
     with open(log, "wb") as errors:
         proc = subprocess.Popen([sys.executable, str(CLIENT), *args, "--out", str(out)], stdout=subprocess.PIPE,
                                 stderr=errors, cwd=ROOT, text=True)
-        for line in proc.stdout:
-            if on_mark is not None:
-                on_mark(line.strip())
-        proc.wait()
+        try:
+            for line in proc.stdout:
+                if on_mark is not None:
+                    on_mark(line.strip())
+            proc.wait()
+        finally:
+            if proc.poll() is None:  # this process failed while reading: stop the client, by its pid
+                proc.kill()
+                proc.wait()
     if proc.returncode != 0:
         raise SystemExit(f"load client failed:\n{log.read_text()[-3000:]}")
     return json.loads(out.read_text())
@@ -314,15 +332,28 @@ def postgres_backends(url: str) -> list[int]:
                                                "AND pid <> pg_backend_pid()")]
 
 
+def cpu_snapshot(servers: dict, database_url: str) -> tuple[dict, float, float]:
+    """CPU seconds of each server's process tree and of this database's PostgreSQL backends, the whole
+    machine's busy seconds, and the load average: what else ran is the machine's busy time minus ours."""
+    cpu = {name: cpu_seconds(tree(p.pid)) for name, p in servers.items()}
+    cpu.update({f"pg:{pid}": cpu_seconds([pid]) for pid in postgres_backends(database_url)})
+    return cpu, machine_cpu()[0], os.getloadavg()[0]
+
+
+def cpu_used(servers: dict, start: tuple, end: tuple) -> tuple[dict, float]:
+    (cpu0, busy0, _), (cpu1, busy1, _) = start, end
+    cpu = {name: cpu1[name] - cpu0[name] for name in servers}
+    # A backend that connected in between counts from zero; one that left is lost (rare: they persist).
+    cpu["PostgreSQL (this database)"] = sum(v - cpu0.get(k, 0) for k, v in cpu1.items() if k.startswith("pg:"))
+    return cpu, busy1 - busy0
+
+
 def load_phase(args, run_dir, base, tokens, release_id, clients, servers) -> dict:
     marks = {}
 
     def snapshot(word: str):
-        """CPU counters of each server's process tree, of this database's PostgreSQL backends, and of the
-        whole machine, read when the client opens and closes its window (warm-up excluded)."""
-        cpu = {name: cpu_seconds(tree(p.pid)) for name, p in servers.items()}
-        cpu.update({f"pg:{pid}": cpu_seconds([pid]) for pid in postgres_backends(args.database_url)})
-        marks[word] = (cpu, machine_cpu(), os.getloadavg()[0])
+        """Read as the client opens and closes its measured window (the warm-up is left out)."""
+        marks[word] = cpu_snapshot(servers, args.database_url)
 
     from django.db.models import Max
 
@@ -335,11 +366,8 @@ def load_phase(args, run_dir, base, tokens, release_id, clients, servers) -> dic
         "--clients", str(clients), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
         "--release-id", str(release_id), "--mix", args.mix, "--max-requests", str(args.max_requests),
         on_mark=snapshot)
-    (cpu0, (busy0, _), load0), (cpu1, (busy1, _), _) = marks["window-start"], marks["window-end"]
-    cpu = {name: cpu1[name] - cpu0[name] for name in servers}
-    # A backend that connected during the window counts from zero; one that left is lost (rare: they persist).
-    cpu["PostgreSQL (this database)"] = sum(v - cpu0.get(k, 0) for k, v in cpu1.items() if k.startswith("pg:"))
-    result.update(clients=clients, cpu=cpu, machine_busy=busy1 - busy0, load_before=load0,
+    cpu, busy = cpu_used(servers, marks["window-start"], marks["window-end"])
+    result.update(clients=clients, cpu=cpu, machine_busy=busy, load_before=marks["window-start"][2],
                   backlog_before=backlog0, backlog_after=backlog(),
                   # Replays must not add releases: the new rows are exactly the creates' answers.
                   new_in_db=Release.objects.filter(pk__gt=last_before).count())
@@ -399,8 +427,14 @@ def memory_phase(base: str, token: str, release_id: int, master_pid: int, count:
     get(paths[0][1])  # opens the connection
     sock = conn.sock
     serving = worker_serving(sock, port, workers)
-    snapshots = [("before", {pid: rss_kib(pid) for pid in workers})]
+    snapshots = [("at the start", {pid: rss_kib(pid) for pid in workers})]
     statuses = Counter()
+    # A first large answer in a worker grows its heap once (allocator arenas, cached querysets' classes):
+    # 10 of each first, so that what follows measures growth per request, which is what would leak.
+    for label, path in paths:
+        for _ in range(10):
+            statuses[(label, get(path))] += 1
+    snapshots.append(("after 10 of each (warm-up)", {pid: rss_kib(pid) for pid in workers}))
     for label, path in paths:
         for _ in range(count):
             statuses[(label, get(path))] += 1
@@ -410,24 +444,25 @@ def memory_phase(base: str, token: str, release_id: int, master_pid: int, count:
     return {"snapshots": snapshots, "statuses": sorted(statuses.items()), "serving": serving, "same": same}
 
 
-def burst_phase(args, run_dir, base, tokens) -> dict:
+def burst_phase(args, run_dir, base, tokens, servers) -> dict:
     from django.db.models import Count, Max, Min
 
     from releases.models import Release, ReleaseEvent
 
+    cpu_start = cpu_snapshot(servers, args.database_url)
+    started = time.monotonic()
     result = run_client(run_dir, "burst", "--url", base, "--tokens", str(run_dir / "tokens.json"),
                            "--clients", str(args.burst_clients), "--burst", str(args.burst),
                            "--burst-bodies", "|".join(json.dumps(b) for b in BURST_BODIES))
     ids = result["created"]
     ends = time.monotonic() + args.burst_timeout
-    progress = []
-    while True:
-        counts = dict(Release.objects.filter(pk__in=ids).values_list("status").annotate(n=Count("id")))
-        progress.append((time.time(), counts))
-        if not any(counts.get(s) for s in MOVING) or time.monotonic() > ends:
-            break
+    while Release.objects.filter(pk__in=ids, status__in=MOVING).exists() and time.monotonic() < ends:
         time.sleep(1)
-    time.sleep(3)  # a second delivery of a task that just ran would land now: give it time to show
+    cpu, busy = cpu_used(servers, cpu_start, cpu_snapshot(servers, args.database_url))
+    seconds = time.monotonic() - started
+    # Wait a little before counting: a step enqueued twice would run just behind the first. (A task that is
+    # never acknowledged is delivered again only after TASK_RETRY_SECONDS, 180 s: raise --burst-settle.)
+    time.sleep(args.burst_settle)
     events = ReleaseEvent.objects.filter(release_id__in=ids)
     per = defaultdict(Counter)  # release -> (from, to) -> count
     for release_id, old, new, message in events.values_list("release_id", "from_status", "to_status", "message"):
@@ -439,11 +474,13 @@ def burst_phase(args, run_dir, base, tokens) -> dict:
     from django_q.models import Failure
 
     return {"result": result, "ids": ids, "per": per, "span": span, "latencies": latencies,
+            "cpu": cpu, "busy": busy, "seconds": seconds, "load": cpu_start[2],
+            "timeline": sorted(decisions.values_list("created_at", flat=True)),
             "final": dict(Release.objects.filter(pk__in=ids).values_list("status").annotate(n=Count("id"))),
             "in_db": Release.objects.filter(requested_by__username__startswith="load-").exclude(
                 requested_by__username="load-seed").count(),
             "decided": decisions.filter(to_status__in=("SCAN_PASSED", "SCAN_FAILED")).count(),
-            "failed_tasks": Failure.objects.count(), "progress": progress}
+            "failed_tasks": Failure.objects.count()}
 
 
 # --- tables ----------------------------------------------------------------------------------------------
@@ -506,23 +543,28 @@ def print_load(results: list[dict], expected: dict) -> None:
     for r in results:
         window, ours, busy = r["window_seconds"], r["cpu"], r["machine_busy"]
         other = busy - sum(ours.values()) - r["client_cpu"]
+        # CPU per answered request of gunicorn and its PostgreSQL backends: less noisy than the throughput
+        # when other jobs share the machine (2 cores / this = the most requests/s the web tier could give).
+        per_request = (ours["gunicorn"] + ours["PostgreSQL (this database)"]) / max(1, len(r["samples"])) * 1000
         cpu_rows.append([r["clients"], f"{busy / window * 100:.0f} %"] +
                         [f"{v / window * 100:.0f} %" for v in ours.values()] +
                         [f"{r['client_cpu'] / window * 100:.0f} %", f"{other / window * 100:.0f} %",
-                         f"{r['load_before']:.2f}", f"{r['backlog_before']} → {r['backlog_after']}"])
+                         f"{per_request:.1f} ms", f"{r['load_before']:.2f}",
+                         f"{r['backlog_before']} → {r['backlog_after']}"])
     names = list(results[0]["cpu"]) if results else []
-    print(table(["clients", "machine busy"] + names + ["load client", "rest (other PostgreSQL work, others' jobs)",
-                                                       "load avg before", "releases in the pipeline"], cpu_rows))
+    print(table(["clients", "machine busy"] + names +
+                ["load client", "rest (other PostgreSQL work, others' jobs)", "gunicorn + PostgreSQL CPU per request",
+                 "load avg before", "releases in the pipeline"], cpu_rows))
 
 
 def print_memory(m: dict) -> None:
     snapshots = m["snapshots"]
-    header = ["gunicorn worker"] + [label for label, _ in snapshots] + ["growth"]
+    header = ["gunicorn worker"] + [label for label, _ in snapshots] + ["growth after the warm-up"]
     rows = []
     for pid in snapshots[0][1]:
         values = [snap[pid] for _, snap in snapshots]
         name = f"{pid} (served them all)" if pid == m["serving"] else f"{pid} (idle: control)"
-        growth = f"{(values[-1] - values[0]) / 1024:+.1f} MiB"
+        growth = f"{(values[-1] - values[1]) / 1024:+.1f} MiB"
         rows.append([name] + [f"{v / 1024:.1f} MiB" for v in values] +
                     [f"**{growth}**" if pid == m["serving"] else growth])
     print("\n### gunicorn worker memory (VmRSS) across sequential reads of the large release, one connection\n")
@@ -557,7 +599,18 @@ def print_burst(b: dict, args) -> None:
          f"{percentile(lat, 50):.1f} s / {percentile(lat, 95):.1f} s / {lat[-1] if lat else float('nan'):.1f} s", ""],
         ["final statuses", ", ".join(f"{k}: {v}" for k, v in sorted(b["final"].items())), ""],
         ["django-q2 failed tasks", b["failed_tasks"], "0"],
+        ["CPU from submit to settled (2 cores = 200 %)",
+         f"machine {b['busy'] / b['seconds'] * 100:.0f} %: " + ", ".join(
+             f"{k} {v / b['seconds'] * 100:.0f} %" for k, v in b["cpu"].items()) +
+         f", the rest (others' jobs) {(b['busy'] - sum(b['cpu'].values())) / b['seconds'] * 100:.0f} %; "
+         f"load average {b['load']:.2f} at the start", ""],
     ]))
+    if first and b["timeline"]:
+        step = 10
+        marks = list(range(step, int((b["timeline"][-1] - first).total_seconds()) + step, step))
+        rows = [[f"{m} s", sum(1 for t in b["timeline"] if (t - first).total_seconds() <= m)] for m in marks]
+        print("\n### Burst: decisions so far, by seconds since the first release was created\n")
+        print(table(["after", "decided"], rows))
     per = b["per"]
     transitions = Counter()
     seen = Counter()
@@ -602,10 +655,14 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=0, help="burst mode: submit this many releases at once")
     parser.add_argument("--burst-clients", type=int, default=20)
     parser.add_argument("--burst-timeout", type=float, default=600)
+    parser.add_argument("--burst-settle", type=float, default=5,
+                        help="seconds to wait once the burst settled, before its events are counted")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args()
     levels = [] if args.burst else [int(c) for c in args.clients.split(",") if c]
 
+    # SIGTERM (a CI timeout, say) unwinds through the finally below, so that the servers are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run_dir = ROOT / "var" / "bench-load" / datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True)
     started = time.monotonic()
@@ -622,9 +679,8 @@ def main() -> int:
         finish(migrate, "migrate", run_dir / "setup.log")
         sync = manage(env, "sync_advisories", str(DEMO_ADVISORIES), log=run_dir / "setup.log")
         # The demo models, from their own process: MLflow prints a banner per run, and it overlaps the sync.
-        models = processes.start([sys.executable, "-c", "import json, sys; from devtools.demo_models import seed; "
-                                  "print('VERSIONS', json.dumps(seed(sys.argv[1])))", mlflow.url],
-                                 run_dir / "models.log", env, ROOT)
+        models = start([sys.executable, "-c", "import json, sys; from devtools.demo_models import seed; "
+                        "print('VERSIONS', json.dumps(seed(sys.argv[1])))", mlflow.url], run_dir / "models.log", env)
         finish(models, "registering the demo models", run_dir / "models.log")
         versions = json.loads((run_dir / "models.log").read_text().split("VERSIONS ", 1)[1].splitlines()[0])
         finish(sync, "sync_advisories", run_dir / "setup.log")
@@ -641,9 +697,9 @@ def main() -> int:
         port = processes.free_port()
         base = f"http://127.0.0.1:{port}"
         servers["qcluster"] = manage(env, "qcluster", log=run_dir / "worker.log")
-        servers["gunicorn"] = processes.start(
+        servers["gunicorn"] = start(
             [sys.executable, "-m", "gunicorn", "gateway_project.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(args.workers), "--threads", str(args.threads)], run_dir / "web.log", env, ROOT)
+             "--workers", str(args.workers), "--threads", str(args.threads)], run_dir / "web.log", env)
         servers["mlflow"] = mlflow.process
         processes.wait_http(f"{base}/healthz", 60, servers["gunicorn"])
         processes.wait_http(f"{base}/readyz", 90, servers["gunicorn"])  # database, worker heartbeat, MLflow
@@ -673,7 +729,7 @@ def main() -> int:
         ]))
 
         if args.burst:
-            burst = burst_phase(args, run_dir, base, tokens)
+            burst = burst_phase(args, run_dir, base, tokens, servers)
             print_burst(burst, args)
         else:
             print("\n### Queries per request (in-process test Client, same database and settings; "
@@ -701,9 +757,8 @@ def main() -> int:
             print("\n```\n" + "\n".join(log[errors[0]:errors[0] + 40]) + "\n```")
         return 0
     finally:
-        for name in ("gunicorn", "qcluster"):
-            if name in servers:
-                processes.stop(servers[name])
+        for proc in reversed(STARTED):  # gunicorn, qcluster, and any setup command still running
+            processes.stop(proc)
         mlflow.stop()
 
 
