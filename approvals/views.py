@@ -3,7 +3,7 @@
 Routes: approvals/urls.py (under /api/, beside the releases API they extend).
 """
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from approvals import services
 from approvals.engine import approval_state, approval_states, group_ids, refusal
+from releases.api.pagination import PAGE_PARAMETERS
 from releases.models import Release
 from releases.statuses import Status
 
@@ -82,8 +83,7 @@ class PendingApprovalsView(GenericAPIView):
     Paginated; the query count does not grow with the number of waiting releases."""
 
     @extend_schema(responses={200: None}, parameters=[
-        OpenApiParameter("page", int, description="page number"),
-        OpenApiParameter("page_size", int, description="results per page (at most 200)")])
+        *PAGE_PARAMETERS])
     def get(self, request):
         mine = group_ids(request.user)
         waiting = list(Release.objects.filter(status=Status.AWAITING_APPROVAL,

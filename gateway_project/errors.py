@@ -69,3 +69,23 @@ def not_found(request, exception=None):
 
 def bad_request(request, exception=None):
     return _answer(request, 400, "Bad request.")
+
+
+# Query parameters that may be given more than once (the filters built on MultipleChoiceFilter:
+# releases/api/filters.py). Any other parameter given twice is ambiguous: refused, not guessed.
+REPEATABLE_PARAMETERS = {"status", "severity"}
+
+
+class RejectRepeatedParametersMiddleware:
+    """`?environment=a&environment=b` is a 400 under /api/, where each parameter has one meaning."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            repeated = sorted(key for key in request.GET if key not in REPEATABLE_PARAMETERS
+                              and len(request.GET.getlist(key)) > 1)
+            if repeated:
+                return _answer(request, 400, f"Give each of these parameters once: {', '.join(repeated)}.")
+        return self.get_response(request)

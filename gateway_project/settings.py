@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "gateway_project.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "gateway_project.errors.RejectNulMiddleware",
+    "gateway_project.errors.RejectRepeatedParametersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -242,6 +243,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # One enum for every status field (status, from_status, to_status).
     "ENUM_NAME_OVERRIDES": {"ReleaseStatusEnum": "releases.statuses.Status"},
+    # The errors every operation can answer, in one place (releases/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "releases.api.schema.add_error_responses"],
     # /api/docs/ loads Swagger UI from our own static files (drf-spectacular-sidecar), not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

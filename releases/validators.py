@@ -17,6 +17,15 @@ _ALIAS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# What the OpenAPI schema promises (releases/api/serializers.py ModelNameField): a subset of
+# what validate_model_name accepts, written without look-arounds so generators can use it.
+# Every name it matches is accepted; the server also accepts rarer ones (two spaces in a row,
+# a trailing dot), which a client that checks against the schema would refuse itself.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|[ .][A-Za-z0-9_-])*$"
+MODEL_VERSION_PATTERN = r"^[1-9][0-9]{0,9}$"
+MODEL_ALIAS_PATTERN = r"^@?[A-Za-z_][A-Za-z0-9_-]*$"
+
+
 def validate_model_name(value: str) -> None:
     if not value:
         raise ValidationError("Model name is required.")

@@ -167,3 +167,22 @@ def test_unknown_content_type_is_415_not_500(api):
     assert response.status_code == 415
     assert Release.objects.filter(status=Status.PENDING).count() == 0
     assert json.loads(response.content)["detail"]
+
+
+@pytest.mark.parametrize("query", ["page=0", "page=-1", "page=abc", "page=", "page_size=0", "page_size=1.5",
+                                   "page_size=9999999999", "page=１"])
+def test_a_page_or_page_size_that_is_not_a_whole_number_from_1_is_400(api, owner, query):
+    make_release(owner)
+    response = api.get(f"/api/releases/?{query}")
+    assert response.status_code == 400 and set(response.json()) <= {"page", "page_size"}
+
+
+def test_a_page_size_above_the_maximum_gives_the_maximum(api, owner):
+    assert api.get("/api/releases/?page_size=100000").status_code == 200
+
+
+def test_a_parameter_given_twice_is_400_unless_it_is_a_list(api, owner):
+    make_release(owner)
+    response = api.get("/api/releases/?environment=staging&environment=canary")
+    assert response.status_code == 400 and "environment" in response.json()["detail"]
+    assert api.get("/api/releases/?status=PENDING&status=FAILED").json()["count"] == 1

@@ -32,7 +32,8 @@ class ModelSearchView(APIView):
     permission_classes = [IsAuthenticated, CanRequestRelease]
 
     @extend_schema(operation_id="models_search",
-                   parameters=[OpenApiParameter("q", str, description="part of a model name")],
+                   parameters=[OpenApiParameter("q", str, description="part of a model name",
+                                                pattern=f"^[A-Za-z0-9 ._-]{{0,{validators.MODEL_NAME_MAX}}}$")],
                    responses={200: None, 400: None, 503: None})
     def get(self, request):
         """Registered model names that contain `q` (case-insensitive), at most 20."""
@@ -50,7 +51,9 @@ class ModelSearchView(APIView):
 class ModelDetailView(APIView):
     permission_classes = [IsAuthenticated, CanRequestRelease]
 
-    @extend_schema(responses={200: None, 400: None, 404: None, 503: None})
+    @extend_schema(responses={200: None, 400: None, 404: None, 503: None},
+                   parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH,
+                                                pattern=validators.MODEL_NAME_PATTERN)])
     def get(self, request, name: str):
         """One model's versions (newest first, at most 100) and aliases, and per environment what the
         promotion chain allows: any version, or the versions that succeeded in its predecessor."""

@@ -7,8 +7,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from releases import validators, waivers
-from releases.api.serializers import ModelReferenceSerializer, _django_validator
+from releases import waivers
+from releases.api.serializers import ModelNameField, ModelReferenceSerializer
 from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
 from releases.models import Environment, Waiver
 from releases.permissions import CanRequestRelease
@@ -23,10 +23,14 @@ class WaiverSerializer(serializers.ModelSerializer):
     environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all(),
                                                required=False, allow_null=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
-    approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
+    approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None,
+                                        allow_null=True)
     state = serializers.CharField(read_only=True)
-    model_name = serializers.CharField(required=False, allow_blank=True, max_length=validators.MODEL_NAME_MAX,
-                                       validators=[_django_validator(validators.validate_model_name)])
+    model_name = ModelNameField(required=False, allow_blank=True)
+    reason = serializers.CharField(min_length=1, max_length=4000, help_text="Why the risk is accepted.")
+    # Advisory ids and aliases are visible ASCII (GHSA-…, CVE-…, PYSEC-…): the schema says so.
+    advisory_id = serializers.RegexField(r"^[!-~]{1,128}$", max_length=128,
+                                         error_messages={"invalid": "An advisory id or alias such as GHSA-… or CVE-…."})
 
     class Meta:
         model = Waiver

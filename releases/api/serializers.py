@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from releases import validators
 from releases.models import Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
+from releases.statuses import Step
 
 
 def _django_validator(func):
@@ -16,8 +17,19 @@ def _django_validator(func):
     return run
 
 
+@extend_schema_field({"type": "string", "pattern": validators.MODEL_NAME_PATTERN,
+                      "maxLength": validators.MODEL_NAME_MAX})
+class ModelNameField(serializers.CharField):
+    """A registered model's name, checked by validators.validate_model_name."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", validators.MODEL_NAME_MAX)
+        super().__init__(trim_whitespace=False, validators=[_django_validator(validators.validate_model_name)],
+                         **kwargs)
+
+
 class EnvironmentSerializer(serializers.ModelSerializer):
-    requires_success_in = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    requires_success_in = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
 
     class Meta:
         model = Environment
@@ -40,6 +52,8 @@ class ReleaseEventSerializer(serializers.ModelSerializer):
 
 class ReleaseSerializer(serializers.ModelSerializer):
     environment = serializers.CharField(source="environment.name", read_only=True)
+    failed_step = serializers.ChoiceField(choices=Step.choices, allow_blank=True, read_only=True,
+                                          help_text="Set while FAILED: the step to retry; empty otherwise.")
     requested_by = serializers.CharField(source="requested_by.username", read_only=True)
 
     class Meta:
@@ -100,11 +114,11 @@ class ModelReferenceSerializer(serializers.Serializer):
     Validated here, before anything is sent to MLflow. `requested_ref` is "3" or "@champion".
     """
 
-    model_name = serializers.CharField(max_length=validators.MODEL_NAME_MAX, trim_whitespace=False,
-                                       validators=[_django_validator(validators.validate_model_name)])
-    model_version = serializers.CharField(required=False, max_length=10,
-                                          validators=[_django_validator(validators.validate_model_version)])
-    model_alias = serializers.CharField(required=False, max_length=validators.ALIAS_MAX + 1)
+    model_name = ModelNameField()
+    model_version = serializers.RegexField(validators.MODEL_VERSION_PATTERN, required=False, max_length=10,
+                                           validators=[_django_validator(validators.validate_model_version)])
+    model_alias = serializers.RegexField(validators.MODEL_ALIAS_PATTERN, required=False,
+                                         max_length=validators.ALIAS_MAX + 1)
 
     def validate_model_alias(self, value: str) -> str:
         alias = validators.normalise_alias(value)
@@ -122,7 +136,10 @@ class ModelReferenceSerializer(serializers.Serializer):
 
 
 class ReleaseCreateSerializer(ModelReferenceSerializer):
-    """A release request. Status and everything else are set by the gateway."""
+    """A release request. Status and everything else are set by the gateway.
+
+    Unknown fields are refused, not ignored (a client that sends `status` must learn it has no
+    effect): releases/api/schema.py STRICT_COMPONENTS marks it `additionalProperties: false`."""
 
     target_environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
 

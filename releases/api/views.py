@@ -95,8 +95,9 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
 
     @extend_schema(
         request=ReleaseCreateSerializer,
-        responses={201: ReleaseDetailSerializer},
-        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False,
+        responses={201: ReleaseDetailSerializer, 409: None},
+        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, {"type": "string", "pattern": "^[!-~]{1,255}$"},
+                                     OpenApiParameter.HEADER, required=False,
                                      description="Same key + same body returns the same release; "
                                      "same key + different body is 409.")],
     )
