@@ -121,15 +121,16 @@ if TASK_BROKER == "redis" and not REDIS_URL:
 
 # "default" is shared by every process (web, worker): /readyz reads the worker heartbeat that
 # django-q2's ORM broker keeps there. The database unless Redis is configured.
-# "throttle" counts API requests per user (releases/api/throttling.py): per process without
-# Redis, so counting costs no query.
+# "requests" holds what each API request looks up and may be a little stale: the throttle's
+# counts (releases/api/throttling.py) and, for READ_ACCESS_CACHE_SECONDS, whether a user may
+# read (releases/permissions.py). Per process without Redis, so neither costs a query.
 _REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                 "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2}}
 CACHES = {
     "default": {**_REDIS_CACHE, "KEY_PREFIX": "gateway"} if REDIS_URL else {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "gateway_cache"},
-    "throttle": {**_REDIS_CACHE, "KEY_PREFIX": "gateway-throttle"} if REDIS_URL else {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle",
+    "requests": {**_REDIS_CACHE, "KEY_PREFIX": "gateway-requests"} if REDIS_URL else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "requests",
         "OPTIONS": {"MAX_ENTRIES": 10_000}},
 }
 
@@ -251,6 +252,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# How long "may this user read?" is remembered (it costs two queries): a role taken away stops
+# reading within this many seconds. Tokens are checked on every request (revocation is immediate).
+READ_ACCESS_CACHE_SECONDS = env_int("READ_ACCESS_CACHE_SECONDS", 10, minimum=0)
 
 # API tokens: how long a new one lasts unless its owner asks for less, and the most they may ask for.
 API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90, minimum=1)

@@ -1,4 +1,6 @@
 """Who may act on which release (one place for the rule)."""
+from django.conf import settings
+from django.core.cache import caches
 from rest_framework.permissions import BasePermission
 
 MANAGE_ANY = "releases.manage_any_release"
@@ -18,7 +20,17 @@ READ = "releases.view_release"
 
 
 def can_read(user) -> bool:
-    return bool(user and user.is_authenticated and user.has_perm(READ))
+    """Remembered for READ_ACCESS_CACHE_SECONDS: it is asked on every API request, and costs two queries."""
+    if not (user and user.is_authenticated):
+        return False
+    if not settings.READ_ACCESS_CACHE_SECONDS:
+        return user.has_perm(READ)
+    key = f"can-read:{user.pk}"
+    allowed = caches["requests"].get(key)
+    if allowed is None:
+        allowed = user.has_perm(READ)
+        caches["requests"].set(key, allowed, settings.READ_ACCESS_CACHE_SECONDS)
+    return allowed
 
 
 class CanReadGateway(BasePermission):

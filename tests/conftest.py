@@ -29,6 +29,15 @@ def fast_password_hasher(request, settings):
         settings.PASSWORD_HASHERS = [FAST_HASHER, *settings.PASSWORD_HASHERS]
 
 
+@pytest.fixture(autouse=True)
+def fresh_request_cache():
+    """The per-process "requests" cache (throttle counts, read access by user id) starts empty in
+    every test: ids are reused after a rollback, and a remembered answer would belong to another user."""
+    from django.core.cache import caches
+
+    caches["requests"].clear()
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     server = MlflowServer(tmp_path_factory.mktemp("mlflow")).start()

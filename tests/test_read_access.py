@@ -46,3 +46,27 @@ def test_every_role_reads(owner, django_user_model, role):
 def test_read_access_can_be_given_to_one_account(owner, stranger, stranger_api):
     stranger.user_permissions.add(Permission.objects.get(codename="view_release", content_type__app_label="releases"))
     assert stranger_api.get("/api/releases/").status_code == 200
+
+
+def test_read_access_is_remembered_briefly_and_then_follows_the_role(owner, django_user_model, settings):
+    from django.core.cache import caches
+
+    settings.READ_ACCESS_CACHE_SECONDS = 10
+    user = django_user_model.objects.create_user("leaver", password="pw-leaver-123")
+    user.groups.add(Group.objects.get(name="sre"))
+    client = token_client(user)
+    assert client.get("/api/releases/").status_code == 200
+    user.groups.clear()
+    assert client.get("/api/releases/").status_code == 200  # within READ_ACCESS_CACHE_SECONDS
+    caches["requests"].delete(f"can-read:{user.pk}")  # what the expiry does
+    assert client.get("/api/releases/").status_code == 403
+
+
+def test_without_the_cache_a_removed_role_stops_reading_at_once(owner, django_user_model, settings):
+    settings.READ_ACCESS_CACHE_SECONDS = 0
+    user = django_user_model.objects.create_user("leaver2", password="pw-leaver2-123")
+    user.groups.add(Group.objects.get(name="sre"))
+    client = token_client(user)
+    assert client.get("/api/releases/").status_code == 200
+    user.groups.clear()
+    assert client.get("/api/releases/").status_code == 403

@@ -75,7 +75,7 @@ def test_queue_settings_keep_timeout_below_retry_and_cap_attempts(settings):
 def test_redis_broker_and_cache_are_chosen_by_the_environment(tmp_path):
     """TASK_BROKER=redis moves the queue to REDIS_URL; REDIS_URL alone moves only the caches."""
     code = ("from django.conf import settings as s; import json; print(json.dumps([s.Q_CLUSTER.get('redis'), "
-            "'orm' in s.Q_CLUSTER, s.CACHES['default']['BACKEND'], s.CACHES['throttle']['BACKEND']]))")
+            "'orm' in s.Q_CLUSTER, s.CACHES['default']['BACKEND'], s.CACHES['requests']['BACKEND']]))")
     base = {**os.environ, "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "gateway_project.settings"}
     base.pop("DATABASE_URL", None)
 

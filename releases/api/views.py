@@ -36,6 +36,10 @@ def paginated_schema(name: str, results):
         "previous": serializers.URLField(allow_null=True), "results": results})
 
 
+# The columns a list shows (ReleaseSerializer); the run's metrics and tags can be large.
+LIST_COLUMNS = ["id", "model_name", "requested_ref", "model_version", "status", "status_message", "failed_step",
+                "mlflow_run_id", "mlflow_source", "image_reference", "image_digest", "created_at", "updated_at",
+                "environment__name", "requested_by__username"]
 STORED_OBJECTS = serializers.ListField(child=serializers.DictField())  # a report's dependencies or notes, as stored
 
 
@@ -67,6 +71,8 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
 
     def get_queryset(self):
         queryset = self.visible_releases().select_related("environment", "requested_by")
+        if self.action == "list":  # only what ReleaseSerializer shows: not the run's metrics and tags
+            return queryset.only(*LIST_COLUMNS)
         if self.action in ("retrieve", "create"):  # both answer with ReleaseDetailSerializer
             newest = ReleaseEvent.objects.select_related("actor").order_by("-created_at", "-id")[:LIST_LIMIT]
             queryset = queryset.annotate(events_count=Count("events")).prefetch_related(
