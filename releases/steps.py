@@ -194,7 +194,9 @@ def _set_alias(release: Release, owner: str) -> str:
             MlflowSource().client.set_registered_model_alias(release.model_name, alias, release.model_version)
             message, ok = f"MLflow alias @{alias} now points to version {release.model_version}.", True
         except Exception as exc:  # MLflow down, no permission...: the release stays SUCCEEDED
-            message, ok = f"Could not set MLflow alias @{alias}: {str(exc).splitlines()[0][:200]}", False
+            log.warning("release %s: setting MLflow alias @%s failed: %s", release.pk, alias,
+                        (str(exc).splitlines() or [""])[0][:500])
+            message, ok = f"Could not set MLflow alias @{alias} ({type(exc).__name__}); see the worker log.", False
         record_event(release, message, data={"alias": alias, "set": ok})
         return "set" if ok else "failed"
     finally:

@@ -3,6 +3,7 @@
 A backend's `start(build)` returns `Started`, or raises BuildTriggerError when it could not be
 asked to build (an operational failure: the release goes to FAILED and can be retried).
 """
+import logging
 import time
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ import requests
 from django.conf import settings
 
 from releases.models import Build, ScanReport
+
+log = logging.getLogger(__name__)
 
 
 class BuildTriggerError(Exception):
@@ -50,4 +53,6 @@ def post(url: str, **kwargs) -> requests.Response:
                 return response
             last = f"HTTP {response.status_code}"
         time.sleep(min(2 ** attempt, 5) * 0.5)
-    raise BuildTriggerError(f"{url} did not accept the build request ({last}).")
+    # The URL and the library's text are for the log; the release's users see what failed.
+    log.warning("build request to %s failed: %s", url, last)
+    raise BuildTriggerError(f"The build service did not accept the build request ({last.split(':')[0]}).")

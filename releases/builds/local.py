@@ -159,7 +159,11 @@ def _download_model(release, into: Path) -> Path:
         local = mlflow.artifacts.download_artifacts(artifact_uri=release.mlflow_download_uri, dst_path=str(into),
                                                     tracking_uri=settings.MLFLOW_TRACKING_URI)
     except Exception as exc:  # MLflow down or the artifacts gone: the build cannot run now
-        raise BuildTriggerError(f"Could not download the model from MLflow: {str(exc).splitlines()[0][:200]}") from None
+        # MLflow's text names its address: the log keeps it, the release says what happened
+        log.warning("build of release %s: download from MLflow failed: %s", release.pk,
+                    (str(exc).splitlines() or [""])[0][:500])
+        raise BuildTriggerError(f"Could not download the model from MLflow ({type(exc).__name__}); "
+                                "the build can be retried.") from None
     total = sum(f.stat().st_size for f in Path(local).rglob("*") if f.is_file())
     if total > settings.BUILD_MAX_MODEL_BYTES:
         raise BuildFailure(f"the model is {total} bytes, over BUILD_MAX_MODEL_BYTES={settings.BUILD_MAX_MODEL_BYTES}")
