@@ -168,3 +168,20 @@ def test_admin_lists_tokens_without_their_digest(owner, django_user_model):
     client.post("/admin/gateway_project/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     token.refresh_from_db()
     assert token.revoked_at is None
+
+
+def test_the_command_prints_a_working_token_once(owner):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out, err = StringIO(), StringIO()
+    call_command("create_api_token", "owner", "--name", "nightly", "--days", "7", stdout=out, stderr=err)
+    raw = out.getvalue().strip()
+    assert bearer(raw).get("/api/releases/").status_code == 200
+    assert raw not in err.getvalue() and raw[:12] in err.getvalue()
+    with pytest.raises(CommandError, match="No user"):
+        call_command("create_api_token", "nobody", stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError, match="1 to"):
+        call_command("create_api_token", "owner", "--days", "0", stdout=StringIO(), stderr=StringIO())
