@@ -53,6 +53,17 @@ function SignOut() {
   );
 }
 
+// Signed in, but in no group: the API answers 403 to everything it would show (releases/permissions.py).
+function NoRole() {
+  return (
+    <section className={ui.card} role="status">
+      <h1 className={ui.h2}>No role yet</h1>
+      <p>Your account has no role in the gateway, so there is nothing it may show you.
+        Ask a platform admin to add you to a group (requesters, ml-leads, security-officers, sre or auditors).</p>
+    </section>
+  );
+}
+
 export function App({ options, api: givenApi }) {
   const api = useMemo(() => givenApi || createApi(options.apiBase || ''), [givenApi, options.apiBase]);
   const [me, setMe] = useState(null);
@@ -68,7 +79,7 @@ export function App({ options, api: givenApi }) {
         <PortalContext.Provider value={context}>
           <Header me={me} options={options} />
           <main className={ui.page} id="gateway-main">
-            <Screen />
+            {me.can_read === false ? <NoRole /> : <Screen />}
           </main>
         </PortalContext.Provider>
       )}
