@@ -28,6 +28,60 @@ def start_qcluster(log_path: Path, **env_overrides) -> subprocess.Popen:
     return processes.start([sys.executable, "manage.py", "qcluster"], log_path, env=env, cwd=ROOT)
 
 
+def start_gunicorn(log_path: Path, workers: int = 2, **env_overrides) -> tuple[subprocess.Popen, str]:
+    """gunicorn serving the gateway on a free loopback port, on the test database; returns (process, url).
+
+    Waits until /healthz answers. Stop it with processes.stop (it leads its own process group)."""
+    port = processes.free_port()
+    env = dict(os.environ)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(DATABASE_URL=database_url_of_test_db())
+    env.update({k: str(v) for k, v in env_overrides.items()})
+    web = processes.start([sys.executable, "-m", "gunicorn", "gateway_project.wsgi", "--bind", f"127.0.0.1:{port}",
+                           "--workers", str(workers), "--threads", "4", "--access-logfile", "-"], log_path, env, ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_http(f"{url}/healthz", 60, web)
+    except Exception:
+        processes.stop(web)
+        raise
+    return web, url
+
+
+def sigkill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the whole process group this process leads (a qcluster's sentinel, pusher, workers, monitor):
+    no clean shutdown, nothing handed back to the broker."""
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+def stop_qcluster(process: subprocess.Popen, timeout: float = 15) -> None:
+    """Stop a qcluster the way it stops cleanly: SIGTERM to its own pid only (it then stops its pusher,
+    workers and monitor itself, in under a second); SIGKILL its whole group if it does not go.
+
+    SIGTERM to the whole group (processes.stop) reaches the children too, and django-q2's stop then
+    hangs (still running 25 s later, ORM or Redis broker): it only goes at the SIGKILL, after the whole
+    timeout."""
+    import signal
+
+    if process.poll() is None:
+        try:
+            os.kill(process.pid, signal.SIGTERM)
+            process.wait(timeout=timeout)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # anything of the group still there
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
 def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None):
     ends = time.monotonic() + timeout
     while time.monotonic() < ends:
