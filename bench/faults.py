@@ -174,7 +174,7 @@ class Gateway:
 
     def stop(self) -> None:
         for _, proc in reversed(self.clusters):
-            processes.stop(proc)
+            stop_cluster(proc)
         if self.web is not None:
             processes.stop(self.web)
 
@@ -206,6 +206,23 @@ class Gateway:
 
 
 # --- small helpers --------------------------------------------------------------------------------------
+
+def stop_cluster(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """A qcluster stops cleanly on SIGTERM to its own pid (it stops its children itself); SIGTERM to its whole
+    group, as processes.stop sends, reaches the children first and the cluster then waits until SIGKILL."""
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=timeout)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # anything of its group still there
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc.poll() is None:
+        proc.wait(timeout=5)
+
 
 def fresh(release_id: int):
     from django.db import close_old_connections
@@ -467,8 +484,8 @@ def scenario_kill(ctx: Context, token: str) -> Report:
 
 # --- 2. PostgreSQL restart --------------------------------------------------------------------------------
 
-def scenario_postgres(ctx: Context, tokens: list[str], before: float = 8, down: float = 10, after: float = 22
-                      ) -> Report:
+def scenario_postgres(ctx: Context, tokens: list[str], before: float = 8, down: float = 10, after: float = 22,
+                      burst: int = 30) -> Report:
     from django.db import connection
     from django.db.models import F, Max
 
@@ -487,7 +504,16 @@ def scenario_postgres(ctx: Context, tokens: list[str], before: float = 8, down: 
                              "--seconds", str(seconds), "--bodies", json.dumps(load.BURST_BODIES), "--out", str(out)],
                             gw.dir / "client.log", gw.env)
         started = time.time()
-        time.sleep(before)
+        time.sleep(before - 2)
+        # A backlog for the worker when the server goes: a burst of creates just before the stop.
+        burst_ids: list[int] = []
+        senders = [threading.Thread(target=lambda i=i: burst_ids.extend(
+            gw.submit(tokens[9], load.BURST_BODIES[(i + j) % 3]) for j in range(burst // 5))) for i in range(5)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(60)
+        time.sleep(max(0.0, started + before - time.time()))
         moving = ("PENDING", "SCANNING_DEPENDENCIES", "SCAN_PASSED")
         in_flight = Counter(Release.objects.filter(pk__gt=last_before, status__in=moving)
                             .values_list("status", flat=True))
@@ -502,7 +528,7 @@ def scenario_postgres(ctx: Context, tokens: list[str], before: float = 8, down: 
         client.wait(timeout=seconds + 60)
         result = json.loads(out.read_text())
         keys = result["keys"]
-        ids = sorted({k["id"] for k in keys.values() if k["id"]})
+        ids = sorted({k["id"] for k in keys.values() if k["id"]} | set(burst_ids))
         # The pipeline by itself: every release that got a 201 must reach a decision, with no manual step.
         try:
             wait_until(lambda: not Release.objects.filter(pk__in=ids, status__in=moving).exists(), 180,
@@ -550,10 +576,11 @@ def scenario_postgres(ctx: Context, tokens: list[str], before: float = 8, down: 
     creates_ok = sum(1 for s in samples if s["kind"] == "create" and s["status"] == 201)
     report.done = (f"4 list clients (GET /api/releases/, 20 ms think time) and 2 create clients (POST with an "
                    f"Idempotency-Key every second; a key without its 201 sent again) from a separate process for "
-                   f"{seconds:.0f} s against gunicorn (2 workers × 4 threads) and a qcluster (2 processes, no build "
-                   f"backend), on the private PostgreSQL {ctx.pg.version} (port {ctx.pg.port}). After {before:.0f} s: "
-                   f"`pg_ctl stop -m fast` (took {stopped_at - stop_at:.1f} s), down {start_at - stopped_at:.1f} s, "
-                   f"`pg_ctl start -w` (took {up_at - start_at:.1f} s).")
+                   f"{seconds:.0f} s, and a burst of {len(burst_ids)} creates from this process 2 s before the stop "
+                   f"(a backlog for the worker), against gunicorn (2 workers × 4 threads) and a qcluster (2 processes, "
+                   f"no build backend), on the private PostgreSQL {ctx.pg.version} (port {ctx.pg.port}). After "
+                   f"{before:.0f} s: `pg_ctl stop -m fast` (took {stopped_at - stop_at:.1f} s), down "
+                   f"{start_at - stopped_at:.1f} s, `pg_ctl start -w` (took {up_at - start_at:.1f} s).")
     report.row("releases in the pipeline when PostgreSQL stopped",
                ", ".join(f"{k}: {v}" for k, v in sorted(in_flight.items())) or "none", "some", None)
     report.row("requests in the whole run, by status", ", ".join(f"{k}: {v}" for k, v in sorted(all_statuses.items())),
@@ -574,8 +601,9 @@ def scenario_postgres(ctx: Context, tokens: list[str], before: float = 8, down: 
                "promptly (connections are health-checked)", first_ok is not None and first_ok - up_at <= 5)
     report.row("stop → first list 200 (whole outage as a client saw it)",
                f"{first_ok - stop_at:.1f} s" if first_ok else "never", "", None)
-    report.row("releases answered 201 / distinct ids / still in the database", f"{creates_ok} / {len(ids)} / "
-               f"{len(in_db)}", "all equal", creates_ok == len(ids) == len(in_db))
+    report.row("releases answered 201 (clients + burst) / distinct ids / still in the database",
+               f"{creates_ok} + {len(burst_ids)} / {len(ids)} / {len(in_db)}", "all equal",
+               creates_ok + len(burst_ids) == len(ids) == len(in_db))
     retried = sum(1 for k in keys.values() if k["id"] and len(k["statuses"]) > 1)
     report.row("keys answered 201 only after a retry with the same key", retried, "", None)
     report.row("releases the database gained / ids answered + keys never answered that made one",
