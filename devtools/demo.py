@@ -157,8 +157,8 @@ def main(argv=None) -> int:
     registry = Registry(var_dir / "demo-registry")
 
     def shutdown(*_):
-        for child in reversed(children):
-            processes.stop(child)
+        for child in reversed(children):  # the worker (a qcluster) is stopped through its leader alone
+            processes.stop(child, whole_group=child.args[-1:] != ["qcluster"])
         registry.stop()
         mlflow.stop()
 

@@ -277,7 +277,9 @@ if TASK_RETRY_SECONDS <= TASK_TIMEOUT_SECONDS:
 RELEASE_LEASE_SECONDS = env_int("RELEASE_LEASE_SECONDS", 20, minimum=3)
 LEASE_RENEW_SECONDS = RELEASE_LEASE_SECONDS / 4  # three beats may be missed before the lease expires
 Q_CLUSTER = {
-    "name": "gateway",
+    # The queue's name, and the salt its tasks are signed with: the same in every process of one
+    # gateway; different for two gateways that share one broker.
+    "name": env_str("TASK_QUEUE_NAME", "gateway"),
     "orm": "default",
     "workers": env_int("WORKER_PROCESSES", 2, minimum=1),
     "timeout": TASK_TIMEOUT_SECONDS,

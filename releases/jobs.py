@@ -4,6 +4,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -39,11 +40,16 @@ def resume_stalled() -> int:
                        | Q(lease_expires_at__isnull=True, updated_at__lt=now - timedelta(seconds=grace)))
                # a BUILDING_IMAGE release with a running build is waiting for its callback
                .exclude(status=Status.BUILDING_IMAGE, builds__state=Build.State.RUNNING)
-               .values_list("pk", "status", "lease_owner").distinct())
+               .values_list("pk", "status", "lease_owner", "updated_at").distinct())
     count = 0
-    for release_id, status, lease_owner in stalled:
+    for release_id, status, lease_owner, updated_at in stalled:
         if queued is not None and release_id in queued:
             continue  # its task is waiting in the queue (or was just taken): it will run
+        # A broker shows only waiting tasks, not those a live cluster has taken ahead of its workers
+        # (Redis: up to queue_limit + 1): re-enqueue one stalled state once a lease, not every sweep.
+        if not cache.add(f"resumed:{release_id}:{status}:{lease_owner}:{updated_at.timestamp()}", 1,
+                         settings.RELEASE_LEASE_SECONDS):
+            continue
         log.warning("release %s stalled in %s (lease %s); re-enqueueing", release_id, status, lease_owner or "none")
         queue.enqueue_step(release_id, status)
         count += 1

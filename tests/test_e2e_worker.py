@@ -44,7 +44,7 @@ def test_release_flows_through_a_real_worker(owner, mlflow_server, mlflow_models
         # The running cluster's heartbeat makes the gateway ready.
         wait_for(lambda: api.get("/readyz").status_code == 200, 30, "readyz to see the worker", worker, log)
     finally:
-        processes.stop(worker)
+        processes.stop(worker, whole_group=False)
 
 
 def test_worker_killed_mid_task_is_redelivered_and_finishes(owner, mlflow_server, mlflow_models, settings,
@@ -81,9 +81,9 @@ def _kill_mid_task(owner, mlflow_server, tmp_path, hung_url):
         assert list(release.events.values_list("to_status", flat=True)) == [
             Status.PENDING, Status.SCANNING_DEPENDENCIES, Status.SCAN_FAILED]
     finally:
-        processes.stop(first)
+        processes.stop(first, whole_group=False)
         if second is not None:
-            processes.stop(second)
+            processes.stop(second, whole_group=False)
 
 
 def test_whole_flow_to_succeeded_with_a_real_build(owner, mlflow_server, mlflow_models, registry, settings,
@@ -110,4 +110,4 @@ def test_whole_flow_to_succeeded_with_a_real_build(owner, mlflow_server, mlflow_
         assert body["image_reference"].startswith(f"{registry.address}/e2e/{CLEAN}:v2-r{release_id}-a1")
         assert body["image_digest"].startswith("sha256:")
     finally:
-        processes.stop(worker)
+        processes.stop(worker, whole_group=False)

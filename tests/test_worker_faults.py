@@ -62,7 +62,7 @@ def test_a_build_longer_than_the_task_timeout_succeeds(owner, use_mlflow, regist
             queue.enqueue_step(release.pk, Status.BUILDING_IMAGE)
             wait_for(lambda: fresh(release).status != Status.BUILDING_IMAGE, 150, "the slow build", worker, log)
         finally:
-            processes.stop(worker)
+            processes.stop(worker, whole_group=False)
     release = fresh(release)
     assert release.status == Status.SUCCEEDED, release.status_message
     build = Build.objects.get(release=release)  # one attempt: nothing killed or retried it
@@ -100,9 +100,9 @@ def test_worker_and_builder_killed_mid_build_resume_once_and_leave_nothing(owner
             resumed_after = time.monotonic() - killed_at
             wait_for(lambda: fresh(release).status != Status.BUILDING_IMAGE, 120, "attempt 2", second, second_log)
         finally:
-            processes.stop(first)
+            processes.stop(first, whole_group=False)
             if second is not None:
-                processes.stop(second)
+                processes.stop(second, whole_group=False)
     print(f"\nbuild resumed {resumed_after:.1f} s after SIGKILL (new cluster started at once)")
     release = fresh(release)
     assert release.status == Status.SUCCEEDED, release.status_message
@@ -139,9 +139,9 @@ def test_a_killed_workers_step_is_resumed_from_its_lease_within_a_minute(owner, 
                      second, second_log)
             recovered = time.monotonic() - killed_at
         finally:
-            processes.stop(first)
+            processes.stop(first, whole_group=False)
             if second is not None:
-                processes.stop(second)
+                processes.stop(second, whole_group=False)
     print(f"\nrecovered {recovered:.1f} s after SIGKILL (django-q2 would redeliver after 180 s)")
     assert recovered < 90
     assert list(fresh(release).events.values_list("to_status", flat=True)) == [  # each transition once

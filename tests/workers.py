@@ -61,25 +61,8 @@ def sigkill_group(process: subprocess.Popen) -> None:
 
 
 def stop_qcluster(process: subprocess.Popen, timeout: float = 15) -> None:
-    """Stop a qcluster the way it stops cleanly: SIGTERM to its own pid only (it then stops its pusher,
-    workers and monitor itself, in under a second); SIGKILL its whole group if it does not go.
-
-    SIGTERM to the whole group (processes.stop) reaches the children too, and django-q2's stop then
-    hangs (still running 25 s later, ORM or Redis broker): it only goes at the SIGKILL, after the whole
-    timeout."""
-    import signal
-
-    if process.poll() is None:
-        try:
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(timeout=timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # anything of the group still there
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=10)
+    """SIGTERM to the cluster's own pid, then SIGKILL its group (devtools.processes.stop says why)."""
+    processes.stop(process, timeout=timeout, whole_group=False)
 
 
 def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None):

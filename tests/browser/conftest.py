@@ -48,6 +48,18 @@ def chromium(orm_beside_playwright):
         browser.close()
 
 
+# Every page of a test context records what the Content-Security-Policy blocked (csp_violations).
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+def csp_violations(page) -> list[str]:
+    return page.evaluate("window.__cspViolations || []")
+
+
 @dataclass
 class Gateway:
     url: str
@@ -56,6 +68,7 @@ class Gateway:
     def login(self, browser, username: str, password: str | None = None, path: str = "/"):
         """A new browser context (its own cookies) signed in through the portal's login page."""
         context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_init_script(RECORD_CSP_VIOLATIONS)
         page = context.new_page()
         page.set_default_timeout(15_000)
         # Script errors and failed requests are printed with the test's output when it fails.
@@ -103,7 +116,7 @@ def gateway(transactional_db, mlflow_server, mlflow_models, local_builds, settin
         yield Gateway(url, local_builds)
     finally:
         processes.stop(web)
-        processes.stop(worker)
+        processes.stop(worker, whole_group=False)  # a qcluster: SIGTERM to its leader (processes.stop)
 
 
 @pytest.fixture
@@ -125,7 +138,9 @@ def screenshot(page, name: str) -> Path:
 
 def serious_axe_violations(page) -> list[dict]:
     """axe-core's serious and critical violations on the page (it walks open shadow roots)."""
-    page.add_script_tag(path=str(AXE))
+    # Evaluated through the devtools protocol: the page's CSP (script-src 'self') would block a
+    # <script> tag with axe's source, as it must block every inline script.
+    page.evaluate(AXE.read_text())
     result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
     return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
              "nodes": [n["target"] for n in v["nodes"][:5]]}

@@ -97,12 +97,22 @@ def test_the_keyboard_alone_requests_a_release(chromium, gateway, requester):
     expect(page.locator("[data-status]").first).to_be_visible()
 
 
-def test_a_user_in_no_group_sees_no_request_or_decision_controls(chromium, gateway, django_user_model, requester):
+def test_a_user_in_no_group_is_told_so_and_sees_nothing(chromium, gateway, django_user_model, requester):
     _user(django_user_model, "nobody")
     waiting = make_release(requester, status=Status.AWAITING_APPROVAL, model_name=CLEAN, ref="2",
                            model_version="2", env="canary")
-    large_report(waiting, 5)
     page = gateway.login(chromium, "nobody", path=f"/releases/{waiting.pk}")
+    expect(page.get_by_role("heading", name="No role yet")).to_be_visible()
+    expect(page.get_by_text(CLEAN)).to_have_count(0)
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+
+
+def test_a_reader_sees_no_request_or_decision_controls(chromium, gateway, django_user_model, requester):
+    _user(django_user_model, "reader", "auditors")
+    waiting = make_release(requester, status=Status.AWAITING_APPROVAL, model_name=CLEAN, ref="2",
+                           model_version="2", env="canary")
+    large_report(waiting, 5)
+    page = gateway.login(chromium, "reader", path=f"/releases/{waiting.pk}")
     expect(page.get_by_role("heading", name="Approvals")).to_be_visible()
     expect(page.get_by_role("link", name="Request a release")).to_have_count(0)
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from devtools.sample_reports import large_report
 from releases.models import Release
 from releases.statuses import Status
-from tests.browser.conftest import screenshot, serious_axe_violations
+from tests.browser.conftest import csp_violations, screenshot, serious_axe_violations
 from tests.factories import make_release
 from tests.mlflow_models import CLEAN
 
@@ -73,6 +73,7 @@ def test_request_watch_approve_and_both_see_the_digest(chromium, gateway, reques
     expect(page.get_by_text("ml-lead approved at ML lead")).to_be_visible()
     expect(page.get_by_text("Metrics look right.").first).to_be_visible()
     screenshot(page, "release-succeeded")
+    assert csp_violations(page) == [] and csp_violations(lead) == []  # the portal runs under its policy
 
 
 def test_rejection_needs_a_comment_and_the_requester_sees_it(chromium, gateway, requester, ml_lead):
@@ -149,3 +150,21 @@ def test_a_large_scan_report_pages_sorts_and_filters(chromium, gateway, requeste
     expect(table.locator("tbody tr").first.locator("td").nth(1)).not_to_have_text(first)
     screenshot(page, "release-large-report")
     assert serious_axe_violations(page) == []
+
+
+def test_admin_and_the_api_docs_work_under_their_policy_with_nothing_from_elsewhere(chromium, gateway,
+                                                                                    django_user_model):
+    django_user_model.objects.create_user("docs-reader", password="pw-docs-reader-123", is_staff=True,
+                                          is_superuser=True)
+    page = gateway.login(chromium, "docs-reader")
+    elsewhere = []
+    page.on("request", lambda r: not r.url.startswith(gateway.url) and not r.url.startswith("data:")
+            and elsewhere.append(r.url))
+    page.goto(gateway.url + "/api/docs/")
+    expect(page.get_by_text("Model Release Gateway API").first).to_be_visible()  # Swagger UI rendered
+    expect(page.get_by_text("/api/releases/").first).to_be_visible()
+    assert csp_violations(page) == []
+    page.goto(gateway.url + "/admin/releases/release/")
+    expect(page.get_by_role("heading", name=re.compile("release", re.I)).first).to_be_visible()
+    assert csp_violations(page) == []
+    assert elsewhere == []
