@@ -758,7 +758,7 @@ def main() -> int:
         return 0
     finally:
         for proc in reversed(STARTED):  # gunicorn, qcluster, and any setup command still running
-            processes.stop(proc)
+            processes.stop(proc, whole_group=proc.args[-1:] != ["qcluster"])  # a qcluster: its leader alone
         mlflow.stop()
 
 

@@ -59,3 +59,14 @@ def test_a_bug_is_still_a_500_not_an_outage(rf):
         response = server_error(request)
     assert response.status_code == 500 and "Retry-After" not in response
     assert b"a bug" not in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outage_is_logged_one_line_a_request_without_tracebacks(owner, restored_environments, caplog):
+    api = token_client(owner)
+    api.raise_request_exception = False
+    with database_unreachable():
+        for _ in range(3):
+            assert api.get("/api/releases/").status_code == 503
+    refused = [r for r in caplog.records if r.name == "django.request" and getattr(r, "status_code", 0) == 503]
+    assert len(refused) == 3 and all(r.exc_info is None for r in refused)

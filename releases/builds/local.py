@@ -181,7 +181,11 @@ def _buildah(args: list[str], deadline: float) -> str:
     except subprocess.TimeoutExpired:
         raise BuildFailure(f"buildah {args[0]} did not finish within {timeout:g} s") from None
     if proc.returncode != 0:
-        raise BuildFailure(f"buildah {args[0]} failed: {(proc.stderr.strip().splitlines() or [''])[-1][:300]}")
+        # buildah's text names the registry and paths: the build's log keeps it, the release says what failed
+        log.error("buildah %s failed (exit %s): %s", args[0], proc.returncode, proc.stderr.strip()[-2000:])
+        doing = {"push": "pushing the image to BUILD_REGISTRY", "from": "preparing the base image",
+                 "copy": "copying the model in", "commit": "committing the image"}.get(args[0], args[0])
+        raise BuildFailure(f"buildah failed while {doing} (exit {proc.returncode}); see the build log.")
     return proc.stdout.strip()
 
 
