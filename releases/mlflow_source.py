@@ -23,7 +23,9 @@ ENV_FILES = ("MLmodel", *ENVIRONMENT_FILES)
 
 class MlflowSourceError(Exception):
     """A failure to report on the release as-is: the message is shown to users, so it names no
-    server address and quotes no library error (those go to the log, with the release's context)."""
+    server address and quotes no library error (those go to the log, and to `detail`, for staff)."""
+
+    detail = ""
 
 
 class ModelNotFound(MlflowSourceError):
@@ -94,8 +96,10 @@ def _unavailable(exc: Exception, doing: str) -> MlflowUnavailable:
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     log.warning("MLflow at %s could not be reached while %s: %s", settings.MLFLOW_TRACKING_URI, doing,
                 first_line[:500])
-    return MlflowUnavailable(f"MLflow could not be reached while {doing} ({type(exc).__name__}); "
-                             "the step can be retried.")
+    failure = MlflowUnavailable(f"MLflow could not be reached while {doing} ({type(exc).__name__}); "
+                                "the step can be retried.")
+    failure.detail = f"MLflow at {settings.MLFLOW_TRACKING_URI}: {first_line[:500]}"
+    return failure
 
 
 class MlflowSource:

@@ -16,7 +16,7 @@ from releases.builds import BACKENDS
 from releases.builds.base import BuildTriggerError
 from releases.lifecycle import TransitionConflict, record_event, transition
 from releases.mlflow_source import MlflowSource, MlflowSourceError
-from releases.models import Build, Release, ReleaseFile
+from releases.models import Build, Release, ReleaseEvent, ReleaseFile
 from releases.queue import SKIPPED
 from releases.scanning.rego import RegoFailure
 from releases.scanning.scanner import EmptyAdvisoryDatabase
@@ -48,9 +48,11 @@ def _run_claimed(release_id: int, status: str, body: Callable[[Release, str], st
         return body(release, owner)
 
 
-def _fail(release: Release, step: str, message: str, owner: str) -> str:
+def _fail(release: Release, step: str, message: str, owner: str, detail: str = "") -> str:
+    """`message` is for everyone; `detail` (addresses, library text) for staff in admin."""
+    data = {"step": step, ReleaseEvent.STAFF_DETAIL: detail[:1000]} if detail else {"step": step}
     try:
-        transition(release, Status.FAILED, message=message, data={"step": step},
+        transition(release, Status.FAILED, message=message, data=data,
                    fields={"failed_step": step}, lease_owner=owner)
     except TransitionConflict:
         return SKIPPED
@@ -73,10 +75,11 @@ def _fetch(release: Release, owner: str) -> str:
         files = source.fetch_files(model)
         run = source.run_data(model)
     except (MlflowSourceError, promotion.PromotionRefused) as exc:
-        return _fail(release, Step.FETCH, str(exc), owner)
+        return _fail(release, Step.FETCH, str(exc), owner, detail=getattr(exc, "detail", ""))
     except Exception as exc:  # a bug or an unforeseen library error: fail visibly, never mislabel
         log.exception("fetch step crashed for release %s", release_id)
-        return _fail(release, Step.FETCH, f"Unexpected error while fetching from MLflow ({type(exc).__name__}).", owner)
+        return _fail(release, Step.FETCH, f"Unexpected error while fetching from MLflow ({type(exc).__name__}).", owner,
+                     detail=f"{type(exc).__name__}: {exc}")
 
     names = ", ".join(f.name for f in files)
     try:
@@ -121,10 +124,11 @@ def _scan(release: Release, owner: str) -> str:
     try:
         judged = evaluation.evaluate(release)
     except (EmptyAdvisoryDatabase, TrivyError, RegoFailure) as exc:
-        return _fail(release, Step.SCAN, str(exc), owner)
+        return _fail(release, Step.SCAN, str(exc), owner, detail=getattr(exc, "detail", ""))
     except Exception as exc:  # a bug: fail visibly as an operational failure, never as a scan verdict
         log.exception("scan step crashed for release %s", release_id)
-        return _fail(release, Step.SCAN, f"Unexpected error while scanning ({type(exc).__name__}).", owner)
+        return _fail(release, Step.SCAN, f"Unexpected error while scanning ({type(exc).__name__}).", owner,
+                     detail=f"{type(exc).__name__}: {exc}")
     passed = judged.decision.passed
     try:
         evaluation.record(release, judged, Status.SCAN_PASSED if passed else Status.SCAN_FAILED, lease_owner=owner)
@@ -166,7 +170,7 @@ def trigger_build(release_id: int) -> str:
         started = BACKENDS[backend](build)
     except BuildTriggerError as exc:
         Build.objects.filter(pk=build.pk).update(state=Build.State.FAILED, error=str(exc), finished_at=timezone.now())
-        return _fail(release, Step.BUILD, str(exc), owner)
+        return _fail(release, Step.BUILD, str(exc), owner, detail=getattr(exc, "detail", ""))
     Build.objects.filter(pk=build.pk).update(external_id=started.external_id, log_url=started.log_url)
     record_event(release, f"Build #{build.pk} (attempt {attempt}) started on {backend}.",
                  data={"build": build.pk, "external_id": started.external_id, "log_url": started.log_url})

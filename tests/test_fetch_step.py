@@ -193,3 +193,27 @@ def test_hung_mlflow_times_out_within_the_configured_bound(owner, settings, hang
     assert result == "failed" and release.status == Status.FAILED
     assert "could not be reached" in release.status_message and hanging_server not in release.status_message
     assert elapsed < 8, f"took {elapsed:.1f} s; bound is 2 attempts x 1 s"
+
+
+def test_the_address_of_an_unreachable_mlflow_is_for_staff_only(owner, settings, django_user_model):
+    """Users read what failed; the address and MLflow's words are kept for staff (admin), not the API."""
+    from django.test import Client
+
+    from devtools.processes import free_port
+    from tests.conftest import token_client
+
+    port = free_port()
+    settings.MLFLOW_TRACKING_URI = f"http://127.0.0.1:{port}"
+    settings.MLFLOW_MAX_RETRIES = 0
+    result, release = _fetch(make_release(owner, model_name=CLEAN, ref="1"))
+    assert result == "failed"
+    event = release.events.get(to_status=Status.FAILED)
+    assert str(port) in event.data[ReleaseEvent.STAFF_DETAIL]
+    answer = token_client(owner).get(f"/api/releases/{release.pk}/")
+    assert answer.status_code == 200 and str(port) not in answer.content.decode()
+    assert answer.json()["events"][-1]["data"] == {"step": Step.FETCH}
+    staff = django_user_model.objects.create_superuser("staff-reader", password="pw-staff-reader-123")
+    admin = Client()
+    admin.force_login(staff)
+    page = admin.get(f"/admin/releases/release/{release.pk}/change/")
+    assert page.status_code == 200 and str(port) in page.content.decode()

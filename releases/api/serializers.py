@@ -44,10 +44,15 @@ class ReleaseFileSerializer(serializers.ModelSerializer):
 
 class ReleaseEventSerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_name", read_only=True)
+    data = serializers.SerializerMethodField()
 
     class Meta:
         model = ReleaseEvent
         fields = ["id", "from_status", "to_status", "actor", "message", "data", "created_at"]
+
+    def get_data(self, obj) -> dict:
+        """Without the staff-only detail of a failure (ReleaseEvent.STAFF_DETAIL: admin shows it)."""
+        return {key: value for key, value in (obj.data or {}).items() if key != ReleaseEvent.STAFF_DETAIL}
 
 
 class ReleaseSerializer(serializers.ModelSerializer):

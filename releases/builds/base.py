@@ -16,7 +16,10 @@ log = logging.getLogger(__name__)
 
 
 class BuildTriggerError(Exception):
-    """The backend could not be asked to build (an operational failure: retryable)."""
+    """The backend could not be asked to build (an operational failure: retryable). `detail`: the
+    address and the library's words, for staff (ReleaseEvent.STAFF_DETAIL)."""
+
+    detail = ""
 
 
 @dataclass
@@ -55,4 +58,6 @@ def post(url: str, **kwargs) -> requests.Response:
         time.sleep(min(2 ** attempt, 5) * 0.5)
     # The URL and the library's text are for the log; the release's users see what failed.
     log.warning("build request to %s failed: %s", url, last)
-    raise BuildTriggerError(f"The build service did not accept the build request ({last.split(':')[0]}).")
+    failure = BuildTriggerError(f"The build service did not accept the build request ({last.split(':')[0]}).")
+    failure.detail = f"{url}: {last}"
+    raise failure

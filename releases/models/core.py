@@ -103,7 +103,13 @@ class AppendOnlyError(Exception):
 
 
 class ReleaseEvent(models.Model):
-    """Append-only audit record of one state change or notable fact."""
+    """Append-only audit record of one state change or notable fact.
+
+    `data[STAFF_DETAIL]` holds what an operational failure's user-facing message leaves out (a
+    server's address, the library's error text): shown in admin, never in the API.
+    """
+
+    STAFF_DETAIL = "staff_detail"
 
     release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="events")
     from_status = models.CharField(max_length=32, choices=Status.choices, blank=True)

@@ -24,7 +24,10 @@ MAX_REPORT_BYTES = 20 * 1024 * 1024
 
 
 class TrivyError(Exception):
-    """Trivy could not produce a report (an operational failure, retryable)."""
+    """Trivy could not produce a report (an operational failure, retryable). `detail`: Trivy's own
+    words, for staff (ReleaseEvent.STAFF_DETAIL), not for the release's users."""
+
+    detail = ""
 
 
 def _requirements(parsed: ParsedEnvironment) -> tuple[str, dict, list[dict]]:
@@ -101,7 +104,9 @@ def scan_with_trivy(parsed: ParsedEnvironment, binary: str, timeout: float, extr
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         # Its error text can name paths and servers: for the log, not for the release's users.
         log.error("Trivy exited with code %s: %s", proc.returncode, tail[0][:500])
-        raise TrivyError(f"Trivy exited with code {proc.returncode}; its message is in the worker log.")
+        failure = TrivyError(f"Trivy exited with code {proc.returncode}; its message is in the worker log.")
+        failure.detail = tail[0][:500]
+        raise failure
     if len(proc.stdout) > MAX_REPORT_BYTES:
         raise TrivyError("Trivy's report is larger than 20 MiB.")
     try:
