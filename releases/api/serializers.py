@@ -100,7 +100,8 @@ class ReleaseDetailSerializer(ReleaseSerializer):
 
     @extend_schema_field(ReleaseEventSerializer(many=True))
     def get_events(self, obj):
-        newest = list(getattr(obj, "newest_events", None) or obj.events.order_by("-created_at", "-id")[:LIST_LIMIT])
+        newest = obj.newest_events if hasattr(obj, "newest_events") else (  # prefetched by the viewset
+            obj.events.order_by("-created_at", "-id")[:LIST_LIMIT])
         return ReleaseEventSerializer(reversed(newest), many=True).data
 
     def get_events_count(self, obj) -> int:
