@@ -1,4 +1,4 @@
-from django.db.models import Case, Count, IntegerField, Prefetch, Value, When
+from django.db.models import Count, Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -23,7 +23,6 @@ from releases.api.serializers import (
 from releases.lifecycle import TransitionError
 from releases.models import Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
 from releases.permissions import CanManageRelease, CanReadGateway, CanRequestRelease
-from releases.scanning import severity
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -225,12 +224,11 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
         report = latest.values_list("id", flat=True).first()
         if report is None:
             return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
-        rank = Case(*(When(severity=level.value, then=Value(i)) for i, level in enumerate(severity.ORDER)),
-                    default=Value(len(severity.ORDER)), output_field=IntegerField())
         filtered = FindingFilter(request.query_params, queryset=Finding.objects.filter(report_id=report))
         if not filtered.is_valid():
             raise ValidationError(filtered.errors)
-        findings = filtered.qs.annotate(severity_rank=rank).order_by(*self._finding_order(request))
+        # severity_rank is stored (Finding): the default order is read from the finding_most_severe_first index
+        findings = filtered.qs.order_by(*self._finding_order(request))
         page = self.paginate_queryset(findings)
         return self.get_paginated_response(FindingSerializer(page, many=True).data)
 

@@ -52,6 +52,9 @@ class ScanReport(models.Model):
         return f"scan #{self.pk} of release #{self.release_id}: {'passed' if self.passed else 'failed'}"
 
 
+SEVERITY_ORDER = severity.ORDER  # inside Finding, `severity` is the field
+
+
 class Finding(models.Model):
     report = models.ForeignKey(ScanReport, on_delete=models.CASCADE, related_name="findings")
     package = models.CharField(max_length=256)
@@ -70,9 +73,18 @@ class Finding(models.Model):
     role = models.CharField(max_length=16, default="runtime",
                             help_text="runtime, build (python_env.yaml build_dependencies) or constraint (a pin "
                                       "from a -c file: installed at that version whenever anything requires it).")
+    # 0 = CRITICAL … 4 = UNKNOWN (severity.ORDER), computed and stored by the database, so that a page
+    # of a report's findings, most severe first, is read from an index instead of sorting the report.
+    severity_rank = models.GeneratedField(
+        expression=models.Case(*(models.When(severity=level.value, then=models.Value(rank))
+                                 for rank, level in enumerate(SEVERITY_ORDER)),
+                               default=models.Value(len(SEVERITY_ORDER))),
+        output_field=models.PositiveSmallIntegerField(), db_persist=True)
 
     class Meta:
         ordering = ["-definite", "package", "advisory_id"]
+        indexes = [models.Index(fields=["report", "-definite", "severity_rank", "package", "advisory_id", "id"],
+                                name="finding_most_severe_first")]
 
     def __str__(self) -> str:
         return f"{self.package} {self.version or self.specifier}: {self.advisory_id} ({self.severity})"
