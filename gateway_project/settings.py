@@ -333,6 +333,11 @@ if BUILD_BACKEND not in ("", "local", "webhook", "gitlab"):
 # local backend: buildah (vfs storage) pushing to BUILD_REGISTRY (host:port/namespace).
 BUILD_REGISTRY = env_str("BUILD_REGISTRY", "")
 BUILD_REGISTRY_TLS_VERIFY = env_bool("BUILD_REGISTRY_TLS_VERIFY", True)
+# The gateway's own calls to BUILD_REGISTRY (releases.registry: promotion by digest, attestations).
+# Credentials are sent only to BUILD_REGISTRY's host (and the token service it names); empty = anonymous.
+BUILD_REGISTRY_USERNAME = env_str("BUILD_REGISTRY_USERNAME", "")
+BUILD_REGISTRY_PASSWORD = env_str("BUILD_REGISTRY_PASSWORD", "")  # or a token; also from _FILE
+BUILD_REGISTRY_TIMEOUT_SECONDS = env_int("BUILD_REGISTRY_TIMEOUT_SECONDS", 15, minimum=1)
 BUILD_BASE_IMAGE = env_str("BUILD_BASE_IMAGE", "scratch")
 BUILDAH_ROOT = Path(env_str("BUILDAH_ROOT", str(VAR_DIR / "buildah")))
 BUILD_MAX_MODEL_BYTES = env_int("BUILD_MAX_MODEL_BYTES", 2 * 1024**3, minimum=1)
