@@ -1,7 +1,11 @@
 """Release requests, their environments, fetched files and audit trail."""
-from django.conf import settings
-from django.db import models
+import json
 
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from releases import audit_hash
 from releases.statuses import Status, Step
 
 SYSTEM_ACTOR = "system"
@@ -102,11 +106,40 @@ class AppendOnlyError(Exception):
     pass
 
 
+APPEND_ONLY = "Release events are append-only."
+
+
+class EventQuerySet(models.QuerySet):
+    """Events are only ever added. No query changes or removes one (nor, on PostgreSQL, any SQL:
+    migration 0020's trigger); every insert goes through link_to_chain."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError(APPEND_ONLY)
+
+    def delete(self):
+        raise AppendOnlyError(APPEND_ONLY)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError(APPEND_ONLY)
+
+    def bulk_create(self, objs, batch_size=None, **options):
+        if options:  # ignore_conflicts would drop links silently, update_conflicts would rewrite events
+            raise AppendOnlyError(f"{APPEND_ONLY} bulk_create takes no {', '.join(options)}.")
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            link_to_chain(objs)
+            return super().bulk_create(objs, batch_size=batch_size)
+
+
 class ReleaseEvent(models.Model):
     """Append-only audit record of one state change or notable fact.
 
     `data[STAFF_DETAIL]` holds what an operational failure's user-facing message leaves out (a
     server's address, the library's error text): shown in admin, never in the API.
+
+    `sequence` and `chain_hash` chain each event to its release's previous one (releases.audit_hash
+    says what is hashed); they, `created_at` and `actor_username` are set by link_to_chain, never by
+    the caller. releases.audit_chain verifies the chains.
     """
 
     STAFF_DETAIL = "staff_detail"
@@ -117,27 +150,97 @@ class ReleaseEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The actor's username when the event was written: hashed, so a later rename (or a forged
+    # one in the users table) does not change who the log says acted.
+    actor_username = models.CharField(max_length=150, blank=True, editable=False)
     message = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by link_to_chain under the release's lock (not auto_now_add, which would set it again
+    # after the hash was computed).
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    sequence = models.PositiveIntegerField(editable=False, help_text="1, 2, 3… within the release.")
+    chain_hash = models.CharField(max_length=64, editable=False,
+                                  help_text="SHA-256 over this event and the previous event's hash.")
+
+    objects = EventQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            # The backstop of the release lock: two writers can never both take the same place.
+            models.UniqueConstraint(fields=["release", "sequence"], name="release_event_sequence_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_status or '∅'} → {self.to_status or '∅'} by {self.actor_name}"
 
     @property
     def actor_name(self) -> str:
-        return self.actor.get_username() if self.actor_id else SYSTEM_ACTOR
+        if not self.actor_id:
+            return SYSTEM_ACTOR
+        return self.actor_username or self.actor.get_username()
+
+    def chained_fields(self) -> dict:
+        """What the chain hash covers (see releases.audit_hash), as the database gives it back."""
+        return {"release": self.release_id, "sequence": self.sequence, "from_status": self.from_status,
+                "to_status": self.to_status, "actor": self.actor_id, "actor_username": self.actor_username,
+                "message": self.message, "data": _as_stored(self.data), "created_at": self.created_at}
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            raise AppendOnlyError("Release events are append-only.")
-        super().save(*args, **kwargs)
+            raise AppendOnlyError(APPEND_ONLY)
+        with transaction.atomic(using=kwargs.get("using")):
+            link_to_chain([self])
+            super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Release events are append-only.")
+        raise AppendOnlyError(APPEND_ONLY)
+
+
+def link_to_chain(events: list[ReleaseEvent]) -> None:
+    """Place new events at the end of their releases' chains: the next sequence, the time, the hash.
+
+    The one function every event insert goes through (save and bulk_create); call it inside the
+    inserting transaction. Each release row is locked (FOR NO KEY UPDATE: it waits for the other
+    writers of that release, lifecycle.transition's UPDATE included, but not for inserts elsewhere
+    that merely refer to the release) until the transaction ends, so concurrent writers take turns
+    and cannot both link to the same predecessor; the unique (release, sequence) is the backstop.
+    The newest link is read in a statement of its own after the lock is granted: in READ COMMITTED
+    only a new statement sees what the writer we waited for committed. On SQLite, transactions
+    begin IMMEDIATE (settings), which serializes writers the same way.
+    """
+    releases = sorted({event.release_id for event in events})  # one order for every writer: no deadlock
+    for release_id in releases:
+        list(Release.objects.select_for_update(no_key=True).filter(pk=release_id).values_list("pk"))
+    heads = {release_id: ReleaseEvent.objects.filter(release_id=release_id).order_by("-sequence")
+             .values_list("sequence", "chain_hash").first() or (0, audit_hash.GENESIS) for release_id in releases}
+    usernames = _usernames_of(events)
+    for event in events:
+        sequence, previous = heads[event.release_id]
+        event.sequence = sequence + 1
+        event.created_at = timezone.now()
+        event.actor_username = usernames.get(event.actor_id, "")
+        event.chain_hash = audit_hash.chain_hash(event.chained_fields(), previous)
+        heads[event.release_id] = (event.sequence, event.chain_hash)
+
+
+def _usernames_of(events: list[ReleaseEvent]) -> dict:
+    """Usernames now, without a query for actors the caller passed as objects (lifecycle does)."""
+    known = {event.actor_id: event.actor.get_username() for event in events
+             if event.actor_id and ReleaseEvent.actor.is_cached(event)}
+    missing = {event.actor_id for event in events if event.actor_id and event.actor_id not in known}
+    if missing:
+        user_model = ReleaseEvent.actor.field.related_model
+        known.update((pk, name) for pk, name in user_model._default_manager.filter(pk__in=missing)
+                     .values_list("pk", user_model.USERNAME_FIELD))
+    return known
+
+
+def _as_stored(data):
+    """The data as the database will give it back (tuples as lists, keys as strings), numbers aside:
+    releases.audit_hash hashes numbers by value, which no database changes."""
+    field = ReleaseEvent._meta.get_field("data")
+    return json.loads(json.dumps(data, cls=field.encoder), cls=field.decoder)
 
 
 class IdempotencyKey(models.Model):
