@@ -2,7 +2,8 @@
 (only its digest is stored). Revoking is the one action, for those who may change tokens."""
 from django.contrib import admin
 
-from gateway_project import tokens
+from gateway_project import tokens, vendor_admin  # noqa: F401 (re-registers third-party admins)
+from gateway_project.audit import admin as audit_admin  # noqa: F401 (the release page, history, exports)
 from gateway_project.models import ApiToken
 from releases.readonly_admin import ReadOnlyAdmin
 

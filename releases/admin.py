@@ -4,7 +4,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from releases import services, waivers
+from releases import record_admin, services, waivers  # noqa: F401 (record_admin registers builds, findings)
+from releases.admin_filters import SeverityFilter, model_filter, requester_filter, text_filter
 from releases.lifecycle import TransitionError
 from releases.models import (
     Advisory,
@@ -12,21 +13,14 @@ from releases.models import (
     AffectedPackage,
     Environment,
     EnvironmentPolicy,
-    Finding,
     Release,
     ReleaseEvent,
     ReleaseFile,
     ScanReport,
     Waiver,
 )
-from releases.permissions import can_manage
+from releases.permissions import MANAGE_ANY, REQUEST, can_manage
 from releases.readonly_admin import ReadOnlyAdmin, ReadOnlyInline
-
-
-class ReleaseEventInline(ReadOnlyInline):
-    model = ReleaseEvent
-    fields = ["created_at", "from_status", "to_status", "actor", "message", "data"]
-    readonly_fields = fields
 
 
 class ReleaseFileInline(ReadOnlyInline):
@@ -45,11 +39,14 @@ class EnvironmentAdmin(admin.ModelAdmin):
 class ReleaseAdmin(admin.ModelAdmin):
     list_display = ["id", "model_name", "requested_ref", "model_version", "environment", "status",
                     "requested_by", "created_at"]
-    list_filter = ["status", "environment", "failed_step"]
+    list_filter = ["status", "environment", "failed_step", "created_at", model_filter(), requester_filter(),
+                   SeverityFilter]
     search_fields = ["model_name", "mlflow_run_id", "requested_by__username", "image_digest"]
     list_select_related = ["environment", "requested_by"]
     date_hierarchy = "created_at"
-    inlines = [ReleaseFileInline, ReleaseEventInline]
+    # The events are not an inline: a release can have thousands. Its page shows the newest ones
+    # (gateway_project/audit/admin.py) and links to the event list filtered by release.
+    inlines = [ReleaseFileInline]
     actions = ["cancel_selected"]
     readonly_fields = [f.name for f in Release._meta.fields]
 
@@ -59,7 +56,11 @@ class ReleaseAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # the audit trail refers to them
 
-    @admin.action(description="Cancel selected releases")
+    def has_cancel_permission(self, request):
+        # Offered to those who may cancel some release (their own, or any); each release is checked again below.
+        return request.user.has_perm(REQUEST) or request.user.has_perm(MANAGE_ANY)
+
+    @admin.action(description="Cancel selected releases", permissions=["cancel"])
     def cancel_selected(self, request, queryset):
         done = 0
         for release in queryset:
@@ -77,26 +78,34 @@ class ReleaseAdmin(admin.ModelAdmin):
 @admin.register(ReleaseEvent)
 class ReleaseEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "release", "from_status", "to_status", "actor_name", "message"]
-    list_filter = ["to_status"]
+    list_filter = ["to_status", "release__environment", "created_at", model_filter("release__model_name"),
+                   text_filter("actor (username)", "actor", "actor__username"),
+                   text_filter("release id", "release", "release_id")]
     search_fields = ["release__model_name", "message", "actor__username"]
+    date_hierarchy = "created_at"
     list_select_related = ["release__environment", "actor"]
     readonly_fields = ["release", "from_status", "to_status", "actor", "message", "data", "created_at"]
-
-
-class FindingInline(ReadOnlyInline):
-    model = Finding
-    fields = ["severity", "score", "package", "version", "specifier", "advisory_id", "aliases", "fixed_versions",
-              "definite", "role", "source_file", "line"]
-    readonly_fields = fields
 
 
 @admin.register(ScanReport)
 class ScanReportAdmin(ReadOnlyAdmin):
     list_display = ["id", "release", "scanner", "passed", "summary", "advisory_sync", "duration_ms", "created_at"]
-    list_filter = ["passed", "scanner"]
+    list_filter = ["passed", "scanner", "release__environment", "created_at", SeverityFilter,
+                   model_filter("release__model_name"), requester_filter("release__requested_by__username"),
+                   text_filter("release id", "release", "release_id")]
     search_fields = ["release__model_name", "findings__advisory_id", "findings__package"]
-    list_select_related = ["release__environment"]
-    inlines = [FindingInline]
+    list_select_related = ["release__environment", "advisory_sync"]
+    date_hierarchy = "created_at"
+    # Not an inline of findings: a report can hold thousands. The first ones, and a link to all.
+    readonly_fields = ["most_severe_findings"]
+
+    def get_queryset(self, request):
+        # A row of the list needs none of the large columns (an external scanner's raw report can be 20 MiB).
+        return super().get_queryset(request).defer("raw_output", "dependencies", "issues", "decision")
+
+    @admin.display(description="findings")
+    def most_severe_findings(self, report):
+        return record_admin.findings_summary(report)
 
 
 class AffectedPackageInline(ReadOnlyInline):
@@ -142,8 +151,10 @@ class EnvironmentPolicyAdmin(admin.ModelAdmin):
 class WaiverAdmin(admin.ModelAdmin):
     list_display = ["id", "advisory_id", "package", "model_name", "environment", "state", "expires_at", "created_by",
                     "approved_by"]
-    list_filter = ["environment"]
+    list_filter = ["environment", "created_at", "expires_at", model_filter()]
     search_fields = ["advisory_id", "package", "model_name", "reason"]
+    list_select_related = ["environment", "created_by", "approved_by"]
+    date_hierarchy = "created_at"
     readonly_fields = ["created_by", "created_at", "approved_by", "approved_at", "revoked_at"]
     actions = ["approve_selected", "revoke_selected"]
 
@@ -185,10 +196,13 @@ class WaiverAdmin(admin.ModelAdmin):
             except (waivers.WaiverRefused, waivers.WaiverConflict) as exc:
                 self.message_user(request, f"#{waiver.pk}: {exc}", messages.ERROR)
 
-    @admin.action(description="Approve selected waivers")
+    def has_decide_permission(self, request):
+        return waivers.is_security_officer(request.user)
+
+    @admin.action(description="Approve selected waivers", permissions=["decide"])
     def approve_selected(self, request, queryset):
         self._each(request, queryset, waivers.approve, "approved")
 
-    @admin.action(description="Revoke selected waivers")
+    @admin.action(description="Revoke selected waivers", permissions=["decide"])
     def revoke_selected(self, request, queryset):
         self._each(request, queryset, waivers.revoke, "revoked")

@@ -1,0 +1,60 @@
+"""Admin lists of builds and findings: read-only records, for auditors to filter and search.
+
+Findings are a list of their own (filtered by report from a release's page) because a report can
+hold thousands: a page shows one page of them, never the whole report.
+"""
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from releases.admin_filters import model_filter, requester_filter, text_filter
+from releases.models import Build, Finding
+from releases.readonly_admin import ReadOnlyAdmin
+
+
+@admin.register(Build)
+class BuildAdmin(ReadOnlyAdmin):
+    list_display = ["id", "release", "backend", "attempt", "state", "image_digest", "started_at", "finished_at"]
+    list_filter = ["state", "backend", "release__environment", "started_at",
+                   model_filter("release__model_name"), requester_filter("release__requested_by__username"),
+                   text_filter("release id", "release", "release_id")]
+    search_fields = ["release__model_name", "image_digest", "image_reference", "external_id"]
+    list_select_related = ["release__environment"]
+    date_hierarchy = "started_at"
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyAdmin):
+    list_display = ["advisory_id", "severity", "definite", "package", "version", "specifier", "role", "report",
+                    "source_file", "line"]
+    list_filter = ["severity", "definite", "role", text_filter("scan report id", "report", "report_id"),
+                   model_filter("report__release__model_name")]
+    search_fields = ["advisory_id", "package"]
+    # Most severe first, read from the finding_most_severe_first index (see Finding.severity_rank).
+    ordering = ["-definite", "severity_rank", "package", "advisory_id", "id"]
+    list_select_related = ["report"]
+    show_full_result_count = False  # a second COUNT over millions of findings, for a number nobody needs
+
+
+SUMMARY_FINDINGS = 20  # on a report's or a release's page; the rest through the link
+
+
+def findings_url(report_id: int, **filters) -> str:
+    query = "&".join(f"{name}={value}" for name, value in {"report": report_id, **filters}.items())
+    return f"{reverse('admin:releases_finding_changelist')}?{query}"
+
+
+def most_severe(report_id: int, limit: int = SUMMARY_FINDINGS) -> list[Finding]:
+    return list(Finding.objects.filter(report_id=report_id).order_by(*FindingAdmin.ordering)[:limit])
+
+
+def findings_summary(report) -> str:
+    """The report's most severe findings as a small table, and a link to all of them."""
+    if report.pk is None:
+        return "-"
+    rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>", (
+        (f.severity, "definite" if f.definite else "possible", f.advisory_id, f.package, f.version or f.specifier,
+         f.role) for f in most_severe(report.pk)))
+    total = Finding.objects.filter(report_id=report.pk).count()
+    return format_html('<table><tr><th>severity</th><th></th><th>advisory</th><th>package</th><th>role</th></tr>'
+                       '{}</table><p><a href="{}">All {} findings</a></p>', rows, findings_url(report.pk), total)
