@@ -77,14 +77,16 @@ class ReleaseAdmin(admin.ModelAdmin):
 
 @admin.register(ReleaseEvent)
 class ReleaseEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "release", "from_status", "to_status", "actor_name", "message"]
+    list_display = ["created_at", "release", "sequence", "from_status", "to_status", "actor_name", "message",
+                    "chain_hash"]
     list_filter = ["to_status", "release__environment", "created_at", model_filter("release__model_name"),
                    text_filter("actor (username)", "actor", "actor__username"),
                    text_filter("release id", "release", "release_id")]
     search_fields = ["release__model_name", "message", "actor__username"]
     date_hierarchy = "created_at"
     list_select_related = ["release__environment", "actor"]
-    readonly_fields = ["release", "from_status", "to_status", "actor", "message", "data", "created_at"]
+    readonly_fields = ["release", "sequence", "from_status", "to_status", "actor", "actor_username", "message", "data",
+                       "created_at", "chain_hash"]  # the chain (releases.audit_chain), shown, never edited
 
 
 @admin.register(ScanReport)

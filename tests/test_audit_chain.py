@@ -308,3 +308,16 @@ def test_the_migration_chains_events_stored_before_it(restored_environments, own
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         sql(f"UPDATE {TABLE} SET message = 'x'")
     ensure_environments()
+
+
+def test_admin_shows_the_chain_and_changes_none_of_it(admin_client, owner):
+    release = make_release(owner)
+    event = record_event(release, "shown", actor=owner)
+    listing = admin_client.get(f"/admin/releases/releaseevent/?release={release.pk}")
+    assert listing.status_code == 200 and event.chain_hash.encode() in listing.content
+    page = admin_client.get(f"/admin/releases/releaseevent/{event.pk}/change/")
+    assert page.status_code == 200 and event.chain_hash.encode() in page.content and b"Sequence" in page.content
+    forged = admin_client.post(f"/admin/releases/releaseevent/{event.pk}/change/",
+                               {"message": "forged", "chain_hash": "0" * 64, "sequence": "7"})
+    assert forged.status_code == 403
+    assert ReleaseEvent.objects.filter(pk=event.pk, message="shown", sequence=1).exists()
