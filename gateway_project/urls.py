@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from gateway_project import health, portal
+from gateway_project.audit.api import DeploymentsView
 from gateway_project.login import LoginView
 from gateway_project.token_api import ApiTokenViewSet
 from releases.api.builds import BuildCallbackView
@@ -23,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/builds/callback/", BuildCallbackView.as_view(), name="build-callback"),
     path("api/", include(tokens_router.urls)),
+    path("api/deployments/", DeploymentsView.as_view(), name="deployments"),
     path("api/", include("releases.api.urls")),
     path("api/", include("approvals.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from approvals.models import ApprovalDecision, ApprovalStage
 from releases.lifecycle import transition
-from releases.models import Build, Finding, ReleaseEvent, ScanReport
+from releases.models import Build, Finding, ScanReport
 from releases.statuses import Status
 from tests.factories import make_release
 
