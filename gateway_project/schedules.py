@@ -38,6 +38,8 @@ SCHEDULES = [
         "scan again waiting releases whose decision used a waiver that expired or was revoked"),
     Job("reconcile-builds", "releases.jobs.reconcile_builds", 5,
         "fail builds that never reported back; close builds of cancelled releases"),
+    Job("push-release-evidence", "releases.evidence.push.push_pending", 1,
+        "push attestations and SBOMs whose push failed (registry down) or whose task was lost"),
     Job("sync-advisories", "releases.jobs.scheduled_advisory_sync", 60,
         "sync ADVISORY_SYNC_SOURCE when the last sync is older than ADVISORY_SYNC_INTERVAL_HOURS"),
 ]

@@ -355,6 +355,13 @@ BUILD_TIMEOUT_MINUTES = env_int("BUILD_TIMEOUT_MINUTES", 60, minimum=1)
 # build started again; after this many interrupted attempts in a row the release fails (step build).
 BUILD_MAX_INTERRUPTIONS = env_int("BUILD_MAX_INTERRUPTIONS", 3, minimum=1)
 
+# --- Release attestations ---------------------------------------------------------------------
+# The Ed25519 private key (PEM, PKCS#8, no password) that signs every release attestation: in the
+# variable, or in the file ATTESTATION_SIGNING_KEY_FILE names. Never in the database. Empty with a
+# build backend and DEBUG off is a start-up error (releases.evidence.checks); with DEBUG on a
+# development key is made under var/.
+ATTESTATION_SIGNING_KEY = env_str("ATTESTATION_SIGNING_KEY", "")
+
 # --- Policy -------------------------------------------------------------------------------
 WAIVER_MAX_DAYS = env_int("WAIVER_MAX_DAYS", 90, minimum=1)
 

@@ -8,3 +8,26 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "k" * 50)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def _session_signing_key() -> None:
+    """A new attestation signing key for this test session, in a temporary directory removed at exit
+    (never a key kept in the repository). Processes the tests start inherit the variable."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    folder = tempfile.mkdtemp(prefix="gateway-test-key-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = os.path.join(folder, "attestation-key.pem")
+    with open(path, "wb") as fh:
+        fh.write(Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    os.environ["ATTESTATION_SIGNING_KEY_FILE"] = path
+
+
+if not os.environ.get("ATTESTATION_SIGNING_KEY") and not os.environ.get("ATTESTATION_SIGNING_KEY_FILE"):
+    _session_signing_key()

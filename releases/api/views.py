@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from releases import promotion, services
 from releases.api import conditional
+from releases.api.evidence import ReleaseEvidenceActions
 from releases.api.filters import FindingFilter, ReleaseFilter
 from releases.api.serializers import (
     LIST_LIMIT,
@@ -36,7 +37,7 @@ def paginated_schema(name: str, results):
 
 
 # Actions that read what belongs to a release (its report, findings, events), not the release itself.
-REPORT_ACTIONS = {"scan", "scan_findings", "scan_dependencies", "scan_notes", "events"}
+REPORT_ACTIONS = {"scan", "scan_findings", "scan_dependencies", "scan_notes", "events", "attestation", "sbom"}
 # The columns a list shows (ReleaseSerializer); the run's metrics and tags can be large.
 LIST_COLUMNS = ["id", "model_name", "requested_ref", "model_version", "status", "status_message", "failed_step",
                 "mlflow_run_id", "mlflow_source", "image_reference", "image_digest", "created_at", "updated_at",
@@ -59,7 +60,8 @@ class EnvironmentViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = []
 
 
-class ReleaseViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+class ReleaseViewSet(ReleaseEvidenceActions,
+                     mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                      viewsets.GenericViewSet):
     filterset_class = ReleaseFilter
     ordering_fields = ["created_at", "updated_at", "model_name", "status", "id"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from releases.evidence import attest
 from releases.lifecycle import transition
 from releases.models import Build, CallbackDelivery, Release
 from releases.statuses import Status, Step
@@ -52,10 +53,16 @@ def record_completion(delivery: str, data: dict, *, operational: bool = False) -
                               build)
         CallbackDelivery.objects.create(delivery_id=delivery, build=build)
         _finish(build, data)
-        if build.state == Build.State.SUCCEEDED:
-            transition(release, Status.SUCCEEDED, message=f"Image built: {build.image_reference}@{build.image_digest}",
-                       data={"build": build.pk, "delivery": delivery, "log_url": build.log_url},
-                       fields={"image_reference": build.image_reference, "image_digest": build.image_digest})
+        unattestable = attest.ready_to_attest() if build.state == Build.State.SUCCEEDED else None
+        if unattestable:  # nothing is SUCCEEDED without a signed attestation: an operational failure
+            transition(release, Status.FAILED, message=unattestable, data={"build": build.pk, "delivery": delivery},
+                       fields={"failed_step": Step.BUILD})
+        elif build.state == Build.State.SUCCEEDED:
+            release = transition(release, Status.SUCCEEDED,
+                                 message=f"Image built: {build.image_reference}@{build.image_digest}",
+                                 data={"build": build.pk, "delivery": delivery, "log_url": build.log_url},
+                                 fields={"image_reference": build.image_reference, "image_digest": build.image_digest})
+            attest.attest(release, build)  # in this transaction: if signing fails, SUCCEEDED is not written
         elif operational:
             transition(release, Status.FAILED, message=build.error[:2000],
                        data={"build": build.pk, "delivery": delivery}, fields={"failed_step": Step.BUILD})

@@ -1,0 +1,69 @@
+"""Re-verify what the gateway stored: `verify_stored(release)` (the admin page), and the record checks.
+
+The signature check is releases.evidence.dsse.verify_envelope, as for anyone else. On top, the
+record must still say what was signed: the stored SBOM has the digest the attestation names, and
+the scan report, policy and fetched files re-derive to the digests it names. A database edited
+after the release (a finding deleted, a policy row changed) shows here as a problem.
+"""
+import hashlib
+
+from releases.evidence import keys
+from releases.evidence.canonical import policy_digest, scan_report_digest
+from releases.evidence.dsse import Verification, verify_envelope
+from releases.evidence.statement import subject_name
+from releases.models import EnvironmentPolicy, Release, ReleaseEvidence, ReleaseFile, ScanReport
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_problems(statement: dict, evidence: ReleaseEvidence) -> list[str]:
+    """Where today's record no longer matches the signed statement of `evidence`."""
+    predicate = statement.get("predicate") or {}
+    problems = []
+    if (predicate.get("release") or {}).get("id") != evidence.release_id:
+        problems.append(f"the statement is about release {predicate.get('release', {}).get('id')}, "
+                        f"not #{evidence.release_id}")
+    if (predicate.get("sbom") or {}).get("digest", {}).get("sha256") != _sha256(evidence.sbom):
+        problems.append("the stored SBOM does not have the digest the attestation names")
+    scan = predicate.get("scan") or {}
+    report = ScanReport.objects.filter(pk=scan.get("report"), release_id=evidence.release_id).first()
+    if not scan:
+        pass  # attested without a scan report (see statement.build_statement): nothing to re-derive
+    elif report is None:
+        problems.append(f"scan report #{scan.get('report')} is no longer in the record")
+    else:
+        if scan_report_digest(report.pk) != scan.get("digest", {}).get("sha256"):
+            problems.append(f"scan report #{report.pk} changed since it was attested")
+        policy = EnvironmentPolicy.objects.filter(pk=report.policy_id).first()
+        stated = (predicate.get("policy") or {})
+        if policy_digest(policy, stated.get("environment", "")) != stated.get("digest", {}).get("sha256"):
+            problems.append("the policy the report names no longer has the attested digest")
+    stored = dict(ReleaseFile.objects.filter(release_id=evidence.release_id).values_list("name", "sha256"))
+    signed = {f.get("name"): f.get("digest", {}).get("sha256") for f in (predicate.get("model") or {}).get("files", [])}
+    if stored != signed:
+        problems.append("the release's fetched files differ from the attested ones")
+    return problems
+
+
+def verify_evidence(evidence: ReleaseEvidence, public_key, digest: str | None, name: str | None) -> Verification:
+    result = verify_envelope(evidence.envelope.encode("utf-8"), public_key, digest, name)
+    if result.statement is not None:
+        result.problems += record_problems(result.statement, evidence)
+        result.ok = not result.problems
+    return result
+
+
+def verify_stored(release: Release) -> Verification:
+    """Re-verify the release's stored envelope against the configured key and the release's own digest."""
+    evidence = ReleaseEvidence.objects.filter(release_id=release.pk).first()
+    if evidence is None:
+        return Verification(False, ["this release has no attestation"])
+    try:
+        key = keys.signing_key()
+    except keys.SigningKeyError as exc:
+        return Verification(False, [str(exc)])
+    if key is None:
+        return Verification(False, ["no attestation signing key is configured to verify against"])
+    return verify_evidence(evidence, key.public_key(), release.image_digest, subject_name(release.image_reference))
