@@ -27,10 +27,10 @@ Only the Python standard library is used, so any verifier (or an auditor's scrip
 dump) can recompute a chain without the gateway.
 """
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) writes for a str, minus the setup
 
 CHAIN_FORMAT = "mrg-audit-v1"
 GENESIS = "0" * 64  # the "previous" of a release's first event
@@ -62,7 +62,7 @@ def _encode(value) -> str:
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return encode_basestring(value)
     if isinstance(value, int | float):
         return _number(value)
     if isinstance(value, list):
@@ -70,7 +70,7 @@ def _encode(value) -> str:
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             raise TypeError("object keys must be strings (store the data as JSON first)")
-        return "{" + ",".join(json.dumps(key, ensure_ascii=False) + ":" + _encode(value[key])
+        return "{" + ",".join(encode_basestring(key) + ":" + _encode(value[key])
                               for key in sorted(value)) + "}"
     raise TypeError(f"{type(value).__name__} has no canonical JSON form")
 

@@ -1,6 +1,8 @@
 """The audit chain: every event linked to its predecessor by SHA-256, and nothing may change or remove one."""
+import hashlib
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as fixed_offset
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
@@ -321,3 +323,19 @@ def test_admin_shows_the_chain_and_changes_none_of_it(admin_client, owner):
                                {"message": "forged", "chain_hash": "0" * 64, "sequence": "7"})
     assert forged.status_code == 403
     assert ReleaseEvent.objects.filter(pk=event.pk, message="shown", sequence=1).exists()
+
+
+def test_the_hashed_bytes_are_exactly_the_documented_format():
+    # mrg-audit-v1 is frozen (stored hashes depend on it): this pins it, byte for byte.
+    fields = {"release": 7, "sequence": 2, "from_status": "PENDING", "to_status": "CANCELLED", "actor": 3,
+              "actor_username": "zoë", "message": 'line\n"two"', "data": {"b": [1.0, 1e2, -0.0, 2.5e-7], "a": True,
+                                                                           "c": None},
+              "created_at": datetime(2026, 12, 1, 16, 0, 0, 5, tzinfo=fixed_offset(timedelta(hours=2)))}
+    expected = ('{"actor":3,"actor_username":"zoë","chain":"mrg-audit-v1","created_at":"2026-12-01T14:00:00.000005Z",'
+                '"data":{"a":true,"b":[1,100,0,0.00000025],"c":null},"from_status":"PENDING",'
+                '"message":"line\\n\\"two\\"","previous":"' + "ab" * 32 + '","release":7,"sequence":2,'
+                '"to_status":"CANCELLED"}').encode()
+    assert audit_hash.canonical_event(fields, "ab" * 32) == expected
+    assert audit_hash.chain_hash(fields, "ab" * 32) == hashlib.sha256(expected).hexdigest()
+    with pytest.raises(ValueError, match="timezone-aware"):
+        audit_hash.chain_hash({**fields, "created_at": datetime(2026, 12, 1)}, "ab" * 32)
