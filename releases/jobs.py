@@ -67,7 +67,9 @@ def close_interrupted_builds() -> int:
     BUILD_MAX_INTERRUPTIONS attempts were all interrupted: then the release FAILS (step build).
     """
     silent_since = timezone.now() - timedelta(seconds=settings.RELEASE_LEASE_SECONDS)
-    dead = (Build.objects.filter(state=Build.State.RUNNING, backend="local", release__status=Status.BUILDING_IMAGE)
+    # "promote": a promotion renews the heartbeat too while its worker copies the image (releases.builds.promote)
+    dead = (Build.objects.filter(state=Build.State.RUNNING, backend__in=("local", "promote"),
+                                 release__status=Status.BUILDING_IMAGE)
             .filter(Q(heartbeat_at__lt=silent_since) | Q(heartbeat_at__isnull=True, started_at__lt=silent_since))
             .select_related("release"))
     closed = [build for build in dead if _close_interrupted(build)]

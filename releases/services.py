@@ -6,9 +6,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from releases import promotion
+from releases.builds import promote
 from releases.lifecycle import record_creation, transition
 from releases.models import Build, Environment, IdempotencyKey, Release
-from releases.statuses import RETRY_ENTRY, Status
+from releases.statuses import RETRY_ENTRY, Status, Step
 
 
 class IdempotencyMismatch(Exception):
@@ -84,3 +85,34 @@ def retry_release(release: Release, user) -> Release:
         message=f"Retry of step '{release.failed_step}' requested by {user.get_username()}.",
         data={"retried_step": release.failed_step, "previous_error": release.status_message},
     )
+
+
+class NotRebuildable(Exception):
+    pass
+
+
+REBUILD_REASON_MAX = 1000
+
+
+def rebuild_release(release: Release, user, reason: str) -> Release:
+    """Build this release's image afresh instead of promoting the predecessor's (audited: actor, reason).
+
+    Only after its build or promotion failed (BUILD_FAILED, or FAILED at step build: the source image
+    gone, the evidence different): a promotion that works is never replaced by a build. The release goes
+    back to SCANNING_DEPENDENCIES, so the image it will build is scanned against today's advisories and
+    approved by this environment's approvers again (approvals count for the latest scan report only);
+    its build attempts are then REBUILDs (releases.builds.promote.kind_for), and later environments
+    promote the new digest once it SUCCEEDED and soaked here.
+    """
+    reason = (reason or "").strip()
+    if not reason or len(reason) > REBUILD_REASON_MAX:
+        raise NotRebuildable(f"A rebuild needs a reason (1-{REBUILD_REASON_MAX} characters): it is audited.")
+    if not (release.status == Status.BUILD_FAILED
+            or (release.status == Status.FAILED and release.failed_step == Step.BUILD)):
+        raise NotRebuildable(f"Only a release whose build or promotion failed can be rebuilt; this one is "
+                             f"{release.status}. A SUCCEEDED release is final: request a new release instead.")
+    return transition(release, Status.SCANNING_DEPENDENCIES, actor=user,
+                      message=f"Rebuild requested by {user.get_username()}: {reason} The image will be built "
+                      "here, not promoted, after a new scan and approval.",
+                      data={"action": promote.REBUILD_ACTION, "reason": reason,
+                            "previous_error": release.status_message[:2000]})

@@ -37,8 +37,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.AWAITING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.SCAN_FAILED, S.CANCELLED}),
     S.APPROVED: frozenset({S.BUILDING_IMAGE, S.FAILED, S.CANCELLED}),
     S.BUILDING_IMAGE: frozenset({S.SUCCEEDED, S.BUILD_FAILED, S.FAILED, S.CANCELLED}),
-    # A failed build can be attempted again.
-    S.BUILD_FAILED: frozenset({S.BUILDING_IMAGE, S.CANCELLED}),
+    # A failed build can be attempted again; SCANNING_DEPENDENCIES is a requested rebuild (a new image
+    # is scanned and approved again before it is built: services.rebuild_release).
+    S.BUILD_FAILED: frozenset({S.BUILDING_IMAGE, S.SCANNING_DEPENDENCIES, S.CANCELLED}),
     # Retry re-enters the status whose step failed (see RETRY_ENTRY).
     S.FAILED: frozenset({S.PENDING, S.SCANNING_DEPENDENCIES, S.APPROVED, S.CANCELLED}),
     S.SUCCEEDED: frozenset(),

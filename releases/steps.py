@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from releases import evaluation, leases, promotion
-from releases.builds import BACKENDS
+from releases.builds import BACKENDS, promote
 from releases.builds.base import BuildTriggerError
 from releases.lifecycle import TransitionConflict, record_event, transition
 from releases.mlflow_source import MlflowSource, MlflowSourceError
@@ -152,7 +152,8 @@ def start_build(release_id: int) -> str:
 
 
 def trigger_build(release_id: int) -> str:
-    """BUILDING_IMAGE: start one build attempt; its completion arrives at /api/builds/callback/."""
+    """BUILDING_IMAGE: start one build attempt (its completion arrives at /api/builds/callback/), or, in an
+    environment with a predecessor, promote the predecessor's image here and now (releases.builds.promote)."""
     claimed = _claim(release_id, Status.BUILDING_IMAGE)
     if claimed is None:
         return SKIPPED
@@ -160,12 +161,15 @@ def trigger_build(release_id: int) -> str:
     if Build.objects.filter(release=release, state=Build.State.RUNNING).exists():
         leases.release_lease(release_id, owner)
         return SKIPPED  # this attempt was already started (the task was delivered twice)
+    attempt = (Build.objects.filter(release=release).order_by("-attempt").values_list("attempt", flat=True).first()
+               or 0) + 1
+    kind = promote.kind_for(release)  # build once: later environments promote the predecessor's digest
+    if kind == Build.Kind.PROMOTE:
+        return promote.promote(release, owner, attempt)
     backend = settings.BUILD_BACKEND
     if not backend:  # removed since this release started building: nothing can build it
         return _fail(release, Step.BUILD, "No build backend is configured (BUILD_BACKEND is empty).", owner)
-    attempt = (Build.objects.filter(release=release).order_by("-attempt").values_list("attempt", flat=True).first()
-               or 0) + 1
-    build = Build.objects.create(release=release, backend=backend, attempt=attempt)
+    build = Build.objects.create(release=release, backend=backend, attempt=attempt, kind=kind)
     try:
         started = BACKENDS[backend](build)
     except BuildTriggerError as exc:

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -161,6 +162,14 @@ class ReleaseCreateSerializer(ModelReferenceSerializer):
 
 class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
+
+
+class RebuildSerializer(serializers.Serializer):
+    # Not trimmed here: services.rebuild_release owns the rule (a reason with something in it); the
+    # pattern tells clients what that is.
+    reason = serializers.CharField(min_length=1, max_length=1000, trim_whitespace=False,
+                                   validators=[RegexValidator(r"\S", "The reason must say something.")],
+                                   help_text="Why the image is built again (audited).")
 
 
 class FindingSerializer(serializers.ModelSerializer):

@@ -15,6 +15,7 @@ from releases.api.serializers import (
     CancelSerializer,
     EnvironmentSerializer,
     FindingSerializer,
+    RebuildSerializer,
     ReleaseCreateSerializer,
     ReleaseDetailSerializer,
     ReleaseEventSerializer,
@@ -95,10 +96,12 @@ class ReleaseViewSet(ReleaseEvidenceActions,
             return ReleaseDetailSerializer
         if self.action == "cancel":
             return CancelSerializer
+        if self.action == "rebuild":
+            return RebuildSerializer
         return ReleaseSerializer
 
     def get_permissions(self):
-        if self.action in ("cancel", "retry"):
+        if self.action in ("cancel", "retry", "rebuild"):
             return [IsAuthenticated(), CanReadGateway(), CanManageRelease()]
         if self.action == "create":
             return [IsAuthenticated(), CanRequestRelease()]
@@ -251,5 +254,19 @@ class ReleaseViewSet(ReleaseEvidenceActions,
         try:
             release = services.retry_release(release, request.user)
         except (services.NotRetryable, TransitionError) as exc:
+            return _conflict(str(exc), release)
+        return Response(ReleaseSerializer(release).data)
+
+    @extend_schema(request=RebuildSerializer, responses={200: ReleaseSerializer, 409: None})
+    @action(detail=True, methods=["post"])
+    def rebuild(self, request, pk=None):
+        """Build the image afresh instead of promoting the predecessor's (after a failed build or promotion):
+        audited with the caller and the reason; the release is scanned and approved again first."""
+        release = self.get_object()
+        body = RebuildSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            release = services.rebuild_release(release, request.user, body.validated_data["reason"])
+        except (services.NotRebuildable, TransitionError) as exc:
             return _conflict(str(exc), release)
         return Response(ReleaseSerializer(release).data)

@@ -8,6 +8,13 @@ class Build(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
 
+    class Kind(models.TextChoices):
+        """What produced the image (releases.builds.promote decides which)."""
+
+        BUILD = "build"  # built by the backend: the first environment of the chain
+        PROMOTE = "promote"  # the predecessor's image, copied by digest in the registry, not rebuilt
+        REBUILD = "rebuild"  # built again where a promotion was expected, asked for explicitly (audited)
+
     release = models.ForeignKey("releases.Release", on_delete=models.CASCADE, related_name="builds")
     backend = models.CharField(max_length=32)
     attempt = models.PositiveSmallIntegerField(default=1)
@@ -22,6 +29,10 @@ class Build(models.Model):
     # The local builder's sign of life, renewed every LEASE_RENEW_SECONDS while it builds: a build
     # whose heartbeat is older than RELEASE_LEASE_SECONDS was interrupted (releases.jobs).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.BUILD)
+    # A promotion's source: the SUCCEEDED build (of the predecessor environment's release) whose digest
+    # it copied, or, for a refused promotion, the candidate that was refused. Kept: it is the evidence.
+    source_build = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["-started_at", "-id"]

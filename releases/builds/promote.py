@@ -1,0 +1,194 @@
+"""Build once, promote the digest: what an approved release gets as its image, and the promotion itself.
+
+The rule (`kind_for`), in one place:
+- BUILD: the release's environment has no predecessor (Environment.requires_success_in): the first
+  environment of the chain, or an environment that stands alone, builds with the configured backend.
+- PROMOTE: every later environment takes the image of the SUCCEEDED release of the same model version
+  in its predecessor, by digest, and copies it in the registry (releases.registry.copy_image): the
+  digest that runs here is the one that ran there. The release was still scanned against today's
+  advisories and this environment's policy, and approved by this environment's approvers, before.
+- REBUILD: a person asked for one (services.rebuild_release, audited with actor and reason); then
+  this release's attempts build afresh. The new image is scanned and approved again here before it
+  is built; later environments promote it once it SUCCEEDED and soaked here.
+
+The source of a promotion is the newest release of the same model name and version that SUCCEEDED
+in the predecessor at least `min_soak_minutes` ago and whose evidence is this release's: the same
+MLflow run id, the same MLflow source and download URI, and the same fetched files (name → sha256).
+Its image is the digest its SUCCEEDED build recorded, read from the registry by digest (a moved tag
+cannot substitute another image), and it must live on BUILD_REGISTRY's host. Anything that does not
+match refuses the promotion with the reason (BUILD_FAILED); it is never silently rebuilt.
+
+A promotion is a Build row (kind PROMOTE, backend "promote", source_build = the build it copied) and
+is finished through releases.builds.completion.record_completion, as every build is: the SUCCEEDED
+transition and what hangs on it happen the same way. A registry outage or a source image gone from
+the registry is an operational failure (FAILED, step build): retry once it is back, or ask for a rebuild.
+"""
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from releases import leases, registry
+from releases.builds.completion import record_completion
+from releases.builds.local import repository_for
+from releases.lifecycle import record_event
+from releases.models import Build, Release
+from releases.statuses import Status
+
+log = logging.getLogger(__name__)
+BACKEND = "promote"
+REBUILD_ACTION = "rebuild"  # ReleaseEvent.data["action"] of a requested rebuild
+MAX_CANDIDATES = 20
+
+
+class Refused(Exception):
+    """No SUCCEEDED predecessor release with this release's evidence: the promotion is refused (BUILD_FAILED).
+    `candidate`: the build that was looked at and refused, if there was one."""
+
+    def __init__(self, message: str, candidate: Build | None = None):
+        super().__init__(message)
+        self.candidate = candidate
+
+
+class Unavailable(Exception):
+    """The registry could not do it now (down, the source image gone, not configured): FAILED, retryable."""
+
+
+def kind_for(release: Release) -> str:
+    if release.events.filter(data__action=REBUILD_ACTION).exists():
+        return Build.Kind.REBUILD
+    if release.environment.requires_success_in_id is None:
+        return Build.Kind.BUILD
+    return Build.Kind.PROMOTE
+
+
+def target_tag(release: Release) -> str:
+    """`<environment>-v<version>-r<release id>`: one tag per release, never moved (the digest is the name)."""
+    return f"{release.environment.name}-v{release.model_version}-r{release.pk}"
+
+
+# --- Which image ------------------------------------------------------------------------------------
+
+def source_for(release: Release) -> Build:
+    """The SUCCEEDED build whose digest `release` promotes, or Refused with the reason."""
+    predecessor = release.environment.requires_success_in
+    what = f"{release.model_name} version {release.model_version}"
+    soaked_before = timezone.now() - timedelta(minutes=release.environment.min_soak_minutes)
+    candidates = list(Release.objects.filter(
+        model_name=release.model_name, model_version=release.model_version, environment=predecessor,
+        status=Status.SUCCEEDED, updated_at__lte=soaked_before).exclude(pk=release.pk)
+        .order_by("-updated_at", "-id")[:MAX_CANDIDATES])
+    if not candidates:
+        raise Refused(f"Promotion refused: no release of {what} SUCCEEDED in {predecessor.name} "
+                      f"(at least {release.environment.min_soak_minutes} minutes ago) to take the image from.")
+    refusals = []
+    for candidate in candidates:
+        build = _succeeded_build(candidate)
+        mismatch = evidence_mismatch(candidate, release) or ("" if build else "no build of it recorded its digest")
+        if not mismatch:
+            return build
+        refusals.append((candidate, build, mismatch))
+    newest, build, mismatch = refusals[0]
+    more = f" (and {len(refusals) - 1} older release(s) there differ too)" if len(refusals) > 1 else ""
+    raise Refused(f"Promotion refused: release #{newest.pk} of {what} in {predecessor.name} is not the same "
+                  f"model as this one: {mismatch}{more}. Nothing was rebuilt; a rebuild can be requested.", build)
+
+
+def _succeeded_build(release: Release) -> Build | None:
+    """The build that made `release` SUCCEEDED: the one that recorded the digest the release carries."""
+    if not release.image_digest:
+        return None
+    return (Build.objects.filter(release=release, state=Build.State.SUCCEEDED, image_digest=release.image_digest)
+            .order_by("-finished_at", "-id").first())
+
+
+def evidence_mismatch(source: Release, release: Release) -> str:
+    """Why `source` is not the same model as `release` (the first difference), or "" if it is."""
+    pairs = [("model name", source.model_name, release.model_name),
+             ("model version", source.model_version, release.model_version),
+             ("MLflow run", source.mlflow_run_id, release.mlflow_run_id),
+             ("MLflow source", source.mlflow_source, release.mlflow_source),
+             ("MLflow download URI", source.mlflow_download_uri, release.mlflow_download_uri)]
+    for name, theirs, ours in pairs:
+        if not ours or theirs != ours:
+            return f"a different {name} ({theirs[:100]!r} there, {ours[:100]!r} here)"
+    theirs, ours = _files(source), _files(release)
+    if not ours:
+        return "this release has no fetched files to compare"
+    changed = sorted(name for name in theirs.keys() | ours.keys() if theirs.get(name) != ours.get(name))
+    if changed:
+        return "different fetched files (" + ", ".join(changed[:10]) + " differ by sha256)"
+    return ""
+
+
+def _files(release: Release) -> dict[str, str]:
+    return dict(release.files.values_list("name", "sha256"))
+
+
+# --- The promotion (in the worker's trigger_build task, which holds the release's lease) ------------
+
+def promote(release: Release, owner: str, attempt: int) -> str:
+    """Promote one attempt and record it through record_completion; returns what was recorded."""
+    try:
+        source = source_for(release)
+    except Refused as exc:
+        build = Build.objects.create(release=release, backend=BACKEND, kind=Build.Kind.PROMOTE, attempt=attempt,
+                                     source_build=exc.candidate)
+        record_completion(f"promote-{build.pk}", {"build_id": build.pk, "status": "failed", "message": str(exc)})
+        return "refused"
+    build = Build.objects.create(release=release, backend=BACKEND, kind=Build.Kind.PROMOTE, attempt=attempt,
+                                 source_build=source, heartbeat_at=timezone.now())
+    record_event(release, f"Promotion #{build.pk} (attempt {attempt}): the image {source.image_digest} of "
+                 f"{source.release.environment.name} release #{source.release_id} (build #{source.pk}).",
+                 data={"build": build.pk, "source_build": source.pk, "source_release": source.release_id,
+                       "digest": source.image_digest})
+    operational, outcome = False, "refused"
+    # The lease keeps a second delivery out; the build's heartbeat lets the sweep (releases.jobs) close
+    # a promotion whose worker died, so the next attempt starts.
+    with leases.kept_alive(release.pk, owner), leases.heartbeat(
+            lambda: _beat(build.pk), settings.LEASE_RENEW_SECONDS, f"promote-{build.pk}"):
+        try:
+            completion = copy(release, source)
+            outcome = "succeeded"
+        except Refused as exc:
+            completion = {"status": "failed", "message": str(exc)}
+        except Unavailable as exc:
+            completion, operational, outcome = {"status": "failed", "message": str(exc)}, True, "failed"
+    recorded = record_completion(f"promote-{build.pk}", {"build_id": build.pk, **completion}, operational=operational)
+    leases.release_lease(release.pk, owner)
+    # "succeeded", "refused" (BUILD_FAILED) or "failed" (FAILED, operational), as recorded; else why not
+    return outcome if recorded.outcome.value == "recorded" else recorded.outcome.value
+
+
+def _beat(build_id: int) -> bool:
+    return Build.objects.filter(pk=build_id, state=Build.State.RUNNING).update(heartbeat_at=timezone.now()) == 1
+
+
+def copy(release: Release, source: Build) -> dict:
+    """Tag the source's digest in this environment, through the registry API; a completion for record_completion."""
+    if not settings.BUILD_REGISTRY:
+        raise Unavailable("BUILD_REGISTRY must be set to promote images (whatever the build backend).")
+    try:
+        origin = registry.parse_reference(source.image_reference)
+        target = registry.parse_reference(repository_for(release.model_name))
+    except ValueError:
+        raise Refused(f"Promotion refused: build #{source.pk} recorded no usable image reference.") from None
+    if origin.host != target.host:
+        raise Refused(f"Promotion refused: build #{source.pk}'s image is not in BUILD_REGISTRY's registry.")
+    tag = target_tag(release)
+    try:
+        digest = registry.copy_image(origin, source.image_digest, target, tag)
+        _body, _type, tagged = registry.get_manifest(target, tag)
+    except registry.NotFound as exc:
+        log.warning("promotion of release %s: %s", release.pk, exc.detail)
+        raise Unavailable(f"The source image {origin.repository}@{source.image_digest} (build #{source.pk}, "
+                          f"release #{source.release_id}) is gone from the registry. Restore it and retry, "
+                          "or request a rebuild.") from None
+    except registry.RegistryError as exc:
+        log.warning("promotion of release %s: %s (%s)", release.pk, exc, exc.detail)
+        raise Unavailable(f"Could not promote the image in the registry: {exc} The promotion can be retried.") \
+            from None
+    if digest != source.image_digest or tagged != digest:  # the promise itself, read back from the registry
+        raise Refused(f"Promotion refused: the registry's {tag} names {tagged}, not {source.image_digest}.")
+    return {"status": "succeeded", "image_reference": f"{target.repo_ref}:{tag}", "digest": digest}
