@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from approvals.models import ApprovalDecision
 from gateway_project.audit import export
-from releases.models import Release, ReleaseEvent, ScanReport
+from releases.models import Release, ReleaseEvent, ReleaseEvidence, ScanReport
 from releases.statuses import Status
 from tests import audit_records as records
+from tests.evidence_helpers import approved_waiver, complete, scanned_release
 from tests.factories import make_release
 
 
@@ -51,7 +52,7 @@ def expected(release) -> dict:
                        "self_approval": d.self_approval, "scan_report_id": d.scan_report_id,
                        "at": d.created_at.isoformat(), "counted": d.scan_report_id == (report and report.pk)}
                       for d in decisions],
-        "attestation_digest": "",
+        "attestation_digest": getattr(ReleaseEvidence.objects.filter(release=release).first(), "envelope_digest", ""),
     }
 
 
@@ -152,7 +153,7 @@ def test_many_releases_stream_in_chunks_with_queries_per_chunk(owner, django_use
     with CaptureQueriesContext(connection) as captured:
         rows = list(export.rows(Release.objects.all()))
     assert [r["model_name"] for r in rows] == [f"bulk-{i}" for i in range(12)]
-    assert len(captured) <= 1 + 3 * 4  # the releases, and 4 queries for each of the 3 chunks
+    assert len(captured) <= 1 + 3 * 5  # the releases, and 5 queries for each of the 3 chunks
 
 
 def test_admin_export_action_as_an_auditor(client, stored, django_user_model):
@@ -168,3 +169,12 @@ def test_admin_export_action_as_an_auditor(client, stored, django_user_model):
     response = client.post("/admin/releases/release/", {"action": "export_json", "index": 0,
                                                         "_selected_action": [stored[0].pk]})
     assert json.loads(b"".join(response.streaming_content)) == [expected(stored[0])]
+
+
+def test_the_attestation_digest_is_the_stored_envelope_digest(owner, advisories):
+    approved_waiver()  # the demo set's pyyaml finding would block the release
+    release = scanned_release(owner)
+    stored = complete(release, "registry.example:5000/models/fraud-detector:v3", records.DIGEST)
+    rows = list(export.rows(Release.objects.filter(pk=release.pk)))
+    assert rows[0]["attestation_digest"] == stored.envelope_digest and stored.envelope_digest.startswith("sha256:")
+    assert rows[0]["image_digest"] == records.DIGEST and rows[0]["status"] == Status.SUCCEEDED

@@ -3,9 +3,10 @@ import pytest
 from django.contrib.auth.models import Group
 
 from releases.lifecycle import record_event, transition
-from releases.models import Finding, ReleaseEvent
+from releases.models import Finding, Release, ReleaseEvent, ReleaseEvidence
 from releases.statuses import Status, Step
 from tests import audit_records as records
+from tests.evidence_helpers import approved_waiver, complete, scanned_release
 from tests.factories import make_release
 
 
@@ -42,7 +43,8 @@ def test_the_page_shows_timeline_scan_decision_approvals_build_and_digest(audito
     assert f"#{release.scan_reports.get().pk}" in html  # which report the approver saw
     assert records.DIGEST in html and "registry.local/models/fraud-detector:7" in html  # build and digest
     assert "Decision: PASSED" in html
-    assert "No attestation is kept for this release" in html  # the evidence part's place, until it lands
+    # Written straight to SUCCEEDED here, not through the build completion that attests: the page says so.
+    assert "No attestation is kept for this release — a SUCCEEDED release without one" in html
 
     html = page(auditor_client, blocked)
     assert "Decision: BLOCKED" in html
@@ -91,3 +93,26 @@ def test_a_failed_release_shows_its_step_and_message(auditor_client, owner):
     html = page(auditor_client, release)
     assert "PENDING → FAILED" in html and "MLflow is unreachable" in html and "127.0.0.1:5999 refused" in html
     assert "Not scanned yet." in html
+
+
+def test_the_attestation_is_verified_on_the_page(auditor_client, owner, advisories):
+    approved_waiver()  # the demo set's pyyaml finding would block the release
+    release = scanned_release(owner)
+    stored = complete(release, "registry.example:5000/models/fraud-detector:v3", records.DIGEST)
+    release = Release.objects.get(pk=release.pk)
+    html = page(auditor_client, release)
+    assert "Verified on this page" in html and stored.envelope_digest in html and stored.sbom_digest in html
+    assert f"<code>{records.DIGEST}</code> (the release's digest)" in html
+    Finding.objects.filter(report__release=release).order_by("id").first().delete()  # someone hides a finding
+    html = page(auditor_client, release)
+    assert "NOT VERIFIED" in html and "changed since it was attested" in html
+
+
+def test_a_swapped_subject_digest_is_flagged(auditor_client, owner, advisories):
+    approved_waiver()  # the demo set's pyyaml finding would block the release
+    release = scanned_release(owner)
+    complete(release, "registry.example:5000/models/fraud-detector:v3", records.DIGEST)
+    Release.objects.filter(pk=release.pk).update(image_digest="sha256:" + "ee" * 32)  # production runs another image
+    html = page(auditor_client, Release.objects.get(pk=release.pk))
+    assert "NOT VERIFIED" in html and "NOT the release's digest" in html
+    assert ReleaseEvidence.objects.filter(release=release).count() == 1

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 from approvals.engine import ApprovalState, approval_state
 from approvals.models import ApprovalDecision
-from releases.models import Build, Release, ReleaseEvent, ScanReport
+from releases.evidence.dsse import Verification
+from releases.evidence.stored import verify_stored
+from releases.models import Build, Release, ReleaseEvent, ReleaseEvidence, ScanReport
 from releases.record_admin import SUMMARY_FINDINGS, findings_url, most_severe
 from releases.scanning import severity
 
@@ -60,7 +62,7 @@ class Story:
     approval_state: ApprovalState | None = None
     builds: list[Build] = field(default_factory=list)
     builds_count: int = 0
-    evidence: object = None  # the stored attestation's verification, once evidence is kept (see evidence())
+    evidence: "Evidence | None" = None
 
     @property
     def events_url(self) -> str:
@@ -116,7 +118,21 @@ def _reason(item) -> dict:
             "reason": text["reason"] or text["message"]}
 
 
-def evidence(release: Release):
-    """The stored attestation, verified again on every view. Evidence is not kept yet (issue 13's
-    evidence part adds it): until then None, and the page says so."""
-    return None
+@dataclass
+class Evidence:
+    record: ReleaseEvidence
+    verification: Verification
+
+    @property
+    def subject_matches(self) -> bool:
+        return self.record.subject_digest == self.record.release.image_digest
+
+
+def evidence(release: Release) -> Evidence | None:
+    """The stored attestation, verified again on every view (releases.evidence.stored: the signature,
+    the release's digest and the record it names); None when the release has none."""
+    record = ReleaseEvidence.objects.filter(release=release).defer("sbom").first()
+    if record is None:
+        return None
+    record.release = release
+    return Evidence(record, verify_stored(release))
