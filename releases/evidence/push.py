@@ -44,7 +44,8 @@ def push_evidence(evidence_id: int) -> str:
     if evidence is None or evidence.push_state != ReleaseEvidence.Push.PENDING or not _claim(evidence_id):
         return SKIPPED
     if not _ours(evidence.subject_name):
-        _finish(evidence_id, state=ReleaseEvidence.Push.SKIPPED, push_error="The image is not in BUILD_REGISTRY.")
+        _finish(evidence_id, push_state=ReleaseEvidence.Push.SKIPPED,
+                push_error="The image is not in BUILD_REGISTRY.")
         record_event(evidence.release, f"Attestation and SBOM not pushed: {evidence.subject_name} is not in "
                      f"BUILD_REGISTRY; they are served at /api/releases/{evidence.release_id}/attestation/ and "
                      "/sbom/.",
@@ -54,8 +55,8 @@ def push_evidence(evidence_id: int) -> str:
         mode, pushed = push_to_registry(evidence)
     except (registry.RegistryError, ValueError) as exc:
         return _failed(evidence, exc)
-    _finish(evidence_id, state=ReleaseEvidence.Push.PUSHED, push_mode=mode, pushed=pushed, pushed_at=timezone.now(),
-            push_error="")
+    _finish(evidence_id, push_state=ReleaseEvidence.Push.PUSHED, push_mode=mode, pushed=pushed,
+            pushed_at=timezone.now(), push_error="")
     record_event(evidence.release, f"Attestation and SBOM pushed to the registry ({mode}).",
                  data={"evidence_push": "pushed", "mode": mode, **pushed})
     return f"pushed ({mode})"
