@@ -14,13 +14,19 @@ from releases.readonly_admin import ReadOnlyAdmin
 
 @admin.register(Build)
 class BuildAdmin(ReadOnlyAdmin):
-    list_display = ["id", "release", "backend", "attempt", "state", "image_digest", "started_at", "finished_at"]
-    list_filter = ["state", "backend", "release__environment", "started_at",
+    list_display = ["id", "release", "kind", "source", "backend", "attempt", "state", "image_digest", "started_at",
+                    "finished_at"]
+    list_filter = ["state", "kind", "backend", "release__environment", "started_at",
                    model_filter("release__model_name"), requester_filter("release__requested_by__username"),
                    text_filter("release id", "release", "release_id")]
     search_fields = ["release__model_name", "image_digest", "image_reference", "external_id"]
     list_select_related = ["release__environment"]
     date_hierarchy = "started_at"
+
+    @admin.display(description="promoted from", ordering="source_build_id")
+    def source(self, build):
+        # The id, not the row: following the foreign key would cost a query a row.
+        return f"build #{build.source_build_id}" if build.source_build_id else ""
 
 
 @admin.register(Finding)

@@ -49,9 +49,12 @@ def succeeded_release(owner, approver, *, model_name="fraud-detector", version="
     release = make_release(owner, model_name=model_name, ref=version, model_version=version, env=env)
     release = walk_to(release, Status.SCANNING_DEPENDENCIES)
     report = scan_report(release, passed=True, blocking=[])
-    release = walk_to(release, Status.SCAN_PASSED, Status.AWAITING_APPROVAL)
-    approve(release, report, approver)
-    release = walk_to(release, Status.APPROVED, Status.BUILDING_IMAGE)
+    if ApprovalStage.objects.filter(environment=release.environment).exists():
+        release = walk_to(release, Status.SCAN_PASSED, Status.AWAITING_APPROVAL)
+        approve(release, report, approver)
+        release = walk_to(release, Status.APPROVED, Status.BUILDING_IMAGE)
+    else:  # staging: no approval needed
+        release = walk_to(release, Status.SCAN_PASSED, Status.APPROVED, Status.BUILDING_IMAGE)
     Build.objects.create(release=release, backend="local", state=Build.State.SUCCEEDED,
                          image_reference=f"registry.local/models/{model_name}:{version}", image_digest=digest,
                          finished_at=timezone.now())

@@ -116,3 +116,18 @@ def test_a_swapped_subject_digest_is_flagged(auditor_client, owner, advisories):
     html = page(auditor_client, Release.objects.get(pk=release.pk))
     assert "NOT VERIFIED" in html and "NOT the release's digest" in html
     assert ReleaseEvidence.objects.filter(release=release).count() == 1
+
+
+def test_a_promoted_build_names_the_build_and_digest_it_copied(auditor_client, owner, django_user_model):
+    from releases.models import Build
+
+    lead = records.approver(django_user_model, "lead-promo")
+    staging = records.succeeded_release(owner, lead, env="staging", version="4", digest="sha256:" + "5" * 64)
+    source = staging.builds.get()
+    canary = make_release(owner, model_name="fraud-detector", ref="4", env="canary")
+    Build.objects.create(release=canary, backend="promote", kind=Build.Kind.PROMOTE, source_build=source,
+                         state=Build.State.SUCCEEDED, image_digest="sha256:" + "5" * 64)
+    html = page(auditor_client, canary)
+    assert f"promote of build #{source.pk} (release" in html and f"/admin/releases/release/{staging.pk}/change/" in html
+    listing = auditor_client.get("/admin/releases/build/?kind=promote").content.decode()
+    assert f"build #{source.pk}" in listing

@@ -91,7 +91,8 @@ def tell(release: Release) -> Story:
     story.approvals = list(decisions.order_by("-created_at", "-id")[:LIMIT])
     story.approvals_count = decisions.count()
     story.approval_state = approval_state(release)
-    story.builds = list(Build.objects.filter(release=release).order_by("-started_at", "-id")[:LIMIT])
+    story.builds = list(Build.objects.filter(release=release).select_related("source_build")
+                        .order_by("-started_at", "-id")[:LIMIT])
     story.builds_count = Build.objects.filter(release=release).count()
     story.evidence = evidence(release)
     return story
