@@ -1,0 +1,131 @@
+"""Turn what the pickle walk saw into classified findings for one file.
+
+Calls are classified by their callee. A callee that is itself the result of a
+load-time call is resolved where the helper is known (cloudpickle's
+`_builtin_type('CodeType')` is `types.CodeType`, `getattr(x, 'eval')` is
+`x.eval`); any other such callee is dangerous: calling a value built during
+loading is how a function rebuilt from the file's bytecode gets run.
+"""
+from .pickle_walk import Call, Opaque, Ref, WalkResult, summarize_args
+from .report import FileReport, Finding
+from .vocabulary import DANGEROUS, EXPECTED, FLAVOR_EXPECTED, LOAD_TIME_HOOKS, UNKNOWN, classify, normalize
+
+BUILTIN_TYPE = "cloudpickle.cloudpickle._builtin_type"
+SKELETON_HELPERS = ("cloudpickle.cloudpickle._class_setstate", "cloudpickle.cloudpickle._make_skeleton_class",
+                    "cloudpickle.cloudpickle._make_skeleton_enum")
+
+
+def add_pickle_findings(report: FileReport, walk: WalkResult, flavors, *, in_torch_zip: bool = False) -> None:
+    model_classes = {str(ref) for ref in walk.root_classes[:1]} if "python_function" in flavors else set()
+    for event in walk.events:
+        finding = _classify_event(event, flavors, model_classes, in_torch_zip)
+        if finding is not None:
+            report.add(finding)
+    if walk.truncated_events:
+        report.unreadable("more distinct imports and calls than the scanner records")
+    if walk.joblib_arrays:
+        report.notes.append(f"{walk.joblib_arrays} joblib array(s) read past")
+    if walk.pickles > 1:
+        report.notes.append(f"{walk.pickles} pickles in one file (all were read)")
+    if walk.error:
+        report.unreadable(walk.error, walk.error_offset)
+
+
+def _classify_event(event, flavors, model_classes, in_torch_zip) -> Finding | None:
+    args = summarize_args(event.args)
+    base = dict(offset=event.offset, count=event.count, args=args)
+    if event.kind == "unresolved":
+        return Finding("unresolved", event.target, DANGEROUS, f"import whose name cannot be resolved ({event.note})",
+                       **base)
+    if event.kind == "extension":
+        return Finding("extension", event.target, DANGEROUS, event.note, **base)
+    if event.kind == "persistent_id":
+        level = EXPECTED if (in_torch_zip or "pytorch" in flavors) else UNKNOWN
+        return Finding("persistent_id", event.target, level, event.note, **base)
+    if event.kind == "import":
+        level, reason = classify(event.target, flavors)
+        if level == UNKNOWN and normalize(event.target) in model_classes:
+            level, reason = EXPECTED, "the pyfunc model's own class (its module is imported on load)"
+        return Finding("import", normalize(event.target), level, reason, **base)
+    if event.kind == "build":
+        if isinstance(event.callee, Ref):
+            return Finding("build", str(event.callee), DANGEROUS,
+                           "BUILD sets attributes on an imported object itself", **base)
+        return None  # state of an object: its class was already classified where it was created
+    return _classify_call(event, flavors, model_classes, base)
+
+
+def _classify_call(event, flavors, model_classes, base) -> Finding:
+    callee = event.callee
+    if isinstance(callee, Ref):
+        name = normalize(str(callee))
+        level, reason = classify(name, flavors)
+        if level == UNKNOWN and name in model_classes:
+            level, reason = EXPECTED, "the pyfunc model's own class"
+        hook = _load_time_hook(name, event.args)
+        if hook:
+            level, reason = DANGEROUS, f"a class rebuilt from the file's bytecode defines {hook}, which runs on load"
+        return Finding("call", name, level, reason, **base)
+    if isinstance(callee, Call):
+        return _classify_call_of_result(event, callee, flavors, base)
+    if isinstance(callee, Opaque):
+        return Finding("call", event.target, DANGEROUS, f"calls an object the scanner cannot name ({callee.what})",
+                       **base)
+    return Finding("call", event.target, UNKNOWN, "calls a plain value (loading would fail)", **base)
+
+
+def _classify_call_of_result(event, callee: Call, flavors, base) -> Finding:
+    helper = normalize(str(callee.func)) if isinstance(callee.func, Ref) else ""
+    resolved = _resolve(callee)
+    if resolved:
+        level, reason = classify(resolved, flavors)
+        if (helper == BUILTIN_TYPE and "python_function" in flavors
+                and resolved in FLAVOR_EXPECTED["python_function"]):
+            level, reason = EXPECTED, "cloudpickle rebuilding the model's own code (code by design: see args)"
+        return Finding("call", resolved, level, f"{reason} (called through {callee!r})", **base)
+    if helper in SKELETON_HELPERS[1:] and event.note.startswith("new"):
+        # NEWOBJ: cls.__new__ only; a __new__ of the rebuilt class is caught where its dict is set
+        level = EXPECTED if "python_function" in flavors else UNKNOWN
+        return Finding("call", event.target, level, "an instance of a class rebuilt from the file's bytecode",
+                       **base)
+    return Finding("call", event.target, DANGEROUS, "calls a value built at load time", **base)
+
+
+def _resolve(call: Call) -> str:
+    """The name a known helper's result stands for, or ''."""
+    if not isinstance(call.func, Ref) or not call.args:
+        return ""
+    helper = normalize(str(call.func))
+    first = call.args[0]
+    if helper == "cloudpickle.cloudpickle._builtin_type" and isinstance(first, str):
+        return f"types.{first}"
+    if helper == "builtins.getattr" and len(call.args) >= 2 and isinstance(call.args[1], str):
+        owner = str(first) if isinstance(first, Ref) else _resolve(first) if isinstance(first, Call) else ""
+        return f"{owner}.{call.args[1]}" if owner else f"builtins.getattr.{call.args[1]}"
+    if helper in ("cloudpickle.cloudpickle.subimport", "cloudpickle.cloudpickle.dynamic_subimport") \
+            and isinstance(first, str):
+        return first
+    return ""
+
+
+def _load_time_hook(name: str, args) -> str:
+    """A method that unpickling would run, defined in a class dict rebuilt from the file
+    (or a metaclass that is itself rebuilt from the file)."""
+    if name not in SKELETON_HELPERS:
+        return ""
+    if name != SKELETON_HELPERS[0] and args and not isinstance(args[0], Ref):
+        return "a metaclass (type constructor) that is not a plain imported name"
+    for value in _walk_values(args, depth=3):
+        if isinstance(value, dict):
+            hooks = sorted(k for k, v in value.items() if isinstance(k, str) and k in LOAD_TIME_HOOKS
+                           and v is not None)
+            if hooks:
+                return ", ".join(hooks)
+    return ""
+
+
+def _walk_values(value, depth):
+    yield value
+    if depth and isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _walk_values(item, depth - 1)

@@ -1,0 +1,475 @@
+"""Follow a pickle's stack symbolically and record every import and call it would make on load.
+
+Nothing is imported or called: GLOBAL/STACK_GLOBAL/INST push a `Ref` (a name),
+REDUCE/NEWOBJ/OBJ/INST push a `Call` of that name, and each one is recorded
+with its byte offset. STACK_GLOBAL's names are taken from the stack, so names
+built with BINGET/LONG_BINGET/MEMOIZE resolve as they would on load; a name
+that cannot be resolved (not a plain string) is recorded as unresolved, which
+is worse than dangerous: nobody can say what it imports.
+
+What is kept is bounded (containers keep `KEEP_ITEMS` items, the memo and the
+stack have caps, a global budget of kept values), so a huge or hostile pickle
+costs time proportional to its size and flat memory.
+
+joblib writes numpy arrays' raw bytes in the middle of the stream, right after
+a NumpyArrayWrapper's BUILD; they are skipped here the way joblib reads them
+(and an object-dtype array is itself a nested pickle, walked in turn).
+"""
+from dataclasses import dataclass, field
+
+from .joblib_arrays import array_layout
+from .opcodes import OpcodeReader, PickleFormatError, Skipped
+
+KEEP_ITEMS = 256          # items kept per simulated list/tuple/dict (the rest are counted, not kept)
+MAX_MEMO = 200_000        # memo entries kept; later ones are replaced by DROPPED
+MAX_STACK = 100_000       # a deeper stack is refused (real pickles stay in the thousands)
+MAX_KEPT_VALUES = 2_000_000
+MAX_DISTINCT = 10_000     # distinct import names/calls recorded per file
+JOBLIB_WRAPPERS = {("joblib.numpy_pickle", "NumpyArrayWrapper"), ("sklearn.externals.joblib.numpy_pickle",
+                                                                 "NumpyArrayWrapper")}
+
+
+class _Mark:
+    def __repr__(self):
+        return "MARK"
+
+
+MARK = _Mark()
+
+
+class Opaque:
+    """A value whose content is not followed (a buffer, a persistent id, a dropped memo entry)."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __repr__(self):
+        return f"<{self.what}>"
+
+
+DROPPED = Opaque("value not kept (over the memo/value budget)")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A name a loader would import: `module`.`name` (name may be dotted)."""
+
+    module: str
+    name: str
+
+    def __str__(self):
+        return f"{self.module}.{self.name}"
+
+
+@dataclass
+class Call:
+    """The result of calling `func` with `args` at load time (REDUCE, NEWOBJ, OBJ, INST)."""
+
+    func: object
+    args: tuple
+    kind: str
+    offset: int
+    state: object = None
+
+    def __repr__(self):
+        return f"{_describe(self.func)}(...)"
+
+
+@dataclass
+class Event:
+    """One import or call seen in the stream, in order."""
+
+    kind: str          # import | call | build | extension | persistent_id | unresolved
+    target: str        # dotted name, or a description when the callee is not a plain name
+    offset: int
+    callee: object = None
+    args: tuple = ()
+    note: str = ""
+    count: int = 1
+
+
+@dataclass
+class WalkResult:
+    events: list = field(default_factory=list)
+    pickles: int = 0             # complete pickles read (several can be concatenated)
+    root_classes: list = field(default_factory=list)  # class of each pickle's top-level object, when a name
+    joblib_arrays: int = 0
+    error: str = ""
+    error_offset: int = -1
+    truncated_events: bool = False
+
+
+def _describe(value) -> str:
+    if isinstance(value, Ref):
+        return str(value)
+    if isinstance(value, Call):
+        return f"result of {_describe(value.func)}()"
+    return type(value).__name__
+
+
+class Machine:
+    """One pass over one stream. `walk()` reads pickles until the data ends."""
+
+    def __init__(self, stream, keep_bytes: int = 64 * 1024):
+        self.reader = OpcodeReader(stream, keep=keep_bytes)
+        self.result = WalkResult()
+        self.kept = 0
+        self._seen = {}
+
+    # --- bookkeeping ---------------------------------------------------------
+    def _record(self, event: Event) -> None:
+        """Keep the first occurrence of each distinct (kind, target, arguments); count the rest."""
+        key = (event.kind, event.target, summarize_args(event.args))
+        if key in self._seen:
+            self._seen[key].count += 1
+            return
+        if len(self._seen) >= MAX_DISTINCT:
+            self.result.truncated_events = True
+            return
+        self._seen[key] = event
+        self.result.events.append(event)
+
+    def _keep(self, value):
+        self.kept += 1
+        return value if self.kept <= MAX_KEPT_VALUES else DROPPED
+
+    # --- the stream ----------------------------------------------------------
+    def walk(self) -> WalkResult:
+        try:
+            while True:
+                first = self.reader.read_byte()
+                if not first:
+                    break
+                self._one_pickle(first)
+                self.result.pickles += 1
+        except PickleFormatError as exc:
+            self.result.error, self.result.error_offset = str(exc), exc.offset
+        return self.result
+
+    def _one_pickle(self, first: bytes) -> None:
+        self.stack, self.marks, self.memo = [], [], {}
+        code = first
+        while True:
+            name, arg, offset = self.reader.next(code)
+            if name == "STOP":
+                self._stop(offset)
+                return
+            handler = getattr(self, "op_" + name, None)
+            if handler is None:
+                raise PickleFormatError(f"opcode {name} is not handled", offset)
+            handler(arg, offset)
+            if len(self.stack) > MAX_STACK:
+                raise PickleFormatError(f"stack deeper than {MAX_STACK}", offset)
+            code = self.reader.read_byte()
+            if not code:
+                raise PickleFormatError("data ends before the pickle's STOP opcode", self.reader.offset)
+
+    def _stop(self, offset: int) -> None:
+        root = self._pop(offset)
+        if isinstance(root, Call) and root.kind in ("new", "inst", "obj") and isinstance(root.func, Ref):
+            self.result.root_classes.append(root.func)
+
+    # --- stack helpers -------------------------------------------------------
+    def _pop(self, offset: int):
+        if not self.stack or self.stack[-1] is MARK:
+            raise PickleFormatError("stack underflow", offset)
+        return self.stack.pop()
+
+    def _pop_mark(self, offset: int) -> list:
+        if not self.marks:
+            raise PickleFormatError("no MARK to pop to", offset)
+        at = self.marks.pop()
+        items = self.stack[at + 1:]
+        del self.stack[at:]
+        return items
+
+    def _push(self, value) -> None:
+        if value is MARK:
+            self.marks.append(len(self.stack))
+        self.stack.append(value)
+
+    # --- plain values ---------------------------------------------------------
+    def _value(self, arg, offset):
+        self._push(self._keep(arg))
+
+    op_INT = op_BININT = op_BININT1 = op_BININT2 = op_LONG = op_LONG1 = op_LONG4 = _value
+    op_STRING = op_BINSTRING = op_SHORT_BINSTRING = op_BINBYTES = op_SHORT_BINBYTES = _value
+    op_BINBYTES8 = op_BYTEARRAY8 = op_UNICODE = op_SHORT_BINUNICODE = op_BINUNICODE = _value
+    op_BINUNICODE8 = op_FLOAT = op_BINFLOAT = _value
+
+    def op_NONE(self, arg, offset):
+        self._push(None)
+
+    def op_NEWTRUE(self, arg, offset):
+        self._push(True)
+
+    def op_NEWFALSE(self, arg, offset):
+        self._push(False)
+
+    def op_NEXT_BUFFER(self, arg, offset):
+        self._push(Opaque("out-of-band buffer"))
+
+    def op_READONLY_BUFFER(self, arg, offset):
+        self._pop(offset)
+        self._push(Opaque("read-only buffer"))
+
+    def op_PROTO(self, arg, offset):
+        if not 0 <= arg <= 5:
+            raise PickleFormatError(f"unsupported pickle protocol {arg}", offset)
+
+    def op_FRAME(self, arg, offset):
+        pass  # frames only group opcodes; the opcodes inside are read one by one all the same
+
+    # --- containers -----------------------------------------------------------
+    def _bounded(self, items) -> list:
+        return [self._keep(v) for v in items[:KEEP_ITEMS]]
+
+    def op_EMPTY_LIST(self, arg, offset):
+        self._push([])
+
+    def op_EMPTY_TUPLE(self, arg, offset):
+        self._push(())
+
+    def op_EMPTY_DICT(self, arg, offset):
+        self._push({})
+
+    def op_EMPTY_SET(self, arg, offset):
+        self._push(set_placeholder())
+
+    def op_MARK(self, arg, offset):
+        self._push(MARK)
+
+    def op_LIST(self, arg, offset):
+        self._push(self._bounded(self._pop_mark(offset)))
+
+    def op_TUPLE(self, arg, offset):
+        self._push(tuple(self._bounded(self._pop_mark(offset))))
+
+    def op_TUPLE1(self, arg, offset):
+        self._push((self._pop(offset),))
+
+    def op_TUPLE2(self, arg, offset):
+        b, a = self._pop(offset), self._pop(offset)
+        self._push((a, b))
+
+    def op_TUPLE3(self, arg, offset):
+        c, b, a = self._pop(offset), self._pop(offset), self._pop(offset)
+        self._push((a, b, c))
+
+    def op_DICT(self, arg, offset):
+        items = self._pop_mark(offset)
+        self._push(self._pairs_into({}, items))
+
+    def _pairs_into(self, target, items):
+        if isinstance(target, dict):
+            for key, value in zip(items[0::2], items[1::2]):
+                if len(target) < KEEP_ITEMS and _hashable(key):
+                    target[key] = self._keep(value)
+        return target
+
+    def op_APPEND(self, arg, offset):
+        value = self._pop(offset)
+        self._extend(self._peek(offset), [value], offset)
+
+    def op_APPENDS(self, arg, offset):
+        items = self._pop_mark(offset)
+        self._extend(self._peek(offset), items, offset)
+
+    def _extend(self, target, items, offset):
+        if isinstance(target, list):
+            room = KEEP_ITEMS - len(target)
+            target.extend(self._keep(v) for v in items[:max(room, 0)])
+        elif isinstance(target, Call):
+            # APPENDS on an object that is not a list calls its append/extend: code of its class
+            self._record(Event("call", f"{_describe(target.func)}.extend", offset, callee=target))
+
+    def _peek(self, offset):
+        if not self.stack or self.stack[-1] is MARK:
+            raise PickleFormatError("stack underflow", offset)
+        return self.stack[-1]
+
+    def op_SETITEM(self, arg, offset):
+        value, key = self._pop(offset), self._pop(offset)
+        self._set_items(self._peek(offset), [key, value], offset)
+
+    def op_SETITEMS(self, arg, offset):
+        items = self._pop_mark(offset)
+        self._set_items(self._peek(offset), items, offset)
+
+    def _set_items(self, target, items, offset):
+        if isinstance(target, Call):
+            self._record(Event("call", f"{_describe(target.func)}.__setitem__", offset, callee=target))
+        self._pairs_into(target, items)
+
+    def op_ADDITEMS(self, arg, offset):
+        self._pop_mark(offset)
+        self._peek(offset)
+
+    def op_FROZENSET(self, arg, offset):
+        self._pop_mark(offset)
+        self._push(set_placeholder())
+
+    def op_POP(self, arg, offset):
+        if self.stack and self.stack[-1] is MARK:
+            self._pop_mark(offset)
+        else:
+            self._pop(offset)
+
+    def op_POP_MARK(self, arg, offset):
+        self._pop_mark(offset)
+
+    def op_DUP(self, arg, offset):
+        self._push(self._peek(offset))
+
+    # --- memo -------------------------------------------------------------------
+    def _get(self, key, offset):
+        if key not in self.memo:
+            raise PickleFormatError(f"memo key {key} was never stored", offset)
+        self._push(self.memo[key])
+
+    op_GET = op_BINGET = op_LONG_BINGET = _get
+
+    def _put(self, key, offset):
+        value = self._peek(offset)
+        self.memo[key] = value if len(self.memo) < MAX_MEMO else DROPPED
+
+    op_PUT = op_BINPUT = op_LONG_BINPUT = _put
+
+    def op_MEMOIZE(self, arg, offset):
+        self._put(len(self.memo), offset)
+
+    # --- imports and calls --------------------------------------------------------
+    def _import(self, module, name, offset, how):
+        if not isinstance(module, str) or not isinstance(name, str):
+            target = f"{_describe(module)} . {_describe(name)}"
+            self._record(Event("unresolved", target, offset, note=f"{how} with names that are not strings"))
+            self._push(Opaque("unresolved import"))
+            return
+        ref = Ref(module, name)
+        self._record(Event("import", str(ref), offset, callee=ref))
+        self._push(ref)
+
+    def op_GLOBAL(self, arg, offset):
+        module, name = arg
+        self._import(module, name, offset, "GLOBAL")
+
+    def op_STACK_GLOBAL(self, arg, offset):
+        name, module = self._pop(offset), self._pop(offset)
+        self._import(module, name, offset, "STACK_GLOBAL")
+
+    def _ext(self, code, offset):
+        self._record(Event("extension", f"copyreg extension code {code}", offset,
+                           note="the name is looked up in the loading process's copyreg registry, not in the file"))
+        self._push(Opaque(f"extension {code}"))
+
+    op_EXT1 = op_EXT2 = op_EXT4 = _ext
+
+    def op_PERSID(self, arg, offset):
+        self._persistent(arg, offset)
+
+    def op_BINPERSID(self, arg, offset):
+        self._persistent(self._pop(offset), offset)
+
+    def _persistent(self, pid, offset):
+        self._record(Event("persistent_id", "persistent_load", offset, args=(pid,),
+                           note="resolved by the loader's persistent_load (torch: tensor storages)"))
+        self._push(Opaque("persistent object"))
+
+    def _call(self, func, args, offset, kind, kwargs=None):
+        call = Call(func, args if isinstance(args, tuple) else (args,), kind, offset)
+        self._record(Event("call", _describe(func), offset, callee=func, args=call.args,
+                           note=kind if kwargs is None else f"{kind} with keyword arguments"))
+        self._push(call)
+        return call
+
+    def op_REDUCE(self, arg, offset):
+        args, func = self._pop(offset), self._pop(offset)
+        self._call(func, args, offset, "reduce")
+
+    def op_NEWOBJ(self, arg, offset):
+        args, cls = self._pop(offset), self._pop(offset)
+        self._call(cls, args, offset, "new")
+
+    def op_NEWOBJ_EX(self, arg, offset):
+        kwargs, args, cls = self._pop(offset), self._pop(offset), self._pop(offset)
+        self._call(cls, args, offset, "new", kwargs=kwargs)
+
+    def op_OBJ(self, arg, offset):
+        items = self._pop_mark(offset)
+        if not items:
+            raise PickleFormatError("OBJ without a class", offset)
+        self._call(items[0], tuple(items[1:]), offset, "obj")
+
+    def op_INST(self, arg, offset):
+        module, name = arg
+        args = tuple(self._pop_mark(offset))
+        ref = Ref(module, name)
+        self._record(Event("import", str(ref), offset, callee=ref))
+        self._call(ref, args, offset, "inst")
+
+    def op_BUILD(self, arg, offset):
+        state = self._pop(offset)
+        target = self._peek(offset)
+        origin = target.func if isinstance(target, Call) else target
+        self._record(Event("build", _describe(origin), offset, callee=target, args=(state,),
+                           note="sets state: calls the class's __setstate__ if it has one"))
+        if isinstance(target, Call):
+            target.state = state
+            if isinstance(target.func, Ref) and (target.func.module, target.func.name) in JOBLIB_WRAPPERS:
+                self._skip_joblib_array(state, offset)
+
+    # --- joblib's arrays ---------------------------------------------------------------
+    def _skip_joblib_array(self, state, offset):
+        """joblib writes the array right after the wrapper's BUILD; read past it as joblib would."""
+        layout = array_layout(state)
+        if layout is None:
+            raise PickleFormatError("joblib array whose dtype or shape cannot be read from its wrapper", offset)
+        self.result.joblib_arrays += 1
+        if layout.nested_pickle:
+            # object arrays: a whole pickle, walked like any other (its imports count)
+            saved = (self.stack, self.marks, self.memo)
+            first = self.reader.read_byte()
+            if not first:
+                raise PickleFormatError("data ends where joblib's object array should be", self.reader.offset)
+            self._one_pickle(first)
+            self.stack, self.marks, self.memo = saved
+            return
+        if layout.aligned:
+            pad = self.reader._read(1)[0]
+            self.reader._skip(pad)
+        self.reader._skip(layout.nbytes)
+
+
+def summarize_args(args, limit: int = 160) -> str:
+    """A short, safe text of call arguments for the report (never the whole of a large value)."""
+    text = ", ".join(_short(a) for a in args[:6]) + (", ..." if len(args) > 6 else "")
+    return text[:limit]
+
+
+def _short(value, depth: int = 0) -> str:
+    if isinstance(value, (Ref, Call)):
+        return _describe(value)
+    if isinstance(value, (str, bytes)):
+        return repr(value[:60]) + ("..." if len(value) > 60 else "")
+    if isinstance(value, Skipped):
+        return f"<{value.length} bytes>"
+    if isinstance(value, (tuple, list)) and depth < 2:
+        inner = ", ".join(_short(v, depth + 1) for v in value[:4])
+        return f"({inner}{', ...' if len(value) > 4 else ''})"
+    if isinstance(value, dict) and depth < 2:
+        return "{" + ", ".join(f"{_short(k, 2)}: ..." for k in list(value)[:4]) + "}"
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)[:40]
+    return type(value).__name__
+
+
+def set_placeholder():
+    return Opaque("set")
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True

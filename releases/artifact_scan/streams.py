@@ -1,0 +1,134 @@
+"""Byte streams for the scanner: counted, hashed, capped, peekable; and the expansion budget.
+
+Every byte a scan reads goes through a `Source`, which hashes it, counts it and
+stops with `LimitExceeded` past the cap, so a size limit holds whatever the
+format does. Decompressed bytes are also charged to one `Budget` per top-level
+file: a zip bomb stops at the budget, not at the end of the disk.
+"""
+import hashlib
+import shutil
+import tempfile
+import zlib
+
+CHUNK = 1024 * 1024
+
+
+class LimitExceeded(Exception):
+    def __init__(self, message: str, offset: int):
+        super().__init__(message)
+        self.offset = offset
+
+
+class Budget:
+    """Bytes that may still be produced by decompression, shared by every layer of one file."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+
+    def charge(self, n: int) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise LimitExceeded(f"expanded content over the {self.limit}-byte limit (a zip bomb?)", self.used)
+
+
+class Source:
+    """A read-only stream that counts, hashes and caps what is read from `raw`."""
+
+    def __init__(self, raw, limit: int, budget: Budget | None = None, what: str = "file"):
+        self.raw = raw
+        self.limit = limit
+        self.budget = budget
+        self.what = what
+        self.sha = hashlib.sha256()
+        self.count = 0
+        self._peeked = b""
+
+    def _pull(self, n: int) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self.count += len(data)
+            if self.count > self.limit:
+                raise LimitExceeded(f"{self.what} is over the {self.limit}-byte limit", self.limit)
+            if self.budget is not None:
+                self.budget.charge(len(data))
+            self.sha.update(data)
+        return data
+
+    def peek(self, n: int) -> bytes:
+        while len(self._peeked) < n:
+            more = self._pull(n - len(self._peeked))
+            if not more:
+                break
+            self._peeked += more
+        return self._peeked[:n]
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            parts = []
+            while True:
+                chunk = self.read(CHUNK)
+                if not chunk:
+                    return b"".join(parts)
+                parts.append(chunk)
+        if self._peeked:
+            head, self._peeked = self._peeked[:n], self._peeked[n:]
+            if len(head) < n:
+                head += self._pull(n - len(head))
+            return head
+        return self._pull(n)
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        """Read to the end, so size and hash cover the whole file."""
+        self._peeked = b""
+        while self._pull(CHUNK):
+            pass
+
+    @property
+    def offset(self) -> int:
+        return self.count - len(self._peeked)
+
+    @property
+    def sha256(self) -> str:
+        return self.sha.hexdigest()
+
+
+class ZlibReader:
+    """A zlib stream (joblib's compress=True default) decompressed as it is read."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.inflate = zlib.decompressobj()
+        self.pending = b""
+        self.done = False
+
+    def read(self, n: int = CHUNK) -> bytes:
+        n = CHUNK if n is None or n < 0 else n
+        while not self.pending and not self.done:
+            if self.inflate.unconsumed_tail:
+                data = self.inflate.unconsumed_tail
+            else:
+                data = self.raw.read(CHUNK)
+                if not data:
+                    self.pending = self.inflate.flush()
+                    self.done = True
+                    if not self.inflate.eof:
+                        raise EOFError("zlib stream ends before its end marker")
+                    break
+            self.pending = self.inflate.decompress(data, CHUNK)
+            if self.inflate.eof:
+                self.done = True
+        head, self.pending = self.pending[:n], self.pending[n:]
+        return head
+
+
+def spool(source, budget_hint: str = "") -> tempfile.NamedTemporaryFile:
+    """Copy a stream to a temporary file (zip and HDF5 need to seek); the caller closes it."""
+    tmp = tempfile.NamedTemporaryFile(prefix="artifact-scan-", suffix=budget_hint)
+    shutil.copyfileobj(source, tmp, CHUNK)
+    tmp.flush()
+    tmp.seek(0)
+    return tmp
