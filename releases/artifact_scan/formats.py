@@ -100,7 +100,7 @@ def _decompressed(report, source, ctx, name, opener):
     if ctx.depth >= ctx.limits.max_depth:
         return report.unreadable(f"{name} layer nested deeper than {ctx.limits.max_depth}")
     try:
-        inner = Source(opener(source), ctx.limits.max_expanded_bytes, ctx.budget, what=f"{name} content")
+        inner = Source(opener(source), ctx.limits.max_expanded_bytes, ctx.budget, what=f"expanded {name} content")
         scan_content(report, inner, Context(**{**ctx.__dict__, "depth": ctx.depth + 1}))
         inner.drain()  # a corrupt tail is found here, and the whole layer is charged to the budget
     except LimitExceeded as exc:

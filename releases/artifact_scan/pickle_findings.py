@@ -52,7 +52,24 @@ def _classify_event(event, flavors, model_classes, in_torch_zip) -> Finding | No
             return Finding("build", str(event.callee), DANGEROUS,
                            "BUILD sets attributes on an imported object itself", **base)
         return None  # state of an object: its class was already classified where it was created
+    if event.kind == "method":
+        return _classify_method(event, flavors, model_classes, base)
     return _classify_call(event, flavors, model_classes, base)
+
+
+def _classify_method(event, flavors, model_classes, base) -> Finding:
+    """APPENDS/SETITEMS on an object that is not a plain list/dict run its class's method."""
+    cls = event.callee
+    if isinstance(cls, Ref):
+        level, reason = classify(str(cls), flavors)
+        if level == UNKNOWN and normalize(str(cls)) in model_classes:
+            level, reason = EXPECTED, "the pyfunc model's own class"
+        return Finding("method", event.target, level, f"a method of {cls}: {reason}", **base)
+    if isinstance(cls, Call) and isinstance(cls.func, Ref) and normalize(str(cls.func)) in SKELETON_HELPERS:
+        level = EXPECTED if "python_function" in flavors else UNKNOWN
+        return Finding("method", event.target, level, "a method of a class rebuilt from the file "
+                       "(its load-time methods are checked where its dict is set)", **base)
+    return Finding("method", event.target, DANGEROUS, "a method of a value built at load time", **base)
 
 
 def _classify_call(event, flavors, model_classes, base) -> Finding:
@@ -82,6 +99,8 @@ def _classify_call_of_result(event, callee: Call, flavors, base) -> Finding:
         if (helper == BUILTIN_TYPE and "python_function" in flavors
                 and resolved in FLAVOR_EXPECTED["python_function"]):
             level, reason = EXPECTED, "cloudpickle rebuilding the model's own code (code by design: see args)"
+        if resolved == "types.CodeType":
+            base = {**base, "args": _code_summary(event.args)}
         return Finding("call", resolved, level, f"{reason} (called through {callee!r})", **base)
     if helper in SKELETON_HELPERS[1:] and event.note.startswith("new"):
         # NEWOBJ: cls.__new__ only; a __new__ of the rebuilt class is caught where its dict is set
@@ -129,3 +148,10 @@ def _walk_values(value, depth):
     if depth and isinstance(value, (tuple, list)):
         for item in value:
             yield from _walk_values(item, depth - 1)
+
+
+def _code_summary(args) -> str:
+    """What a code object being rebuilt is: its names and file (the string arguments), and its size."""
+    strings = [a for a in args if isinstance(a, str)]
+    code = next((a for a in args if isinstance(a, bytes)), b"")
+    return f"bytecode of {', '.join(repr(x[:80]) for x in strings[:4])} ({len(code)} bytes)"[:300]

@@ -15,10 +15,10 @@ joblib writes numpy arrays' raw bytes in the middle of the stream, right after
 a NumpyArrayWrapper's BUILD; they are skipped here the way joblib reads them
 (and an object-dtype array is itself a nested pickle, walked in turn).
 """
-from dataclasses import dataclass, field
 
 from .joblib_arrays import array_layout
-from .opcodes import OpcodeReader, PickleFormatError, Skipped
+from .opcodes import OpcodeReader, PickleFormatError
+from .pickle_values import DROPPED, MARK, Call, Event, Opaque, Ref, WalkResult, describe, summarize_args
 
 KEEP_ITEMS = 256          # items kept per simulated list/tuple/dict (the rest are counted, not kept)
 MAX_MEMO = 200_000        # memo entries kept; later ones are replaced by DROPPED
@@ -27,84 +27,6 @@ MAX_KEPT_VALUES = 2_000_000
 MAX_DISTINCT = 10_000     # distinct import names/calls recorded per file
 JOBLIB_WRAPPERS = {("joblib.numpy_pickle", "NumpyArrayWrapper"), ("sklearn.externals.joblib.numpy_pickle",
                                                                  "NumpyArrayWrapper")}
-
-
-class _Mark:
-    def __repr__(self):
-        return "MARK"
-
-
-MARK = _Mark()
-
-
-class Opaque:
-    """A value whose content is not followed (a buffer, a persistent id, a dropped memo entry)."""
-
-    def __init__(self, what: str):
-        self.what = what
-
-    def __repr__(self):
-        return f"<{self.what}>"
-
-
-DROPPED = Opaque("value not kept (over the memo/value budget)")
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A name a loader would import: `module`.`name` (name may be dotted)."""
-
-    module: str
-    name: str
-
-    def __str__(self):
-        return f"{self.module}.{self.name}"
-
-
-@dataclass
-class Call:
-    """The result of calling `func` with `args` at load time (REDUCE, NEWOBJ, OBJ, INST)."""
-
-    func: object
-    args: tuple
-    kind: str
-    offset: int
-    state: object = None
-
-    def __repr__(self):
-        return f"{_describe(self.func)}(...)"
-
-
-@dataclass
-class Event:
-    """One import or call seen in the stream, in order."""
-
-    kind: str          # import | call | build | extension | persistent_id | unresolved
-    target: str        # dotted name, or a description when the callee is not a plain name
-    offset: int
-    callee: object = None
-    args: tuple = ()
-    note: str = ""
-    count: int = 1
-
-
-@dataclass
-class WalkResult:
-    events: list = field(default_factory=list)
-    pickles: int = 0             # complete pickles read (several can be concatenated)
-    root_classes: list = field(default_factory=list)  # class of each pickle's top-level object, when a name
-    joblib_arrays: int = 0
-    error: str = ""
-    error_offset: int = -1
-    truncated_events: bool = False
-
-
-def _describe(value) -> str:
-    if isinstance(value, Ref):
-        return str(value)
-    if isinstance(value, Call):
-        return f"result of {_describe(value.func)}()"
-    return type(value).__name__
 
 
 class Machine:
@@ -262,7 +184,7 @@ class Machine:
 
     def _pairs_into(self, target, items):
         if isinstance(target, dict):
-            for key, value in zip(items[0::2], items[1::2]):
+            for key, value in zip(items[0::2], items[1::2], strict=False):
                 if len(target) < KEEP_ITEMS and _hashable(key):
                     target[key] = self._keep(value)
         return target
@@ -281,7 +203,7 @@ class Machine:
             target.extend(self._keep(v) for v in items[:max(room, 0)])
         elif isinstance(target, Call):
             # APPENDS on an object that is not a list calls its append/extend: code of its class
-            self._record(Event("call", f"{_describe(target.func)}.extend", offset, callee=target))
+            self._record(Event("method", f"{describe(target.func)}.extend", offset, callee=target.func))
 
     def _peek(self, offset):
         if not self.stack or self.stack[-1] is MARK:
@@ -298,7 +220,7 @@ class Machine:
 
     def _set_items(self, target, items, offset):
         if isinstance(target, Call):
-            self._record(Event("call", f"{_describe(target.func)}.__setitem__", offset, callee=target))
+            self._record(Event("method", f"{describe(target.func)}.__setitem__", offset, callee=target.func))
         self._pairs_into(target, items)
 
     def op_ADDITEMS(self, arg, offset):
@@ -341,7 +263,7 @@ class Machine:
     # --- imports and calls --------------------------------------------------------
     def _import(self, module, name, offset, how):
         if not isinstance(module, str) or not isinstance(name, str):
-            target = f"{_describe(module)} . {_describe(name)}"
+            target = f"{describe(module)} . {describe(name)}"
             self._record(Event("unresolved", target, offset, note=f"{how} with names that are not strings"))
             self._push(Opaque("unresolved import"))
             return
@@ -377,7 +299,7 @@ class Machine:
 
     def _call(self, func, args, offset, kind, kwargs=None):
         call = Call(func, args if isinstance(args, tuple) else (args,), kind, offset)
-        self._record(Event("call", _describe(func), offset, callee=func, args=call.args,
+        self._record(Event("call", describe(func), offset, callee=func, args=call.args,
                            note=kind if kwargs is None else f"{kind} with keyword arguments"))
         self._push(call)
         return call
@@ -411,7 +333,7 @@ class Machine:
         state = self._pop(offset)
         target = self._peek(offset)
         origin = target.func if isinstance(target, Call) else target
-        self._record(Event("build", _describe(origin), offset, callee=target, args=(state,),
+        self._record(Event("build", describe(origin), offset, callee=target, args=(state,),
                            note="sets state: calls the class's __setstate__ if it has one"))
         if isinstance(target, Call):
             target.state = state
@@ -438,29 +360,6 @@ class Machine:
             pad = self.reader._read(1)[0]
             self.reader._skip(pad)
         self.reader._skip(layout.nbytes)
-
-
-def summarize_args(args, limit: int = 160) -> str:
-    """A short, safe text of call arguments for the report (never the whole of a large value)."""
-    text = ", ".join(_short(a) for a in args[:6]) + (", ..." if len(args) > 6 else "")
-    return text[:limit]
-
-
-def _short(value, depth: int = 0) -> str:
-    if isinstance(value, (Ref, Call)):
-        return _describe(value)
-    if isinstance(value, (str, bytes)):
-        return repr(value[:60]) + ("..." if len(value) > 60 else "")
-    if isinstance(value, Skipped):
-        return f"<{value.length} bytes>"
-    if isinstance(value, (tuple, list)) and depth < 2:
-        inner = ", ".join(_short(v, depth + 1) for v in value[:4])
-        return f"({inner}{', ...' if len(value) > 4 else ''})"
-    if isinstance(value, dict) and depth < 2:
-        return "{" + ", ".join(f"{_short(k, 2)}: ..." for k in list(value)[:4]) + "}"
-    if value is None or isinstance(value, (bool, int, float)):
-        return repr(value)[:40]
-    return type(value).__name__
 
 
 def set_placeholder():

@@ -7,8 +7,9 @@ step (MLflow download) is meant to hand its downloaded directory, or its
 streams, to these functions.
 """
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 import yaml
 
@@ -23,8 +24,9 @@ FLAVOR_KEYS = {"sklearn": "sklearn", "python_function": "python_function", "pyto
                "keras": "keras", "tensorflow": "keras"}
 
 
-def scan_files(files: Iterable[tuple[str, BinaryIO]], flavors=None, limits: Limits = Limits()) -> ScanReport:
+def scan_files(files: Iterable[tuple[str, BinaryIO]], flavors=None, limits: Limits | None = None) -> ScanReport:
     """Scan each (relative path, stream). `flavors`: MLmodel flavor names; None = every known flavor."""
+    limits = limits or Limits()
     chosen = tuple(sorted(flavors)) if flavors is not None else KNOWN_FLAVORS
     report = ScanReport(flavors=chosen)
     for path, stream in files:
@@ -51,7 +53,7 @@ def scan_files(files: Iterable[tuple[str, BinaryIO]], flavors=None, limits: Limi
     return report
 
 
-def scan_directory(root, flavors=None, limits: Limits = Limits()) -> ScanReport:
+def scan_directory(root, flavors=None, limits: Limits | None = None) -> ScanReport:
     """Scan every file under `root` (a downloaded model). Flavors come from its MLmodel unless given.
     Symbolic links are not followed: each is reported unreadable (a link could point anywhere)."""
     root = Path(root)

@@ -45,7 +45,7 @@ class Source:
         self._peeked = b""
 
     def _pull(self, n: int) -> bytes:
-        data = self.raw.read(n)
+        data = self.raw.read(min(n, self.limit - self.count + 1))  # never more than one byte past the cap
         if data:
             self.count += len(data)
             if self.count > self.limit:
