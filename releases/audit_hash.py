@@ -51,6 +51,11 @@ def chain_hash(fields: Mapping, previous: str) -> str:
     return hashlib.sha256(canonical_event(fields, previous)).hexdigest()
 
 
+def canonical_data(data) -> str:
+    """Raises ValueError or TypeError for data with no canonical form (checked before any write)."""
+    return _encode(data)
+
+
 def utc_timestamp(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("created_at must be timezone-aware")  # a naive time has no single UTC reading

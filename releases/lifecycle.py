@@ -100,10 +100,9 @@ def record_creation(release: Release, actor, message: str = "Release requested."
 def record_event(release: Release, message: str, *, actor=None, data: dict | None = None) -> ReleaseEvent:
     """An audit event that changes no status (a vote, a build started, an alias set).
 
-    The status it records is read under the release's lock, not taken from `release`: a copy
-    loaded before a concurrent transition would otherwise log the old status after the new one.
+    Its status is left to the chain (None), which reads it under the release's lock instead of
+    taking it from `release`: a copy loaded before a concurrent transition would otherwise log the
+    old status after the new one.
     """
-    with transaction.atomic():
-        status = Release.objects.select_for_update(no_key=True).values_list("status", flat=True).get(pk=release.pk)
-        return ReleaseEvent.objects.create(release=release, from_status=status, to_status=status,
-                                           actor=actor, message=message, data=data or {})
+    return ReleaseEvent.objects.create(release=release, from_status=None, to_status=None,
+                                       actor=actor, message=message, data=data or {})

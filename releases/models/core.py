@@ -126,7 +126,9 @@ class EventQuerySet(models.QuerySet):
         if options:  # ignore_conflicts would drop links silently, update_conflicts would rewrite events
             raise AppendOnlyError(f"{APPEND_ONLY} bulk_create takes no {', '.join(options)}.")
         objs = list(objs)
-        with transaction.atomic(using=self.db):
+        for obj in objs:
+            audit_hash.canonical_data(_as_stored(obj.data))
+        with transaction.atomic(using=self.db, savepoint=False):
             link_to_chain(objs)
             return super().bulk_create(objs, batch_size=batch_size)
 
@@ -139,7 +141,8 @@ class ReleaseEvent(models.Model):
 
     `sequence` and `chain_hash` chain each event to its release's previous one (releases.audit_hash
     says what is hashed); they, `created_at` and `actor_username` are set by link_to_chain, never by
-    the caller. releases.audit_chain verifies the chains.
+    the caller; so are the statuses of a note created with to_status=None (the release's status then).
+    releases.audit_chain verifies the chains.
     """
 
     STAFF_DETAIL = "staff_detail"
@@ -189,7 +192,10 @@ class ReleaseEvent(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise AppendOnlyError(APPEND_ONLY)
-        with transaction.atomic(using=kwargs.get("using")):
+        audit_hash.canonical_data(_as_stored(self.data))  # unhashable data fails here, before any query
+        # savepoint=False: no savepoint round trips inside the caller's transaction; a failure
+        # here fails that transaction, which is what lifecycle wants anyway.
+        with transaction.atomic(using=kwargs.get("using"), savepoint=False):
             link_to_chain([self])
             super().save(*args, **kwargs)
 
@@ -210,12 +216,16 @@ def link_to_chain(events: list[ReleaseEvent]) -> None:
     begin IMMEDIATE (settings), which serializes writers the same way.
     """
     releases = sorted({event.release_id for event in events})  # one order for every writer: no deadlock
+    statuses = {}
     for release_id in releases:
-        list(Release.objects.select_for_update(no_key=True).filter(pk=release_id).values_list("pk"))
+        statuses.update(Release.objects.select_for_update(no_key=True).filter(pk=release_id).order_by()
+                        .values_list("pk", "status"))
     heads = {release_id: ReleaseEvent.objects.filter(release_id=release_id).order_by("-sequence")
              .values_list("sequence", "chain_hash").first() or (0, audit_hash.GENESIS) for release_id in releases}
     usernames = _usernames_of(events)
     for event in events:
+        if event.to_status is None:  # a note (lifecycle.record_event): the status as it is now, under the lock
+            event.from_status = event.to_status = statuses.get(event.release_id)
         sequence, previous = heads[event.release_id]
         event.sequence = sequence + 1
         event.created_at = timezone.now()

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from releases.audit_chain import Verification
 from releases.models import Release
@@ -33,9 +34,12 @@ class Command(BaseCommand):
                 raise CommandError(f"No such release: {', '.join(map(str, sorted(unknown)))}.")
         check = Verification(release_ids=releases, anchors=_read_anchors(anchors) if anchors else None)
         problems = 0
-        for problem in check.problems():
-            problems += 1
-            self.stdout.write(str(problem))
+        # In a transaction, PostgreSQL streams the server-side cursor instead of materializing a
+        # WITH HOLD copy of the whole log first.
+        with transaction.atomic():
+            for problem in check.problems():
+                problems += 1
+                self.stdout.write(str(problem))
         counted = f"{check.releases} releases, {check.events} events"
         if problems:
             raise CommandError(f"FAILED: {problems} broken (at most one per release); checked {counted}.",
