@@ -398,9 +398,14 @@ def _base(host: str) -> str:
 
 def _absolute(ref: Reference, location: str) -> str:
     url = urljoin(_base(ref.host) + "/", location)
-    if urlsplit(url).netloc != ref.host:  # an upload Location elsewhere would receive our blob and token
+    if _origin(url) != _origin(_base(ref.host)):  # an upload Location elsewhere would receive our blob and token
         raise RegistryError("The registry sent an upload location on another host.", detail=url[:300])
     return url
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or {"https": 443, "http": 80}.get(parts.scheme)
 
 
 def _request(method: str, ref: Reference, path: str, *, url: str | None = None, expect=(200,),

@@ -404,3 +404,27 @@ def test_a_rebuild_is_scanned_and_approved_again_builds_a_new_digest_that_produc
     assert production.image_digest == canary.image_digest
     assert Build.objects.get(release=production).source_build == rebuilt
     assert Build.objects.filter(kind__in=["build", "rebuild"]).count() == 2
+
+
+@pytest.mark.parametrize("backend", ["webhook", "gitlab"])
+def test_remote_backends_promote_through_the_same_path_without_calling_ci(owner, reg, settings, backend):
+    """CI built staging's image and pushed it to BUILD_REGISTRY; canary promotes it from the gateway by
+    digest, and the CI system is not asked to build (its address answers nothing)."""
+    from devtools.processes import free_port
+
+    settings.BUILD_BACKEND = backend
+    settings.BUILD_WEBHOOK_URL = f"http://127.0.0.1:{free_port()}/hook"
+    settings.GITLAB_URL, settings.GITLAB_PROJECT_ID, settings.GITLAB_TRIGGER_TOKEN = (
+        f"http://127.0.0.1:{free_port()}", "7", "trigger-token")
+    staging, built = succeeded_in_staging(owner, reg)
+    Build.objects.filter(pk=built.pk).update(backend=backend, external_id="pipeline-41")
+    canary = building_in(owner, "canary")
+    assert steps.trigger_build(canary.pk) == "succeeded"
+    canary.refresh_from_db()
+    assert canary.status == Status.SUCCEEDED and canary.image_digest == staging.image_digest
+    promoted = Build.objects.get(release=canary)
+    assert (promoted.backend, promoted.kind, promoted.source_build_id) == ("promote", "promote", built.pk)
+    # the first environment still goes to CI: there the backend is asked (and, unreachable, fails)
+    first = building_in(owner, "staging", model="another-model")
+    assert steps.trigger_build(first.pk) == "failed"
+    assert Build.objects.get(release=first).backend == backend
