@@ -103,6 +103,19 @@ def test_copy_image_keeps_the_digest_and_tags_it(reg):
     assert all(registry.blob_exists(target, blob) for blob in blobs)
 
 
+def test_copy_image_of_an_index_copies_its_manifests(reg):
+    source, target = repo(reg), repo(reg)
+    first, first_body, _ = push_image(source, "amd64", payload=b"one")
+    second, second_body, _ = push_image(source, "arm64", payload=b"two")
+    index = json.dumps({"schemaVersion": 2, "mediaType": registry.OCI_INDEX, "manifests": [
+        {"mediaType": registry.OCI_MANIFEST, "digest": first, "size": len(first_body)},
+        {"mediaType": registry.OCI_MANIFEST, "digest": second, "size": len(second_body)}]}).encode()
+    digest = registry.put_manifest(source, "multi", index, registry.OCI_INDEX)
+    assert registry.copy_image(source, digest, target, "promoted") == digest
+    assert registry.get_manifest(target, "promoted") == (index, registry.OCI_INDEX, digest)
+    assert registry.get_manifest(target, second)[0] == second_body
+
+
 def test_copy_blob_streams_between_repositories(reg):
     source, target = repo(reg), repo(reg)
     data = b"x" * (3 * 1024 * 1024 + 7)
@@ -236,6 +249,25 @@ def test_an_upload_location_on_another_host_gets_nothing(settings):
         with pytest.raises(RegistryError, match="another host"):
             registry.push_blob(f"{fake.address}/models/x", b"secret attestation")
         assert [m for m, _p, _h in fake.seen] == ["HEAD", "POST"]
+
+
+def test_an_absolute_upload_location_on_the_same_origin_is_used(settings):
+    settings.BUILD_REGISTRY_TLS_VERIFY = False
+    holder = {}
+
+    def answer(method, path, headers):
+        if method == "HEAD":
+            return 404, {}, b""
+        if method == "POST":
+            return 202, {"Location": f"http://{holder['address']}/v2/models/x/blobs/uploads/u1?_state=s"}, b""
+        return 201, {}, b""
+
+    with fake_registry(answer) as fake:
+        holder["address"] = fake.address
+        assert registry.push_blob(f"{fake.address}/models/x", b"data") == registry.digest_of(b"data")
+        method, path, _headers = fake.seen[-1]
+        assert method == "PUT" and path == "/v2/models/x/blobs/uploads/u1?_state=s&digest=" + \
+            registry.digest_of(b"data")
 
 
 def test_credentials_go_to_our_registry_only(settings):
