@@ -13,6 +13,7 @@ from dataclasses import dataclass
 OPS = pickletools.code2op
 MAX_LINE = 64 * 1024  # protocol 0 arguments are newline-terminated: a longer line is refused
 SKIP_CHUNK = 1024 * 1024
+BUFFER = 64 * 1024
 
 
 class PickleFormatError(Exception):
@@ -37,18 +38,34 @@ class OpcodeReader:
     def __init__(self, stream, keep: int = 64 * 1024):
         self.stream = stream
         self.keep = keep
-        self.offset = 0
+        self.offset = 0          # of the next byte to hand out
+        self._buf = b""
+        self._pos = 0
 
-    def _read(self, n: int) -> bytes:
-        data = self.stream.read(n)
+    def _fill(self) -> bool:
+        """Refill the buffer (one read per 64 KiB, not one per opcode); False at end of data."""
+        self._buf, self._pos = self.stream.read(BUFFER), 0
+        return bool(self._buf)
+
+    def _take(self, n: int) -> bytes:
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += len(out)
+        while len(out) < n and self._fill():
+            more = self._buf[:n - len(out)]
+            self._pos = len(more)
+            out += more
+        self.offset += len(out)
+        return out
+
+    def read(self, n: int) -> bytes:
+        data = self._take(n)
         if len(data) != n:
             raise PickleFormatError(f"data ends inside an opcode argument ({len(data)} of {n} bytes)",
-                                    self.offset + len(data))
-        self.offset += n
+                                    self.offset)
         return data
 
-    def _skip(self, n: int) -> None:
-        left = n
+    def skip(self, n: int) -> None:
+        left = n - len(self._take(min(n, len(self._buf) - self._pos)))
         while left:
             chunk = self.stream.read(min(left, SKIP_CHUNK))
             if not chunk:
@@ -59,53 +76,76 @@ class OpcodeReader:
     def _line(self) -> bytes:
         out = bytearray()
         while True:
-            ch = self.stream.read(1)
-            if not ch:
-                raise PickleFormatError("data ends inside a newline-terminated argument", self.offset)
-            self.offset += 1
-            if ch == b"\n":
-                return bytes(out)
-            out += ch
+            end = self._buf.find(b"\n", self._pos)
+            if end >= 0:
+                out += self._buf[self._pos:end]
+                self.offset += end + 1 - self._pos
+                self._pos = end + 1
+            else:
+                out += self._buf[self._pos:]
+                self.offset += len(self._buf) - self._pos
+                self._pos = len(self._buf)
             if len(out) > MAX_LINE:
                 raise PickleFormatError(f"newline-terminated argument longer than {MAX_LINE} bytes", self.offset)
+            if end >= 0:
+                return bytes(out)
+            if not self._fill():
+                raise PickleFormatError("data ends inside a newline-terminated argument", self.offset)
 
     def read_byte(self) -> bytes:
         """One byte, or b"" at a clean end of data (between pickles)."""
-        ch = self.stream.read(1)
-        self.offset += len(ch)
-        return ch
+        return self._take(1)
 
     def next(self, code: bytes):
         """The opcode whose first byte is `code` (already read): (name, arg, offset)."""
         start = self.offset - 1
-        op = OPS.get(code.decode("latin-1"))
-        if op is None:
+        entry = _TABLE[code[0]]
+        if entry is None:
             raise PickleFormatError(f"byte 0x{code[0]:02x} is not a pickle opcode", start)
-        return op.name, self._argument(op, start), start
+        name, kind = entry
+        return name, (self._argument(name, kind, start) if kind else None), start
 
-    def _argument(self, op, start: int):
-        kind = op.arg.name if op.arg is not None else ""
-        if not kind:
-            return None
-        if kind in _FIXED:
-            size, fmt = _FIXED[kind]
-            return struct.unpack(fmt, self._read(size))[0]
-        if kind in _COUNTED:
-            size, fmt, decode = _COUNTED[kind]
-            length = struct.unpack(fmt, self._read(size))[0]
+    def next_op(self):
+        """The next opcode as (name, arg, offset), or None at a clean end of data. The hot path:
+        the first byte is taken straight from the buffer."""
+        pos = self._pos
+        if pos < len(self._buf):
+            code = self._buf[pos]
+            self._pos = pos + 1
+            self.offset += 1
+        else:
+            byte = self._take(1)
+            if not byte:
+                return None
+            code = byte[0]
+        entry = _TABLE[code]
+        start = self.offset - 1
+        if entry is None:
+            raise PickleFormatError(f"byte 0x{code:02x} is not a pickle opcode", start)
+        name, kind = entry
+        return name, (self._argument(name, kind, start) if kind else None), start
+
+    def _argument(self, name: str, kind: str, start: int):
+        fixed = _FIXED.get(kind)
+        if fixed is not None:
+            return fixed[1].unpack(self.read(fixed[0]))[0]
+        counted = _COUNTED.get(kind)
+        if counted is not None:
+            size, fmt, decode = counted
+            length = struct.unpack(fmt, self.read(size))[0]
             if length < 0:
-                raise PickleFormatError(f"{op.name} has a negative length", start)
+                raise PickleFormatError(f"{name} has a negative length", start)
             if length > self.keep:
-                self._skip(length)
+                self.skip(length)
                 return Skipped(decode, length)
-            return _decode(decode, self._read(length), op.name, start)
-        if kind in ("stringnl_noescape_pair",):
+            return _decode(decode, self.read(length), name, start)
+        if kind == "stringnl_noescape_pair":
             return self._line().decode("utf-8", "replace"), self._line().decode("utf-8", "replace")
         line = self._line()
         try:
             return _NEWLINE[kind](line)
         except (ValueError, SyntaxError, KeyError) as exc:
-            raise PickleFormatError(f"{op.name} argument is malformed ({type(exc).__name__})", start) from None
+            raise PickleFormatError(f"{name} argument is malformed ({type(exc).__name__})", start) from None
 
 
 def _decode(kind: str, raw: bytes, name: str, start: int):
@@ -134,8 +174,8 @@ def _decimal(line: bytes):
 
 
 _FIXED = {
-    "uint1": (1, "<B"), "uint2": (2, "<H"), "uint4": (4, "<I"), "uint8": (8, "<Q"),
-    "int4": (4, "<i"), "float8": (8, ">d"),
+    "uint1": (1, struct.Struct("<B")), "uint2": (2, struct.Struct("<H")), "uint4": (4, struct.Struct("<I")),
+    "uint8": (8, struct.Struct("<Q")), "int4": (4, struct.Struct("<i")), "float8": (8, struct.Struct(">d")),
 }
 _COUNTED = {
     "string1": (1, "<B", "latin1"), "string4": (4, "<i", "latin1"),
@@ -153,3 +193,8 @@ _NEWLINE = {
     "decimalnl_long": _decimal,
     "floatnl": lambda line: float(line.decode("ascii")),
 }
+
+# first byte -> (opcode name, argument kind); None for bytes that are no opcode
+_TABLE = [None] * 256
+for _code, _op in OPS.items():
+    _TABLE[ord(_code)] = (_op.name, _op.arg.name if _op.arg is not None else "")

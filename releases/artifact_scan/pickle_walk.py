@@ -16,6 +16,8 @@ a NumpyArrayWrapper's BUILD; they are skipped here the way joblib reads them
 (and an object-dtype array is itself a nested pickle, walked in turn).
 """
 
+import pickletools
+
 from .joblib_arrays import array_layout
 from .opcodes import OpcodeReader, PickleFormatError
 from .pickle_values import DROPPED, MARK, Call, Event, Opaque, Ref, WalkResult, describe, summarize_args
@@ -37,6 +39,8 @@ class Machine:
         self.result = WalkResult()
         self.kept = 0
         self._seen = {}
+        # every opcode but STOP has a handler: a missing one fails here, at construction, not mid-file
+        self._handlers = {op.name: getattr(self, "op_" + op.name) for op in pickletools.opcodes if op.name != "STOP"}
 
     # --- bookkeeping ---------------------------------------------------------
     def _record(self, event: Event) -> None:
@@ -59,8 +63,8 @@ class Machine:
     def walk(self) -> WalkResult:
         try:
             while True:
-                first = self.reader.read_byte()
-                if not first:
+                first = self.reader.next_op()
+                if first is None:
                     break
                 self._one_pickle(first)
                 self.result.pickles += 1
@@ -68,22 +72,20 @@ class Machine:
             self.result.error, self.result.error_offset = str(exc), exc.offset
         return self.result
 
-    def _one_pickle(self, first: bytes) -> None:
+    def _one_pickle(self, first) -> None:
         self.stack, self.marks, self.memo = [], [], {}
-        code = first
+        handlers, next_op, stack = self._handlers, self.reader.next_op, self.stack
+        op = first
         while True:
-            name, arg, offset = self.reader.next(code)
+            name, arg, offset = op
             if name == "STOP":
                 self._stop(offset)
                 return
-            handler = getattr(self, "op_" + name, None)
-            if handler is None:
-                raise PickleFormatError(f"opcode {name} is not handled", offset)
-            handler(arg, offset)
-            if len(self.stack) > MAX_STACK:
+            handlers[name](arg, offset)
+            if len(stack) > MAX_STACK:
                 raise PickleFormatError(f"stack deeper than {MAX_STACK}", offset)
-            code = self.reader.read_byte()
-            if not code:
+            op = next_op()
+            if op is None:
                 raise PickleFormatError("data ends before the pickle's STOP opcode", self.reader.offset)
 
     def _stop(self, offset: int) -> None:
@@ -112,7 +114,9 @@ class Machine:
 
     # --- plain values ---------------------------------------------------------
     def _value(self, arg, offset):
-        self._push(self._keep(arg))
+        # the hot path (most opcodes of a large pickle): no helper calls
+        self.kept += 1
+        self.stack.append(arg if self.kept <= MAX_KEPT_VALUES else DROPPED)
 
     op_INT = op_BININT = op_BININT1 = op_BININT2 = op_LONG = op_LONG1 = op_LONG4 = _value
     op_STRING = op_BINSTRING = op_SHORT_BINSTRING = op_BINBYTES = op_SHORT_BINBYTES = _value
@@ -175,8 +179,12 @@ class Machine:
         self._push((a, b))
 
     def op_TUPLE3(self, arg, offset):
-        c, b, a = self._pop(offset), self._pop(offset), self._pop(offset)
-        self._push((a, b, c))
+        stack = self.stack
+        items = stack[-3:]
+        if len(items) < 3 or MARK in items:
+            raise PickleFormatError("stack underflow", offset)
+        del stack[-3:]
+        stack.append(tuple(items))
 
     def op_DICT(self, arg, offset):
         items = self._pop_mark(offset)
@@ -258,7 +266,10 @@ class Machine:
     op_PUT = op_BINPUT = op_LONG_BINPUT = _put
 
     def op_MEMOIZE(self, arg, offset):
-        self._put(len(self.memo), offset)
+        memo, stack = self.memo, self.stack
+        if not stack or stack[-1] is MARK:
+            raise PickleFormatError("stack underflow", offset)
+        memo[len(memo)] = stack[-1] if len(memo) < MAX_MEMO else DROPPED
 
     # --- imports and calls --------------------------------------------------------
     def _import(self, module, name, offset, how):
@@ -350,16 +361,16 @@ class Machine:
         if layout.nested_pickle:
             # object arrays: a whole pickle, walked like any other (its imports count)
             saved = (self.stack, self.marks, self.memo)
-            first = self.reader.read_byte()
-            if not first:
+            first = self.reader.next_op()
+            if first is None:
                 raise PickleFormatError("data ends where joblib's object array should be", self.reader.offset)
             self._one_pickle(first)
             self.stack, self.marks, self.memo = saved
             return
         if layout.aligned:
-            pad = self.reader._read(1)[0]
-            self.reader._skip(pad)
-        self.reader._skip(layout.nbytes)
+            pad = self.reader.read(1)[0]
+            self.reader.skip(pad)
+        self.reader.skip(layout.nbytes)
 
 
 def set_placeholder():
