@@ -19,6 +19,7 @@ import requests
 from devtools import processes
 from devtools.mlflow_server import MlflowServer
 from devtools.registry import Registry
+from releases.evidence.keys import write_new_key
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_USER = "demo"
@@ -48,12 +49,17 @@ def _port(preferred: int) -> int:
 def demo_settings(var_dir: Path, mlflow_url: str, registry: str) -> dict:
     """The demo's configuration: the environment of its processes, and var/demo.env for bin/manage."""
     _persisted_secret(var_dir / "secret_key", 48)
+    signing_key = var_dir / "attestation-signing-key.pem"
+    if not signing_key.exists():  # made once and kept, so attestations of earlier runs still verify
+        write_new_key(signing_key)
+        print(f"==> made the attestation signing key {signing_key} (public key: bin/manage export_public_key)")
     return dict(
         GATEWAY_VAR_DIR=str(var_dir),
         # The settings' own default, spelt out: a DATABASE_URL in the caller's shell (CI's
         # PostgreSQL, say) must not send the demo or bin/manage to another database.
         DATABASE_URL=f"sqlite:///{var_dir / 'gateway.sqlite3'}",
         SECRET_KEY_FILE=str(var_dir / "secret_key"),  # a path, so demo.env holds no secret
+        ATTESTATION_SIGNING_KEY_FILE=str(signing_key),  # signs every SUCCEEDED release's attestation
         MLFLOW_TRACKING_URI=mlflow_url,
         # Production settings, minus HTTPS: the demo is plain HTTP on loopback.
         DEBUG="false",

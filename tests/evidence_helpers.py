@@ -49,4 +49,4 @@ def complete(release: Release, image_reference: str, digest: str) -> ReleaseEvid
                                                 "image_reference": image_reference, "digest": digest,
                                                 "log_url": "https://ci.example/runs/7"})
     assert done.outcome.value == "recorded", done.detail
-    return ReleaseEvidence.objects.get(release=release)
+    return ReleaseEvidence.objects.get(build=build)

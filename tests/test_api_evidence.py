@@ -69,3 +69,13 @@ def test_both_are_in_the_openapi_schema(api):
         assert {"200", "404"} <= set(operation["responses"])
     envelope = schema["components"]["schemas"]["AttestationEnvelope"]
     assert {"payloadType", "payload", "signatures"} <= set(envelope["properties"])
+
+
+def test_a_release_built_again_answers_its_newest_evidence(api, evidence):
+    """SUCCEEDED is final in the pipeline; a release written back to building and built again (a repair)
+    gets evidence of its own build, and the endpoints answer the newest."""
+    release = Release.objects.get(pk=evidence.release_id)
+    Release.objects.filter(pk=release.pk).update(status=Status.BUILDING_IMAGE)
+    newer = complete(Release.objects.get(pk=release.pk), f"{IMAGE}:v3-again", "sha256:" + "99" * 32)
+    assert newer.pk != evidence.pk
+    assert api.get(f"/api/releases/{release.pk}/attestation/").content == newer.envelope.encode()

@@ -28,7 +28,8 @@ class ReleaseEvidenceActions:
 
     def _evidence_text(self, column: str):
         release = self.get_object()  # 404 for a release the caller cannot see, as the detail
-        return ReleaseEvidence.objects.filter(release=release).values_list(column, f"{column}_digest").first()
+        return (ReleaseEvidence.objects.filter(release=release).order_by("-created_at", "-id")
+                .values_list(column, f"{column}_digest").first())
 
     def _answer(self, column: str):
         found = self._evidence_text(column)

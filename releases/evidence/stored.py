@@ -57,7 +57,7 @@ def verify_evidence(evidence: ReleaseEvidence, public_key, digest: str | None, n
 
 def verify_stored(release: Release) -> Verification:
     """Re-verify the release's stored envelope against the configured key and the release's own digest."""
-    evidence = ReleaseEvidence.objects.filter(release_id=release.pk).first()
+    evidence = ReleaseEvidence.objects.latest_for(release.pk)
     if evidence is None:
         return Verification(False, ["this release has no attestation"])
     try:

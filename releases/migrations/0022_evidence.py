@@ -14,10 +14,10 @@ class Migration(migrations.Migration):
             name="ReleaseEvidence",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("release", models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name="evidence",
-                                                 to="releases.release")),
-                ("build", models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+",
-                                            to="releases.build")),
+                ("release", models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="evidence",
+                                              to="releases.release")),
+                ("build", models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name="+",
+                                               to="releases.build")),
                 ("subject_name", models.CharField(help_text="The image repository the attestation names.",
                                                   max_length=512)),
                 ("subject_digest", models.CharField(db_index=True, help_text="sha256:… of the image manifest.",
@@ -43,6 +43,6 @@ class Migration(migrations.Migration):
                                             help_text="What landed where: manifest digests and tags.")),
                 ("push_error", models.CharField(blank=True, max_length=500)),
             ],
-            options={"verbose_name_plural": "release evidence"},
+            options={"verbose_name_plural": "release evidence", "ordering": ["-created_at", "-id"]},
         ),
     ]

@@ -9,14 +9,21 @@ only thing on the row that changes.
 from django.db import models
 
 
+class ReleaseEvidenceQuerySet(models.QuerySet):
+    def latest_for(self, release_id: int) -> "ReleaseEvidence | None":
+        return self.filter(release_id=release_id).order_by("-created_at", "-id").first()
+
+
 class ReleaseEvidence(models.Model):
     class Push(models.TextChoices):
         PENDING = "pending"  # waiting for the push task (or its next retry)
         PUSHED = "pushed"
         SKIPPED = "skipped"  # the image is not in BUILD_REGISTRY: the gateway has no business writing there
 
-    release = models.OneToOneField("releases.Release", on_delete=models.PROTECT, related_name="evidence")
-    build = models.ForeignKey("releases.Build", null=True, on_delete=models.PROTECT, related_name="+")
+    # One per successful build: SUCCEEDED is final, but a release written back to building (a test, an
+    # operator's repair) and built again gets new evidence; the newest is the release's (`latest_for`).
+    release = models.ForeignKey("releases.Release", on_delete=models.PROTECT, related_name="evidence")
+    build = models.OneToOneField("releases.Build", on_delete=models.PROTECT, related_name="+")
     subject_name = models.CharField(max_length=512, help_text="The image repository the attestation names.")
     subject_digest = models.CharField(max_length=71, db_index=True, help_text="sha256:… of the image manifest.")
     predicate_type = models.CharField(max_length=255)
@@ -36,8 +43,11 @@ class ReleaseEvidence(models.Model):
     pushed = models.JSONField(default=dict, blank=True, help_text="What landed where: manifest digests and tags.")
     push_error = models.CharField(max_length=500, blank=True)
 
+    objects = ReleaseEvidenceQuerySet.as_manager()
+
     class Meta:
         verbose_name_plural = "release evidence"
+        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"evidence of release #{self.release_id} ({self.subject_digest[:19]})"
