@@ -181,14 +181,24 @@ def torch_state_dict_pkl() -> bytes:
     return proto4(s("collections") + s("OrderedDict") + b"\x93)R" + s("w") + tensor + b"s")
 
 
-def keras_zip(layers: list, weights: bytes = b"\x89HDF\r\n\x1a\n") -> bytes:
+def hdf5_weights() -> bytes:
+    """A real (tiny) HDF5 file, as Keras writes model.weights.h5 beside config.json."""
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        h5.create_dataset("layers/dense/vars/0", data=[[0.5, 1.5]])
+    return buffer.getvalue()
+
+
+def keras_zip(layers: list, weights: bytes | None = None) -> bytes:
     config = {"module": "keras", "class_name": "Sequential", "config": {"name": "seq", "layers": layers},
               "registered_name": None}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("metadata.json", json.dumps({"keras_version": "3.5.0"}))
         zf.writestr("config.json", json.dumps(config))
-        zf.writestr("model.weights.h5", weights)
+        zf.writestr("model.weights.h5", hdf5_weights() if weights is None else weights)
     return buffer.getvalue()
 
 
