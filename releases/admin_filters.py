@@ -11,12 +11,15 @@ from django.db.models import Exists, OuterRef
 from releases.models import Finding
 from releases.scanning import severity
 
+MAX_CHARS = 256  # the longest name stored (model names, usernames are shorter)
+
 
 class TextFilter(admin.SimpleListFilter):
     """An exact-match input box; `lookup` is the ORM path it filters on."""
 
     template = "admin/releases/text_filter.html"
     lookup = ""
+    numeric = False  # an id: anything but digits matches nothing (the database would refuse to compare it)
 
     def lookups(self, request, model_admin):
         return ()
@@ -26,7 +29,12 @@ class TextFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = (self.value() or "").strip()
-        return queryset.filter(**{self.lookup: value}) if value else queryset
+        if not value:
+            return queryset
+        if len(value) > MAX_CHARS or (self.numeric and not (value.isascii() and value.isdigit()
+                                                            and len(value) <= 18)):
+            return queryset.none()
+        return queryset.filter(**{self.lookup: value})
 
     def choices(self, changelist):
         # The template needs the other active parameters, to keep them when this box is submitted.
@@ -37,8 +45,8 @@ class TextFilter(admin.SimpleListFilter):
 
 
 def text_filter(title: str, parameter: str, lookup: str) -> type[TextFilter]:
-    return type(f"{parameter.title()}TextFilter", (TextFilter,),
-                {"title": title, "parameter_name": parameter, "lookup": lookup})
+    return type(f"{parameter.title()}TextFilter", (TextFilter,), {"title": title, "parameter_name": parameter,
+                                                                  "lookup": lookup, "numeric": lookup.endswith("_id")})
 
 
 class SeverityFilter(admin.SimpleListFilter):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_q.models import Failure, OrmQ, Schedule, Success
 
 from gateway_project import tokens
+from releases.lifecycle import transition
 from releases.models import Advisory, AdvisorySync, Build, Waiver
 from releases.statuses import Status
 from tests import audit_records as records
@@ -164,3 +165,25 @@ def test_an_auditor_cannot_resubmit_a_task_even_by_posting_the_action(auditor_cl
                                                               "_selected_action": [failure.pk], "index": 0})
     assert response.status_code == 200 and b"resubmit_selected" not in response.content  # not even offered
     assert Failure.objects.filter(pk=failure.pk).exists() and OrmQ.objects.count() == queued
+
+
+@pytest.mark.parametrize("query", ["?release=abc", "?report=-1", "?severity=NOPE", "?model=%00",
+                                   "?requester=" + "x" * 300, "?release=" + "9" * 30])
+def test_a_bad_filter_value_is_not_an_error(auditor_client, query):
+    for url in ("/admin/releases/releaseevent/", "/admin/releases/finding/", "/admin/releases/release/",
+                "/admin/releases/build/", "/admin/approvals/approvaldecision/"):
+        response = auditor_client.get(url + query)
+        assert response.status_code in (200, 302, 400), (url, query, response.status_code)
+
+
+def test_the_release_filter_narrows_the_event_list(auditor_client, owner):
+    mine = make_release(owner, model_name="filtered-model")
+    other = make_release(owner, model_name="other-model")
+    transition(mine, Status.CANCELLED, message="mine-cancelled")
+    transition(other, Status.CANCELLED, message="other-cancelled")
+    html = auditor_client.get(f"/admin/releases/releaseevent/?release={mine.pk}").content.decode()
+    assert "mine-cancelled" in html and "other-cancelled" not in html
+    html = auditor_client.get("/admin/releases/releaseevent/?release=abc").content.decode()
+    assert "mine-cancelled" not in html and "other-cancelled" not in html
+    html = auditor_client.get("/admin/releases/releaseevent/?model=other-model").content.decode()
+    assert "other-cancelled" in html and "mine-cancelled" not in html
