@@ -13,7 +13,9 @@ import pytest
 
 from releases.artifact_scan import Limits, scan_directory, scan_files, summarize
 from releases.artifact_scan.vocabulary import DANGEROUS, EXPECTED, UNKNOWN, UNREADABLE, classify
+from releases.mlflow_source import MlflowSource
 from tests import malicious_artifacts as bad
+from tests.mlflow_models import CLEAN, CONDA, VULNERABLE
 
 ALL = None  # every known flavor: the strictest reading of "dangerous" does not depend on flavor
 
@@ -311,7 +313,7 @@ def test_classification_list():
 
 # --- real models made with MLflow -------------------------------------------------------------
 @pytest.fixture(scope="module")
-def mlflow_models(tmp_path_factory):
+def saved_models(tmp_path_factory):
     import mlflow.pyfunc
     import mlflow.sklearn
     import numpy as np
@@ -344,8 +346,8 @@ def mlflow_models(tmp_path_factory):
 
 
 @pytest.mark.parametrize("which", ["sklearn-pickle", "sklearn-cloudpickle", "pyfunc-by-value", "pyfunc-demo"])
-def test_real_mlflow_models_are_expected_for_their_flavor(mlflow_models, which):
-    report = scan_directory(mlflow_models[which])
+def test_real_mlflow_models_are_expected_for_their_flavor(saved_models, which):
+    report = scan_directory(saved_models[which])
     summary = summarize(report)
     assert summary["verdict"] == EXPECTED, summary
     model_file = next(f for f in report.files if f.path.endswith(".pkl"))
@@ -353,21 +355,39 @@ def test_real_mlflow_models_are_expected_for_their_flavor(mlflow_models, which):
     assert {f.path for f in report.files} >= {"MLmodel", "requirements.txt", "conda.yaml"}
 
 
-def test_pyfunc_report_shows_the_code_it_brings(mlflow_models):
-    report = scan_directory(mlflow_models["pyfunc-by-value"])
+def test_pyfunc_report_shows_the_code_it_brings(saved_models):
+    report = scan_directory(saved_models["pyfunc-by-value"])
     calls = [f for f in findings(report, EXPECTED) if f.name == "types.CodeType"]
     assert calls and any("predict" in f.args for f in calls)
 
 
-def test_tampered_mlflow_model_is_blocked(mlflow_models, tmp_path):
+def test_tampered_mlflow_model_is_blocked(saved_models, tmp_path):
     import shutil
 
     copy = tmp_path / "model"
-    shutil.copytree(mlflow_models["sklearn-cloudpickle"], copy)
+    shutil.copytree(saved_models["sklearn-cloudpickle"], copy)
     (copy / "model.pkl").write_bytes(bad.os_system_pickle())
     assert_blocked(scan_directory(copy), "posix.system")
 
 
-def test_flavor_comes_from_mlmodel(mlflow_models):
-    assert scan_directory(mlflow_models["sklearn-pickle"]).flavors == ("python_function", "sklearn")
-    assert scan_directory(mlflow_models["pyfunc-demo"]).flavors == ("python_function",)
+def test_flavor_comes_from_mlmodel(saved_models):
+    assert scan_directory(saved_models["sklearn-pickle"]).flavors == ("python_function", "sklearn")
+    assert scan_directory(saved_models["pyfunc-demo"]).flavors == ("python_function",)
+
+
+@pytest.mark.mlflow
+@pytest.mark.parametrize("name", [CLEAN, VULNERABLE, CONDA])
+def test_demo_models_downloaded_from_mlflow_are_expected(use_mlflow, name, tmp_path):
+    """The demo models (devtools/demo_models.py, registered in the session's MLflow server), fetched the
+    way the release's fetch step will: resolve the version, download its artifacts, scan the folder."""
+    import mlflow.artifacts
+
+    source = MlflowSource()
+    model = source.resolve(name, version="1")
+    local = mlflow.artifacts.download_artifacts(artifact_uri=model.download_uri, dst_path=str(tmp_path),
+                                                tracking_uri=source.tracking_uri)
+    report = scan_directory(local)
+    assert report.flavors == ("python_function",)
+    assert summarize(report)["verdict"] == EXPECTED, summarize(report)
+    pkl = next(f for f in report.files if f.path == "python_model.pkl")
+    assert "devtools.demo_models.EchoModel" in {f.name for f in pkl.findings if f.classification == EXPECTED}
