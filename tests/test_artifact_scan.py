@@ -391,3 +391,48 @@ def test_demo_models_downloaded_from_mlflow_are_expected(use_mlflow, name, tmp_p
     assert summarize(report)["verdict"] == EXPECTED, summarize(report)
     pkl = next(f for f in report.files if f.path == "python_model.pkl")
     assert "devtools.demo_models.EchoModel" in {f.name for f in pkl.findings if f.classification == EXPECTED}
+
+
+def test_zip_behind_a_prefix_is_refused():
+    data = b"just some bytes\n" * 10 + bad.keras_zip([bad.keras_lambda()])
+    report = scan("model.bin", data)
+    assert summarize(report)["verdict"] == UNREADABLE
+    assert any("zip end-of-directory" in f.reason for f in findings(report, UNREADABLE))
+
+
+def test_pre_posix_tar_is_recognised_by_checksum():
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        info = tarfile.TarInfo("pickle")
+        payload = bad.os_system_pickle(2)
+        info.size = len(payload)
+        tf.addfile(info, io.BytesIO(payload))
+    data = bytearray(buffer.getvalue())
+    data[257:265] = b"\x00" * 8                     # no "ustar" magic: a v7 header, as old torch.save wrote
+    data[148:156] = b" " * 8
+    data[148:155] = f"{sum(data[:512]):06o}\x00".encode()
+    report = scan("model.pt", bytes(data))
+    assert report.files[0].format == "tar"
+    assert_blocked(report, "posix.system")
+
+
+def test_hdf5_behind_a_user_block_is_read(tmp_path):
+    import h5py
+
+    path = tmp_path / "model.h5"
+    with h5py.File(path, "w", userblock_size=512) as h5:
+        h5.attrs["model_config"] = '{"class_name": "Lambda", "config": {}}'
+    assert path.read_bytes()[:8] != b"\x89HDF\r\n\x1a\n"
+    assert "Lambda" in names(scan_directory(tmp_path), DANGEROUS)
+
+
+def test_load_hook_hidden_after_many_class_attributes_is_found():
+    import cloudpickle
+
+    namespace = {f"attr{i}": i for i in range(400)}
+    namespace["__setstate__"] = lambda self, state: None
+    hidden = type("Hidden", (), namespace)
+    report = scan("python_model.pkl", cloudpickle.dumps(hidden()), flavors=("python_function",))
+    assert any("__setstate__" in f.reason for f in findings(report, DANGEROUS))

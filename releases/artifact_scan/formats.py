@@ -29,6 +29,9 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 NPY_MAGIC = b"\x93NUMPY"
 PROTO = b"\x80"
+HDF5_OFFSETS = (0, 512, 1024, 2048)
+HEAD = 2056
+ZIP_END = b"PK\x05\x06"
 COMPRESSIONS = (  # (magic, name, opener); joblib's own list, plus the old formats it refuses
     (b"\x1f\x8b", "gzip", lambda s: gzip.GzipFile(fileobj=s, mode="rb")),
     (b"BZh", "bz2", lambda s: bz2.BZ2File(s, "rb")),
@@ -63,7 +66,7 @@ class Context:
 
 def scan_content(report: FileReport, source: Source, ctx: Context) -> None:
     """Scan one stream into `report` (and, for archives, new member reports appended to ctx.reports)."""
-    head = source.peek(264)
+    head = source.peek(HEAD)
     for magic, name, opener in COMPRESSIONS:
         if head.startswith(magic):
             return _decompressed(report, source, ctx, name, opener)
@@ -75,9 +78,9 @@ def scan_content(report: FileReport, source: Source, ctx: Context) -> None:
             return report.unreadable(f"{name} compression is not supported by the scanner", 0)
     if head.startswith(ZIP_MAGIC):
         return _nested(report, source, ctx, "zip", _zip)
-    if len(head) > 262 and head[257:262] == b"ustar":
+    if (len(head) > 262 and head[257:262] == b"ustar") or _v7_tar_header(head):
         return _nested(report, source, ctx, "tar", _tar)
-    if head.startswith(HDF5_MAGIC):
+    if any(head[at:at + 8] == HDF5_MAGIC for at in HDF5_OFFSETS):  # h5py also finds it after a user block
         return _hdf5(report, source)
     if head.startswith(NPY_MAGIC):
         return _npy(report, source, ctx)
@@ -244,6 +247,10 @@ def _maybe_pickle(report, source, ctx, head):
         add_pickle_findings(report, walk, ctx.flavors, in_torch_zip=ctx.in_torch_zip)
     else:
         _add_format(report, "text" if _is_text(head) else "data")
+        source.drain()
+        if ZIP_END in source.tail:
+            # zipfile (Keras) opens a zip behind any prefix: a zip hidden after other bytes is refused
+            report.unreadable("a zip end-of-directory record in a file that does not start as a zip")
 
 
 def _is_text(head: bytes) -> bool:
@@ -252,3 +259,15 @@ def _is_text(head: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return b"\x00" not in head
+
+
+def _v7_tar_header(head: bytes) -> bool:
+    """A pre-POSIX tar header (no 'ustar' magic) is recognised by its checksum, as tarfile does."""
+    if len(head) < 512 or head[148:156].strip(b" \x00") == b"":
+        return False
+    try:
+        stored = int(head[148:156].strip(b" \x00").decode("ascii"), 8)
+    except ValueError:
+        return False
+    block = head[:148] + b" " * 8 + head[156:512]
+    return stored == sum(block) and head[0] != 0

@@ -135,6 +135,8 @@ def _load_time_hook(name: str, args) -> str:
     if name != SKELETON_HELPERS[0] and args and not isinstance(args[0], Ref):
         return "a metaclass (type constructor) that is not a plain imported name"
     for value in _walk_values(args, depth=3):
+        if isinstance(value, Opaque):
+            return f"a class dict the scanner did not keep ({value.what})"
         if isinstance(value, dict):
             hooks = sorted(k for k, v in value.items() if isinstance(k, str) and k in LOAD_TIME_HOOKS
                            and v is not None)

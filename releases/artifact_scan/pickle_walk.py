@@ -21,11 +21,13 @@ import pickletools
 from .joblib_arrays import array_layout
 from .opcodes import OpcodeReader, PickleFormatError
 from .pickle_values import DROPPED, MARK, Call, Event, Opaque, Ref, WalkResult, describe, summarize_args
+from .vocabulary import LOAD_TIME_HOOKS
 
 KEEP_ITEMS = 256          # items kept per simulated list/tuple/dict (the rest are counted, not kept)
 MAX_MEMO = 200_000        # memo entries kept; later ones are replaced by DROPPED
 MAX_STACK = 100_000       # a deeper stack is refused (real pickles stay in the thousands)
-MAX_KEPT_VALUES = 2_000_000
+MAX_KEPT_BYTES = 64 * 1024 * 1024  # rough bytes of values kept in containers and the memo, per file
+SMALL = 256               # strings/bytes up to this size are always pushed as they are (names stay resolvable)
 MAX_DISTINCT = 10_000     # distinct import names/calls recorded per file
 JOBLIB_WRAPPERS = {("joblib.numpy_pickle", "NumpyArrayWrapper"), ("sklearn.externals.joblib.numpy_pickle",
                                                                  "NumpyArrayWrapper")}
@@ -56,8 +58,9 @@ class Machine:
         self.result.events.append(event)
 
     def _keep(self, value):
-        self.kept += 1
-        return value if self.kept <= MAX_KEPT_VALUES else DROPPED
+        """`value`, or DROPPED once the file's budget of kept bytes is spent (memory stays bounded)."""
+        self.kept += 64 + (len(value) if isinstance(value, (str, bytes)) else 0)
+        return value if self.kept <= MAX_KEPT_BYTES else DROPPED
 
     # --- the stream ----------------------------------------------------------
     def walk(self) -> WalkResult:
@@ -114,9 +117,10 @@ class Machine:
 
     # --- plain values ---------------------------------------------------------
     def _value(self, arg, offset):
-        # the hot path (most opcodes of a large pickle): no helper calls
-        self.kept += 1
-        self.stack.append(arg if self.kept <= MAX_KEPT_VALUES else DROPPED)
+        # the hot path (most opcodes of a large pickle): small values go straight on the stack
+        if isinstance(arg, (str, bytes)) and len(arg) > SMALL:
+            arg = self._keep(arg)
+        self.stack.append(arg)
 
     op_INT = op_BININT = op_BININT1 = op_BININT2 = op_LONG = op_LONG1 = op_LONG4 = _value
     op_STRING = op_BINSTRING = op_SHORT_BINSTRING = op_BINBYTES = op_SHORT_BINBYTES = _value
@@ -193,7 +197,8 @@ class Machine:
     def _pairs_into(self, target, items):
         if isinstance(target, dict):
             for key, value in zip(items[0::2], items[1::2], strict=False):
-                if len(target) < KEEP_ITEMS and _hashable(key):
+                # hook names are always kept: a class dict is checked for them (pickle_findings)
+                if (len(target) < KEEP_ITEMS or key in LOAD_TIME_HOOKS) and _hashable(key):
                     target[key] = self._keep(value)
         return target
 

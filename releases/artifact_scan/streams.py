@@ -11,6 +11,7 @@ import tempfile
 import zlib
 
 CHUNK = 1024 * 1024
+TAIL = 65_536 + 22  # a zip's end-of-central-directory record and its longest comment
 
 
 class LimitExceeded(Exception):
@@ -43,6 +44,7 @@ class Source:
         self.sha = hashlib.sha256()
         self.count = 0
         self._peeked = b""
+        self.tail = b""  # the last TAIL bytes read: where a zip's end record would be
 
     def _pull(self, n: int) -> bytes:
         data = self.raw.read(min(n, self.limit - self.count + 1))  # never more than one byte past the cap
@@ -53,6 +55,7 @@ class Source:
             if self.budget is not None:
                 self.budget.charge(len(data))
             self.sha.update(data)
+            self.tail = (self.tail + data)[-TAIL:] if len(data) < TAIL else data[-TAIL:]
         return data
 
     def peek(self, n: int) -> bytes:
