@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from gateway_project.audit.deployments import deployed_at
-from releases.lifecycle import transition
+from releases.lifecycle import record_event, transition
 from releases.models import ReleaseEvent
 from releases.statuses import Status, Step
 from tests import audit_records as records
@@ -17,7 +17,8 @@ from tests.factories import make_release
 
 
 def arrived(release):
-    return ReleaseEvent.objects.get(release=release, to_status=Status.SUCCEEDED).created_at
+    return ReleaseEvent.objects.exclude(from_status=Status.SUCCEEDED).get(release=release,
+                                                                        to_status=Status.SUCCEEDED).created_at
 
 
 @pytest.fixture
@@ -54,6 +55,14 @@ def test_before_between_at_and_after(history):
     # After a later FAILED and a later CANCELLED release of the same model: still version 2.
     assert versions(history["end"]) == {("canary", "fraud-detector"): "2", ("canary", "churn"): "9",
                                         ("staging", "fraud-detector"): "5"}
+
+
+def test_a_later_event_of_a_succeeded_release_is_not_an_arrival(history):
+    """An alias set on the older release after the newer arrived does not bring the older one back."""
+    record_event(history["first"], "alias set", data={"alias": "canary"})
+    later = ReleaseEvent.objects.order_by("-created_at", "-id").first().created_at + timedelta(seconds=1)
+    row = deployed_at(later, environment="canary", model="fraud-detector")[0]
+    assert (row.model_version, row.since) == ("2", arrived(history["second"]))
 
 
 def test_filters_and_what_each_row_says(history):

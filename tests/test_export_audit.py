@@ -34,7 +34,8 @@ def stored(owner, django_user_model):
 def expected(release) -> dict:
     """What the database holds for a release, read independently of the export."""
     report = ScanReport.objects.filter(release=release).order_by("-created_at", "-id").first()
-    arrival = ReleaseEvent.objects.filter(release=release, to_status=Status.SUCCEEDED).first()
+    arrival = ReleaseEvent.objects.filter(release=release, to_status=Status.SUCCEEDED).exclude(
+        from_status=Status.SUCCEEDED).first()
     decisions = ApprovalDecision.objects.filter(release=release).order_by("created_at", "id")
     return {
         "release_id": release.pk, "model_name": release.model_name, "requested_ref": release.requested_ref,

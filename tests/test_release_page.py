@@ -38,6 +38,9 @@ def test_the_page_shows_timeline_scan_decision_approvals_build_and_digest(audito
     html = page(auditor_client, release)
     assert "to BUILDING_IMAGE" in html and "image pushed" in html  # the timeline, with messages
     assert "BUILDING_IMAGE → SUCCEEDED" in html
+    succeeded = ReleaseEvent.objects.get(release=release, from_status=Status.BUILDING_IMAGE,
+                                         to_status=Status.SUCCEEDED)
+    assert f'<td title="chain hash {succeeded.chain_hash}">{succeeded.sequence}</td>' in html  # the audit chain
     assert "staff only:" in html and "mlflow at 10.1.2.3:5000 said 503" in html and "alias: production" in html
     assert "lead-lena" in html and "looks right" in html and "approved" in html  # the approval and its comment
     assert f"#{release.scan_reports.get().pk}" in html  # which report the approver saw
