@@ -436,3 +436,22 @@ def test_load_hook_hidden_after_many_class_attributes_is_found():
     hidden = type("Hidden", (), namespace)
     report = scan("python_model.pkl", cloudpickle.dumps(hidden()), flavors=("python_function",))
     assert any("__setstate__" in f.reason for f in findings(report, DANGEROUS))
+
+
+def test_modules_used_by_a_pyfunc_models_own_code():
+    import cloudpickle
+    import numpy
+
+    class UsesNumpy:
+        def predict(self, x):
+            return numpy.asarray(x)
+
+    class UsesOs:
+        def predict(self, x):
+            return os.getcwd()
+
+    ok = scan("python_model.pkl", cloudpickle.dumps(UsesNumpy()), flavors=("python_function",))
+    assert summarize(ok)["verdict"] == EXPECTED, summarize(ok)
+    assert "numpy" in names(ok, EXPECTED)
+    assert "os" in names(scan("python_model.pkl", cloudpickle.dumps(UsesOs()), flavors=("python_function",)),
+                         DANGEROUS)

@@ -11,6 +11,7 @@ from .report import FileReport, Finding
 from .vocabulary import DANGEROUS, EXPECTED, FLAVOR_EXPECTED, LOAD_TIME_HOOKS, UNKNOWN, classify, normalize
 
 BUILTIN_TYPE = "cloudpickle.cloudpickle._builtin_type"
+SUBIMPORT = "cloudpickle.cloudpickle.subimport"
 SKELETON_HELPERS = ("cloudpickle.cloudpickle._class_setstate", "cloudpickle.cloudpickle._make_skeleton_class",
                     "cloudpickle.cloudpickle._make_skeleton_enum")
 
@@ -79,6 +80,8 @@ def _classify_call(event, flavors, model_classes, base) -> Finding:
         level, reason = classify(name, flavors)
         if level == UNKNOWN and name in model_classes:
             level, reason = EXPECTED, "the pyfunc model's own class"
+        if name == SUBIMPORT:
+            return _classify_subimport(event, flavors, base)
         hook = _load_time_hook(name, event.args)
         if hook:
             level, reason = DANGEROUS, f"a class rebuilt from the file's bytecode defines {hook}, which runs on load"
@@ -157,3 +160,15 @@ def _code_summary(args) -> str:
     strings = [a for a in args if isinstance(a, str)]
     code = next((a for a in args if isinstance(a, bytes)), b"")
     return f"bytecode of {', '.join(repr(x[:80]) for x in strings[:4])} ({len(code)} bytes)"[:300]
+
+
+def _classify_subimport(event, flavors, base) -> Finding:
+    """cloudpickle's subimport('numpy'): a module the model's own functions use, imported on load."""
+    module = event.args[0] if event.args else None
+    if not isinstance(module, str):
+        return Finding("call", SUBIMPORT, DANGEROUS, "imports a module whose name is not in the file", **base)
+    level, reason = classify(module, flavors)
+    if level == UNKNOWN:
+        level = EXPECTED if "python_function" in flavors else UNKNOWN
+        reason = "a module the model's own code uses (imported on load)"
+    return Finding("import", normalize(module), level, f"{reason} (through cloudpickle's subimport)", **base)

@@ -40,8 +40,8 @@ DANGEROUS_NAMES = frozenset({
     "functools.partial", "functools.partialmethod", "functools.reduce",
     "types.CodeType", "types.FunctionType", "types.LambdaType", "types.MethodType",
     "types.ModuleType", "types.BuiltinFunctionType", "types.new_class", "types.CellType",
-    "cloudpickle.loads", "cloudpickle.load", "cloudpickle.cloudpickle.subimport",
-    "cloudpickle.cloudpickle.dynamic_subimport", "joblib.load", "numpy.load", "numpy.fromfile",
+    "cloudpickle.loads", "cloudpickle.load", "cloudpickle.cloudpickle.dynamic_subimport",
+    "joblib.load", "numpy.load", "numpy.fromfile",
     "numpy.lib.npyio.load", "torch.load", "yaml.load", "yaml.unsafe_load", "yaml.full_load",
     "mlflow.pyfunc.load_model", "mlflow.sklearn.load_model", "keras.models.load_model",
     "keras.saving.load_model", "keras.layers.Lambda",
@@ -91,6 +91,8 @@ FLAVOR_EXPECTED = {
         "cloudpickle.cloudpickle._make_typevar", "cloudpickle.cloudpickle._create_parametrized_type_hint",
         "cloudpickle.cloudpickle._make_dict_keys", "cloudpickle.cloudpickle._make_dict_values",
         "cloudpickle.cloudpickle._make_dict_items", "builtins.type", "abc.ABCMeta",
+        # imports a module the model's code uses: the call is classified by the module it names
+        "cloudpickle.cloudpickle.subimport",
         "mlflow.pyfunc.model.PythonModel", "mlflow.models.signature._TypeHints",
         # rebuilt by cloudpickle through _builtin_type: the model's own functions, as bytecode
         "types.CodeType", "types.CellType",
