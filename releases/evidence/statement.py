@@ -22,6 +22,7 @@ from releases.registry import parse_reference
 from releases.statuses import Status
 
 MAX_PREDECESSORS = 10  # environments in a promotion chain (three by default)
+TEXT_MAX = 2000  # a waiver's reason or an approver's comment, as signed: the envelope stays bounded
 ApprovalSource = Callable[[Release, ScanReport, str], list[dict]]
 _approval_sources: list[ApprovalSource] = []
 
@@ -79,7 +80,7 @@ def _waivers(report: ScanReport) -> list[dict]:
     used = [int(i) for i in (report.decision or {}).get("waivers_used", [])]
     rows = Waiver.objects.filter(pk__in=used).select_related("created_by", "approved_by", "environment")
     return [{"id": w.pk, "advisory_id": w.advisory_id, "package": w.package, "model_name": w.model_name,
-             "environment": w.environment.name if w.environment_id else "", "reason": w.reason,
+             "environment": w.environment.name if w.environment_id else "", "reason": w.reason[:TEXT_MAX],
              "created_by": w.created_by.get_username(), "approved_by": w.approved_by.get_username()
              if w.approved_by_id else None, "approved_at": _stamp(w.approved_at), "expires_at": _stamp(w.expires_at)}
             for w in rows.order_by("pk")]
