@@ -106,26 +106,28 @@ class ZlibReader:
         self.raw = raw
         self.inflate = zlib.decompressobj()
         self.pending = b""
+        self.at = 0  # read position in `pending` (slicing the rest off on every read would copy it)
         self.done = False
 
     def read(self, n: int = CHUNK) -> bytes:
         n = CHUNK if n is None or n < 0 else n
-        while not self.pending and not self.done:
-            if self.inflate.unconsumed_tail:
-                data = self.inflate.unconsumed_tail
-            else:
-                data = self.raw.read(CHUNK)
-                if not data:
-                    self.pending = self.inflate.flush()
-                    self.done = True
-                    if not self.inflate.eof:
-                        raise EOFError("zlib stream ends before its end marker")
-                    break
-            self.pending = self.inflate.decompress(data, CHUNK)
-            if self.inflate.eof:
-                self.done = True
-        head, self.pending = self.pending[:n], self.pending[n:]
+        while self.at >= len(self.pending) and not self.done:
+            self.pending, self.at = self._inflate_more(), 0
+        head = self.pending[self.at:self.at + n]
+        self.at += len(head)
         return head
+
+    def _inflate_more(self) -> bytes:
+        data = self.inflate.unconsumed_tail or self.raw.read(CHUNK)
+        if not data:
+            self.done = True
+            if not self.inflate.eof:
+                raise EOFError("zlib stream ends before its end marker")
+            return self.inflate.flush()
+        out = self.inflate.decompress(data, CHUNK)
+        if self.inflate.eof:
+            self.done = True
+        return out
 
 
 def spool(source, budget_hint: str = "") -> tempfile.NamedTemporaryFile:
