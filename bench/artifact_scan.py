@@ -18,7 +18,6 @@ fickling and modelscan in that interpreter (install them in a scratch venv). Pri
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -61,12 +60,14 @@ def drop_cache(path: Path) -> None:
 
 
 def child(mode: str, path: str) -> None:
-    """Runs in the child: import, note RSS, do the work, print JSON."""
-    if mode == "scan":
+    """Runs in the child: import, do the work (none for a baseline), print JSON."""
+    if mode in ("scan", "scan-baseline"):
         from releases.artifact_scan import scan_files, summarize
-    elif mode == "read":
-        import hashlib
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    import hashlib
+
+    if mode.endswith("baseline"):
+        print(json.dumps({"seconds": 0.0, "result": "imports only"}))
+        return
     started = time.perf_counter()
     if mode == "scan":
         with open(path, "rb") as fh:
@@ -78,44 +79,43 @@ def child(mode: str, path: str) -> None:
             while chunk := fh.read(1024 * 1024):
                 sha.update(chunk)
         result = sha.hexdigest()[:12]
-    elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": elapsed, "peak_mb": peak / 1024, "extra_mb": (peak - base) / 1024,
-                      "result": result}))
+    print(json.dumps({"seconds": time.perf_counter() - started, "result": result}))
 
 
-OTHER = {
-    "picklescan": "from picklescan.scanner import scan_file_path as s; r = s(P); res = (r.issues_count, r.scan_err)",
-    "fickling": "import fickling; res = fickling.is_likely_safe(P)",
-    "modelscan": ("from modelscan.modelscan import ModelScan; m = ModelScan(); out = m.scan(P);"
-                  " res = (len(out['issues']), len(out['errors']))"),
+OTHER = {  # tool -> (imports, the scan of P setting `res`)
+    "picklescan": ("from picklescan.scanner import scan_file_path",
+                   "r = scan_file_path(P); res = ('issues', r.issues_count, 'error', r.scan_err)"),
+    "fickling": ("import fickling", "res = ('likely safe', fickling.is_likely_safe(P))"),
+    "modelscan": ("from modelscan.modelscan import ModelScan",
+                  "out = ModelScan().scan(P); res = ('issues', len(out['issues']), 'errors', len(out['errors']))"),
 }
 
 
-def other_child(tool: str, path: str) -> str:
+def other_child(tool: str, baseline: bool = False) -> str:
+    imports, call = OTHER[tool]
     return (
-        "import json, resource, time, sys\n"
+        f"import json, sys, time\n{imports}\n"
         "P = sys.argv[1]\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "t = time.perf_counter()\n"
         "try:\n"
-        f"    {OTHER[tool]}\n"
+        f"    {'res = None' if baseline else call}\n"
         "except Exception as e:\n"
         "    res = type(e).__name__ + ': ' + str(e)[:80]\n"
-        "el = time.perf_counter() - t\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "print(json.dumps({'seconds': el, 'peak_mb': peak / 1024, 'extra_mb': (peak - base) / 1024,"
-        " 'result': str(res)[:60]}))\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'result': str(res)[:60]}))\n"
     )
 
 
 def measure(cmd: list, path: Path) -> dict:
+    """Run `cmd` in a child; its own peak RSS comes from wait4 (that child's rusage, no other's)."""
     drop_cache(path)
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1800)
-    if out.returncode != 0:
-        return {"seconds": float("nan"), "peak_mb": float("nan"), "extra_mb": float("nan"),
-                "result": (out.stderr.strip().splitlines() or ["failed"])[-1][:60]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, text=True)
+    out, err = proc.stdout.read(), proc.stderr.read()  # not communicate(): it would reap the child
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak = usage.ru_maxrss / 1024
+    if proc.returncode != 0 or not out.strip():
+        return {"seconds": float("nan"), "peak_mb": peak, "result": (err.strip().splitlines() or ["failed"])[-1][:60]}
+    return {**json.loads(out.strip().splitlines()[-1]), "peak_mb": peak}
 
 
 def main() -> None:
@@ -125,25 +125,34 @@ def main() -> None:
     parser.add_argument("--compare", default=None, help="a python with picklescan, fickling, modelscan")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child and args.child[0] == "make":
+        return print(json.dumps({k: str(v) for k, v in make_files(Path(args.child[1]), args.mb).items()}))
     if args.child:
         return child(*args.child)
     rows = []
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-artifact-scan-") as tmp:
-        files = make_files(Path(tmp), args.mb)
+        # made in a child: this process stays small, and a forked child's peak RSS starts from its size
+        made = subprocess.run([sys.executable, __file__, "--mb", str(args.mb), "--child", "make", tmp],
+                              capture_output=True, text=True, check=True, cwd=ROOT)
+        files = {k: Path(v) for k, v in json.loads(made.stdout.strip().splitlines()[-1]).items()}
         for kind, path in files.items():
             size = path.stat().st_size / 1024 / 1024
-            runs = {"read+sha256": measure([sys.executable, __file__, "--child", "read", str(path)], path),
-                    "artifact_scan": measure([sys.executable, __file__, "--child", "scan", str(path)], path)}
+            me = [sys.executable, __file__, "--child"]
+            runs = {"read+sha256": (me + ["read", str(path)], me + ["read-baseline", str(path)]),
+                    "artifact_scan": (me + ["scan", str(path)], me + ["scan-baseline", str(path)])}
             if args.compare:
                 for tool in OTHER:
-                    runs[tool] = measure([args.compare, "-c", other_child(tool, str(path)), str(path)], path)
-            for name, r in runs.items():
-                rows.append((kind, f"{size:.0f}", name, r["seconds"], size / r["seconds"] if r["seconds"] else 0,
-                             r["extra_mb"], r["result"]))
-    print("| file | MB | tool | seconds | MB/s | peak RSS over baseline (MB) | result |")
-    print("|---|---:|---|---:|---:|---:|---|")
-    for kind, size, name, seconds, rate, extra, result in rows:
-        print(f"| {kind} | {size} | {name} | {seconds:.2f} | {rate:.0f} | {extra:.0f} | {result} |")
+                    runs[tool] = ([args.compare, "-c", other_child(tool), str(path)],
+                                  [args.compare, "-c", other_child(tool, baseline=True), str(path)])
+            for name, (cmd, baseline_cmd) in runs.items():
+                r, base = measure(cmd, path), measure(baseline_cmd, path)
+                rate = size / r["seconds"] if r["seconds"] else 0
+                rows.append((kind, f"{size:.0f}", name, r["seconds"], rate, r["peak_mb"],
+                             r["peak_mb"] - base["peak_mb"], r["result"]))
+    print("| file | MB | tool | seconds | MB/s | peak RSS (MB) | over its imports (MB) | result |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
+    for kind, size, name, seconds, rate, peak, extra, result in rows:
+        print(f"| {kind} | {size} | {name} | {seconds:.2f} | {rate:.0f} | {peak:.0f} | {extra:.0f} | {result} |")
 
 
 if __name__ == "__main__":
