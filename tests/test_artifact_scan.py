@@ -455,3 +455,11 @@ def test_modules_used_by_a_pyfunc_models_own_code():
     assert "numpy" in names(ok, EXPECTED)
     assert "os" in names(scan("python_model.pkl", cloudpickle.dumps(UsesOs()), flavors=("python_function",)),
                          DANGEROUS)
+
+
+def test_payload_where_joblib_sees_array_bytes_is_found():
+    data = bad.payload_hidden_in_joblib_array()
+    report = scan("model.pkl", data, flavors=("sklearn",))   # MLflow's sklearn flavor loads it with pickle.load
+    assert_blocked(report, "posix.system")
+    assert any("hidden where joblib reads array data" in f.reason for f in findings(report, DANGEROUS))
+    assert any("1 joblib array" in note for note in report.files[0].notes)   # and the joblib reading holds too

@@ -57,6 +57,15 @@ class OpcodeReader:
         self.offset += len(out)
         return out
 
+    def peek(self, n: int) -> bytes:
+        """Up to n next bytes, not consumed."""
+        while len(self._buf) - self._pos < n:
+            more = self.stream.read(max(BUFFER, n - (len(self._buf) - self._pos)))
+            if not more:
+                break
+            self._buf, self._pos = self._buf[self._pos:] + more, 0
+        return self._buf[self._pos:self._pos + n]
+
     def read(self, n: int) -> bytes:
         data = self._take(n)
         if len(data) != n:

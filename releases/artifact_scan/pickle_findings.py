@@ -8,9 +8,21 @@ loading is how a function rebuilt from the file's bytecode gets run.
 """
 from .pickle_walk import Call, Opaque, Ref, WalkResult, summarize_args
 from .report import FileReport, Finding
-from .vocabulary import DANGEROUS, EXPECTED, FLAVOR_EXPECTED, LOAD_TIME_HOOKS, UNKNOWN, classify, normalize
+from .vocabulary import (
+    DANGEROUS,
+    EXPECTED,
+    FLAVOR_EXPECTED,
+    IDENTIFIER_PATH,
+    LOAD_TIME_HOOKS,
+    UNKNOWN,
+    classify,
+    normalize,
+)
 
 BUILTIN_TYPE = "cloudpickle.cloudpickle._builtin_type"
+# in the plain-pickle reading of joblib's array bytes, names that are not identifiers fail to import:
+# only real names can be a hidden payload
+HIDDEN_KINDS = ("import", "call", "method", "extension", "persistent_id")
 SUBIMPORT = "cloudpickle.cloudpickle.subimport"
 SKELETON_HELPERS = ("cloudpickle.cloudpickle._class_setstate", "cloudpickle.cloudpickle._make_skeleton_class",
                     "cloudpickle.cloudpickle._make_skeleton_enum")
@@ -22,6 +34,15 @@ def add_pickle_findings(report: FileReport, walk: WalkResult, flavors, *, in_tor
         finding = _classify_event(event, flavors, model_classes, in_torch_zip)
         if finding is not None:
             report.add(finding)
+    for event in walk.hidden_events:
+        if event.kind in HIDDEN_KINDS and IDENTIFIER_PATH.fullmatch(event.target or ""):
+            found = _classify_event(event, flavors, set(), in_torch_zip)
+            if found is not None:
+                found.classification = DANGEROUS
+                found.reason = f"hidden where joblib reads array data: pickle.load would run it ({found.reason})"
+                report.add(found)
+    if walk.probe_inconclusive:
+        report.unreadable("the bytes after a joblib array wrapper read as pickle opcodes for over a MiB")
     if walk.truncated_events:
         report.unreadable("more distinct imports and calls than the scanner records")
     if walk.joblib_arrays:

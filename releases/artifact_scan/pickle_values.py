@@ -72,6 +72,8 @@ class WalkResult:
     error: str = ""
     error_offset: int = -1
     truncated_events: bool = False
+    hidden_events: list = field(default_factory=list)  # what plain pickle.load reads in joblib's array bytes
+    probe_inconclusive: bool = False
 
 
 def describe(value) -> str:

@@ -16,6 +16,7 @@ a NumpyArrayWrapper's BUILD; they are skipped here the way joblib reads them
 (and an object-dtype array is itself a nested pickle, walked in turn).
 """
 
+import io
 import pickletools
 
 from .joblib_arrays import array_layout
@@ -23,6 +24,7 @@ from .opcodes import OpcodeReader, PickleFormatError
 from .pickle_values import DROPPED, MARK, Call, Event, Opaque, Ref, WalkResult, describe, summarize_args
 from .vocabulary import LOAD_TIME_HOOKS
 
+PROBE = 1024 * 1024       # bytes after joblib's first array read as plain pickle.load would
 KEEP_ITEMS = 256          # items kept per simulated list/tuple/dict (the rest are counted, not kept)
 MAX_MEMO = 200_000        # memo entries kept; later ones are replaced by DROPPED
 MAX_STACK = 100_000       # a deeper stack is refused (real pickles stay in the thousands)
@@ -36,11 +38,13 @@ JOBLIB_WRAPPERS = {("joblib.numpy_pickle", "NumpyArrayWrapper"), ("sklearn.exter
 class Machine:
     """One pass over one stream. `walk()` reads pickles until the data ends."""
 
-    def __init__(self, stream, keep_bytes: int = 64 * 1024):
+    def __init__(self, stream, keep_bytes: int = 64 * 1024, joblib: bool = True):
         self.reader = OpcodeReader(stream, keep=keep_bytes)
         self.result = WalkResult()
         self.kept = 0
         self._seen = {}
+        self.joblib = joblib     # skip arrays after NumpyArrayWrapper (joblib.load's reading)
+        self.probed = False
         # every opcode but STOP has a handler: a missing one fails here, at construction, not mid-file
         self._handlers = {op.name: getattr(self, "op_" + op.name) for op in pickletools.opcodes if op.name != "STOP"}
 
@@ -77,6 +81,9 @@ class Machine:
 
     def _one_pickle(self, first) -> None:
         self.stack, self.marks, self.memo = [], [], {}
+        self._run(first)
+
+    def _run(self, first) -> None:
         handlers, next_op, stack = self._handlers, self.reader.next_op, self.stack
         op = first
         while True:
@@ -90,6 +97,17 @@ class Machine:
             op = next_op()
             if op is None:
                 raise PickleFormatError("data ends before the pickle's STOP opcode", self.reader.offset)
+
+    def probe(self, stack, marks, memo) -> WalkResult:
+        """Go on from a copy of another walk's state, as plain pickle.load would, until STOP or an error."""
+        self.stack, self.marks, self.memo = list(stack), list(marks), dict(memo)
+        try:
+            first = self.reader.next_op()
+            if first is not None:
+                self._run(first)
+        except PickleFormatError as exc:
+            self.result.error, self.result.error_offset = str(exc), exc.offset
+        return self.result
 
     def _stop(self, offset: int) -> None:
         root = self._pop(offset)
@@ -353,10 +371,28 @@ class Machine:
                            note="sets state: calls the class's __setstate__ if it has one"))
         if isinstance(target, Call):
             target.state = state
-            if isinstance(target.func, Ref) and (target.func.module, target.func.name) in JOBLIB_WRAPPERS:
+            if self.joblib and isinstance(target.func, Ref) and (
+                    target.func.module, target.func.name) in JOBLIB_WRAPPERS:
+                if not self.probed:
+                    self._probe_as_plain_pickle()
                 self._skip_joblib_array(state, offset)
 
     # --- joblib's arrays ---------------------------------------------------------------
+    def _probe_as_plain_pickle(self) -> None:
+        """pickle.load (MLflow's sklearn flavor uses it) does not skip joblib's arrays: from the first
+        one on, it reads the array bytes as opcodes. Read them that way too, up to PROBE bytes, so
+        opcodes hidden where joblib sees data are found. Genuine array data fails within a few bytes."""
+        self.probed = True
+        start = self.reader.offset
+        prefix = self.reader.peek(PROBE)
+        probe = Machine(io.BytesIO(prefix), self.reader.keep, joblib=False)
+        result = probe.probe(self.stack, self.marks, self.memo)
+        for event in result.events:
+            event.offset += start
+        self.result.hidden_events = result.events
+        ran_off_the_end = result.error.startswith("data ends") and result.error_offset >= len(prefix)
+        self.result.probe_inconclusive = ran_off_the_end and len(prefix) == PROBE
+
     def _skip_joblib_array(self, state, offset):
         """joblib writes the array right after the wrapper's BUILD; read past it as joblib would."""
         layout = array_layout(state)
@@ -364,12 +400,14 @@ class Machine:
             raise PickleFormatError("joblib array whose dtype or shape cannot be read from its wrapper", offset)
         self.result.joblib_arrays += 1
         if layout.nested_pickle:
-            # object arrays: a whole pickle, walked like any other (its imports count)
+            # object arrays: a whole pickle, read by joblib with a plain Unpickler (no array skipping)
             saved = (self.stack, self.marks, self.memo)
             first = self.reader.next_op()
             if first is None:
                 raise PickleFormatError("data ends where joblib's object array should be", self.reader.offset)
+            self.joblib = False
             self._one_pickle(first)
+            self.joblib = True
             self.stack, self.marks, self.memo = saved
             return
         if layout.aligned:

@@ -111,7 +111,7 @@ FLAVOR_CLASS_PREFIXES = {"sklearn": ("sklearn.", "numpy.random."), "pytorch": ("
                          "keras": ("keras.", "tf_keras.", "tensorflow.keras.")}
 KNOWN_FLAVORS = tuple(sorted(set(FLAVOR_EXPECTED) | set(FLAVOR_CLASS_PREFIXES)))
 _CLASS_NAME = re.compile(r"_?[A-Z][A-Za-z0-9_]*")
-_IDENTIFIER_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+IDENTIFIER_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def normalize(dotted: str) -> str:
@@ -138,7 +138,7 @@ def classify(dotted: str, flavors) -> tuple[str, str]:
 
 
 def dangerous_reason(dotted: str) -> str:
-    if not _IDENTIFIER_PATH.fullmatch(dotted):
+    if not IDENTIFIER_PATH.fullmatch(dotted):
         return "not a plain dotted name"
     parts = dotted.split(".")
     for i in range(1, len(parts) + 1):
