@@ -10,6 +10,6 @@ from releases.models.core import (  # noqa: F401
     ReleaseEvent,
     ReleaseFile,
 )
+from releases.models.evidence import ReleaseEvidence  # noqa: F401
 from releases.models.policy import MANAGE_WAIVERS, Action, EnvironmentPolicy, Waiver  # noqa: F401
 from releases.models.scans import Finding, ScanReport  # noqa: F401
-from releases.models.evidence import ReleaseEvidence  # noqa: F401
