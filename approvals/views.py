@@ -21,6 +21,13 @@ class DecisionSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
+class RejectionSchema(serializers.Serializer):
+    """What the schema says of a rejection's body. Only documents services.decide's rule (a
+    rejection needs a comment that is not just blanks); the rule itself is enforced there."""
+
+    comment = serializers.RegexField(r"\S", max_length=2000, help_text="Why: required for a rejection.")
+
+
 def _release(pk: int) -> Release:
     return get_object_or_404(Release.objects.select_related("environment", "requested_by"), pk=pk)
 
@@ -63,6 +70,9 @@ class DecisionView(APIView):
 
     @extend_schema(request=DecisionSerializer, responses={200: None, 400: None, 403: None, 404: None, 409: None})
     def post(self, request, pk: int):
+        return self.decide(request, pk)
+
+    def decide(self, request, pk: int):
         release = _release(pk)
         body = DecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -75,6 +85,16 @@ class DecisionView(APIView):
         except services.NotAwaitingApproval as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(state_body(_release(pk), request.user))
+
+
+class RejectionView(DecisionView):
+    """POST /api/releases/{id}/reject/: a decision whose comment is required (documented as such)."""
+
+    approve = False
+
+    @extend_schema(request=RejectionSchema, responses={200: None, 400: None, 403: None, 404: None, 409: None})
+    def post(self, request, pk: int):
+        return self.decide(request, pk)
 
 
 class PendingApprovalsView(GenericAPIView):
