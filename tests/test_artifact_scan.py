@@ -5,6 +5,7 @@ import gzip
 import io
 import lzma
 import os
+import pickle
 import time
 import warnings
 import zlib
@@ -463,3 +464,16 @@ def test_payload_where_joblib_sees_array_bytes_is_found():
     assert_blocked(report, "posix.system")
     assert any("hidden where joblib reads array data" in f.reason for f in findings(report, DANGEROUS))
     assert any("1 joblib array" in note for note in report.files[0].notes)   # and the joblib reading holds too
+
+
+def test_memo_past_its_cap_keeps_memory_bounded_and_names_resolvable(monkeypatch):
+    from releases.artifact_scan import pickle_walk
+
+    monkeypatch.setattr(pickle_walk, "MAX_MEMO", 50)
+    filler = pickle.dumps([f"s{i}" for i in range(500)], protocol=4)[2:-1]     # 500 memoized strings, no STOP
+    pushed = b"\x80\x04" + filler + b"0" + bad.s("os") + bad.s("system") + b"\x93" + b"\x94" + b"0."
+    assert "os.system" in names(scan("model.pkl", pushed), DANGEROUS)          # names pushed: still resolved
+    kept = b"\x80\x04" + filler + b"0" + b"h\x05" + b"h\x06" + b"\x93" + b"0."   # keys 5, 6: kept ('s4', 's5')
+    assert "s4.s5" in names(scan("model.pkl", kept), UNKNOWN)
+    dropped = b"\x80\x04" + filler + b"0" + b"j" + (400).to_bytes(4, "little") + b"h\x06" + b"\x93" + b"0."
+    assert "unresolved" in {f.kind for f in findings(scan("model.pkl", dropped), DANGEROUS)}

@@ -80,7 +80,7 @@ class Machine:
         return self.result
 
     def _one_pickle(self, first) -> None:
-        self.stack, self.marks, self.memo = [], [], {}
+        self.stack, self.marks, self.memo, self.memo_len = [], [], {}, 0
         self._run(first)
 
     def _run(self, first) -> None:
@@ -98,9 +98,9 @@ class Machine:
             if op is None:
                 raise PickleFormatError("data ends before the pickle's STOP opcode", self.reader.offset)
 
-    def probe(self, stack, marks, memo) -> WalkResult:
+    def probe(self, stack, marks, memo, memo_len) -> WalkResult:
         """Go on from a copy of another walk's state, as plain pickle.load would, until STOP or an error."""
-        self.stack, self.marks, self.memo = list(stack), list(marks), dict(memo)
+        self.stack, self.marks, self.memo, self.memo_len = list(stack), list(marks), dict(memo), memo_len
         try:
             first = self.reader.next_op()
             if first is not None:
@@ -275,24 +275,34 @@ class Machine:
         self._push(self._peek(offset))
 
     # --- memo -------------------------------------------------------------------
+    # Past MAX_MEMO entries nothing more is stored (not even a placeholder: the dict itself would grow
+    # without bound); `memo_len` goes on counting, as MEMOIZE numbers entries by the real memo's size.
     def _get(self, key, offset):
-        if key not in self.memo:
-            raise PickleFormatError(f"memo key {key} was never stored", offset)
-        self._push(self.memo[key])
+        value = self.memo.get(key, _MISSING)
+        if value is _MISSING:
+            if self.memo_len <= MAX_MEMO:
+                raise PickleFormatError(f"memo key {key} was never stored", offset)
+            value = DROPPED
+        self._push(value)
 
     op_GET = op_BINGET = op_LONG_BINGET = _get
 
     def _put(self, key, offset):
         value = self._peek(offset)
-        self.memo[key] = value if len(self.memo) < MAX_MEMO else DROPPED
+        if key not in self.memo:
+            self.memo_len += 1
+        if self.memo_len <= MAX_MEMO:
+            self.memo[key] = value
 
     op_PUT = op_BINPUT = op_LONG_BINPUT = _put
 
     def op_MEMOIZE(self, arg, offset):
-        memo, stack = self.memo, self.stack
+        stack = self.stack
         if not stack or stack[-1] is MARK:
             raise PickleFormatError("stack underflow", offset)
-        memo[len(memo)] = stack[-1] if len(memo) < MAX_MEMO else DROPPED
+        self.memo_len += 1
+        if self.memo_len <= MAX_MEMO:
+            self.memo[self.memo_len - 1] = stack[-1]
 
     # --- imports and calls --------------------------------------------------------
     def _import(self, module, name, offset, how):
@@ -386,7 +396,7 @@ class Machine:
         start = self.reader.offset
         prefix = self.reader.peek(PROBE)
         probe = Machine(io.BytesIO(prefix), self.reader.keep, joblib=False)
-        result = probe.probe(self.stack, self.marks, self.memo)
+        result = probe.probe(self.stack, self.marks, self.memo, self.memo_len)
         for event in result.events:
             event.offset += start
         self.result.hidden_events = result.events
@@ -401,19 +411,22 @@ class Machine:
         self.result.joblib_arrays += 1
         if layout.nested_pickle:
             # object arrays: a whole pickle, read by joblib with a plain Unpickler (no array skipping)
-            saved = (self.stack, self.marks, self.memo)
+            saved = (self.stack, self.marks, self.memo, self.memo_len)
             first = self.reader.next_op()
             if first is None:
                 raise PickleFormatError("data ends where joblib's object array should be", self.reader.offset)
             self.joblib = False
             self._one_pickle(first)
             self.joblib = True
-            self.stack, self.marks, self.memo = saved
+            self.stack, self.marks, self.memo, self.memo_len = saved
             return
         if layout.aligned:
             pad = self.reader.read(1)[0]
             self.reader.skip(pad)
         self.reader.skip(layout.nbytes)
+
+
+_MISSING = object()
 
 
 def set_placeholder():
