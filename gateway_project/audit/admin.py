@@ -10,10 +10,8 @@ from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from gateway_project.audit import deployments, export, story
-from gateway_project.audit.api import parse_instant
 from releases.admin import ReleaseAdmin
 from releases.models import Environment, Release
 
@@ -60,9 +58,9 @@ class ReleaseStoryAdmin(ReleaseAdmin):
             error = "No such environment."
         elif raw_at:
             try:
-                at = parse_instant(raw_at)
-            except ValidationError:
-                error = "The instant must be an ISO 8601 date and time with a time zone, e.g. 2026-11-30T12:00:00Z."
+                at = deployments.parse_instant(raw_at)
+            except ValueError as exc:
+                error = str(exc)
         if not error:
             rows = deployments.deployed_at(at, environment=wanted, limit=deployments.MAX_ROWS)
         context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Deployment history",

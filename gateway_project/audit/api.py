@@ -5,11 +5,9 @@ checked strictly: an instant that is not ISO 8601 with a time zone, or an enviro
 name that could not exist, is a 400, never "nothing deployed". Pages of StandardPagination.
 """
 import re
-from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
@@ -42,21 +40,6 @@ class DeploymentSerializer(serializers.Serializer):
                                              "release's latest scan report (the ones that let it through).")
 
 
-def parse_instant(raw: str) -> datetime:
-    """An ISO 8601 instant with a time zone, in UTC. Out of range once in UTC (year 1 at +01:00):
-    the first or last instant there is, which answers the same (before or after every release)."""
-    try:
-        value = parse_datetime(raw)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise ValidationError({"at": ["An ISO 8601 date and time with a time zone, e.g. 2026-11-30T12:00:00Z."]})
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
-
-
 def _checked(request, name: str, pattern_check) -> str | None:
     raw = request.query_params.get(name)
     if raw is None:
@@ -79,7 +62,10 @@ class DeploymentsView(generics.ListAPIView):
 
     def get_queryset(self):
         raw_at = self.request.query_params.get("at")
-        at = timezone.now() if raw_at is None else parse_instant(raw_at)
+        try:
+            at = timezone.now() if raw_at is None else deployments.parse_instant(raw_at)
+        except ValueError as exc:
+            raise ValidationError({"at": [str(exc)]}) from None
         return deployments.current_releases(at, _checked(self.request, "environment", _environment_name),
                                             _checked(self.request, "model", validators.validate_model_name))
 

@@ -15,10 +15,11 @@ Bounded: one row per (environment, model); `deployed_at` returns at most `limit`
 API pages through them. The rows come from one query, their approvals from one more.
 """
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
+from django.utils.dateparse import parse_datetime
 
 from approvals.models import ApprovalDecision
 from releases.models import Release, ReleaseEvent, ScanReport
@@ -44,6 +45,22 @@ class Deployment:
                 "release_id": self.release_id, "image_reference": self.image_reference,
                 "image_digest": self.image_digest, "since": self.since, "requested_by": self.requested_by,
                 "approvals": self.approvals}
+
+
+def parse_instant(raw: str) -> datetime:
+    """An ISO 8601 instant with a time zone, in UTC (ValueError otherwise: without a zone it is ambiguous).
+    Out of range once in UTC (year 1 at +01:00): the first or last instant there is, which answers the
+    same (before or after every release)."""
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise ValueError("An ISO 8601 date and time with a time zone, e.g. 2026-11-30T12:00:00Z.")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def arrival_events() -> QuerySet:

@@ -7,6 +7,8 @@ scan step decided it (releases.scanning.decision); nothing here decides again.
 """
 from dataclasses import dataclass, field
 
+from django.urls import reverse
+
 from approvals.engine import ApprovalState, approval_state
 from approvals.models import ApprovalDecision
 from releases.evidence.dsse import Verification
@@ -64,21 +66,18 @@ class Story:
     builds_count: int = 0
     evidence: "Evidence | None" = None
 
+    # The admin lists of all of it, filtered to this release (releases/admin.py: the "release" text filters).
     @property
     def events_url(self) -> str:
-        return f"/admin/releases/releaseevent/?release={self.release.pk}"
+        return f"{reverse('admin:releases_releaseevent_changelist')}?release={self.release.pk}"
 
     @property
     def approvals_url(self) -> str:
-        return f"/admin/approvals/approvaldecision/?release={self.release.pk}"
+        return f"{reverse('admin:approvals_approvaldecision_changelist')}?release={self.release.pk}"
 
     @property
     def builds_url(self) -> str:
-        return f"/admin/releases/build/?release={self.release.pk}"
-
-    @property
-    def blocked(self) -> bool:
-        return any(r.count for r in self.reasons if r.key in ("unreadable", "blocking"))
+        return f"{reverse('admin:releases_build_changelist')}?release={self.release.pk}"
 
 
 def tell(release: Release) -> Story:
