@@ -477,3 +477,18 @@ def test_memo_past_its_cap_keeps_memory_bounded_and_names_resolvable(monkeypatch
     assert "s4.s5" in names(scan("model.pkl", kept), UNKNOWN)
     dropped = b"\x80\x04" + filler + b"0" + b"j" + (400).to_bytes(4, "little") + b"h\x06" + b"\x93" + b"0."
     assert "unresolved" in {f.kind for f in findings(scan("model.pkl", dropped), DANGEROUS)}
+
+
+def test_keras_function_reference_and_oversized_config(monkeypatch):
+    activation = {"module": "keras.layers", "class_name": "Dense", "registered_name": None, "config": {
+        "units": 1, "activation": {"module": "os", "class_name": "function", "config": "system",
+                                   "registered_name": "function"}}}
+    assert "os.system" in names(scan("model.keras", bad.keras_zip([activation]), flavors=("keras",)), DANGEROUS)
+    from releases.artifact_scan import keras_config
+
+    big = bad.zip_of({"config.json": b'{"class_name": "Sequential", "config": {"pad": "' + b"x" * 2000 + b'"}}',
+                      "metadata.json": b"{}"})
+    monkeypatch.setattr(keras_config, "MAX_CONFIG_BYTES", 1000)
+    assert summarize(scan("model.keras", big))["verdict"] == UNREADABLE
+    broken = bad.zip_of({"config.json": b'{"class_name": "Seq', "metadata.json": b"{}"})
+    assert summarize(scan("model.keras", broken))["verdict"] == UNREADABLE

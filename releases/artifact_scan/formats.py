@@ -8,6 +8,7 @@ limit; all decompressed bytes of one top-level file share one Budget.
 """
 import bz2
 import gzip
+import json
 import lzma
 import struct
 import tarfile
@@ -216,13 +217,22 @@ def _npy(report, source, ctx):
 
 
 def _json(report, source):
+    """JSON: checked as a Keras config when it is one. A Keras archive's config.json that is too large
+    or broken is unreadable; any other JSON file is only data to the loaders."""
     report.format = "json"
     text = source.read(keras_config.MAX_CONFIG_BYTES + 1)
+    is_keras_config = report.path.endswith("!config.json")
+    if len(text) > keras_config.MAX_CONFIG_BYTES:
+        if is_keras_config:
+            report.unreadable(f"config.json is over {keras_config.MAX_CONFIG_BYTES} bytes")
+        else:
+            report.notes.append(f"JSON over {keras_config.MAX_CONFIG_BYTES} bytes: not checked as a Keras config")
+        return
     try:
-        import json
-
         config = json.loads(text)
-    except ValueError:
+    except ValueError as exc:
+        if is_keras_config:
+            report.unreadable(f"config.json is not valid JSON ({type(exc).__name__})")
         report.format = "text"
         return
     if keras_config.looks_like_keras(config):

@@ -69,7 +69,9 @@ def _check_object(node: dict, seen: dict) -> None:
                                                                "marshalled Python function in the config"))
         return
     if isinstance(module, str) and module:
-        name = f"{module}.{class_name}"
+        # Keras 3 writes a plain function as {"module": m, "class_name": "function", "config": name}
+        target = node.get("config") if class_name == "function" and isinstance(node.get("config"), str) else class_name
+        name = f"{module}.{target}"
         level, reason = classify(name, ("keras",))
         key = ("import", name)
         if key in seen:
