@@ -492,3 +492,14 @@ def test_keras_function_reference_and_oversized_config(monkeypatch):
     assert summarize(scan("model.keras", big))["verdict"] == UNREADABLE
     broken = bad.zip_of({"config.json": b'{"class_name": "Seq', "metadata.json": b"{}"})
     assert summarize(scan("model.keras", broken))["verdict"] == UNREADABLE
+
+
+def test_own_class_rule_only_for_the_pyfunc_model_file():
+    called = bad.stack_global_from_memo("some_package.models", "Thing")[:-1]  # a REDUCE, not a NEWOBJ: no model class
+    newobj = b"\x80\x04" + bad.s("some_package.models") + bad.s("Thing") + b"\x93)\x81."
+    assert "some_package.models.Thing" in names(scan("python_model.pkl", newobj, flavors=("python_function",)),
+                                                EXPECTED)
+    assert "some_package.models.Thing" in names(scan("model.pkl", newobj, flavors=("python_function", "sklearn")),
+                                                UNKNOWN)
+    assert "some_package.models.Thing" in names(scan("python_model.pkl", called + b".", flavors=("python_function",)),
+                                                UNKNOWN)

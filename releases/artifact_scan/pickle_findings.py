@@ -20,6 +20,7 @@ from .vocabulary import (
 )
 
 BUILTIN_TYPE = "cloudpickle.cloudpickle._builtin_type"
+PYFUNC_FILE = "python_model.pkl"  # mlflow.pyfunc's default `python_model` artifact
 # in the plain-pickle reading of joblib's array bytes, names that are not identifiers fail to import:
 # only real names can be a hidden payload
 HIDDEN_KINDS = ("import", "call", "method", "extension", "persistent_id")
@@ -29,7 +30,10 @@ SKELETON_HELPERS = ("cloudpickle.cloudpickle._class_setstate", "cloudpickle.clou
 
 
 def add_pickle_findings(report: FileReport, walk: WalkResult, flavors, *, in_torch_zip: bool = False) -> None:
-    model_classes = {str(ref) for ref in walk.root_classes[:1]} if "python_function" in flavors else set()
+    # The pyfunc loader unpickles python_model.pkl and uses the object as the model: its class is the
+    # model's own (imported on load). Only that file: every MLflow model has a python_function flavor.
+    own_file = "python_function" in flavors and report.path.rsplit("!", 1)[-1].rsplit("/", 1)[-1] == PYFUNC_FILE
+    model_classes = {str(ref) for ref in walk.root_classes[:1]} if own_file else set()
     for event in walk.events:
         finding = _classify_event(event, flavors, model_classes, in_torch_zip)
         if finding is not None:
