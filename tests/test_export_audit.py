@@ -53,7 +53,7 @@ def expected(release) -> dict:
                        "self_approval": d.self_approval, "scan_report_id": d.scan_report_id,
                        "at": d.created_at.isoformat(), "counted": d.scan_report_id == (report and report.pk)}
                       for d in decisions],
-        "attestation_digest": getattr(ReleaseEvidence.objects.filter(release=release).first(), "envelope_digest", ""),
+        "attestation_digest": getattr(ReleaseEvidence.objects.latest_for(release.pk), "envelope_digest", ""),
     }
 
 
@@ -179,3 +179,15 @@ def test_the_attestation_digest_is_the_stored_envelope_digest(owner, advisories)
     rows = list(export.rows(Release.objects.filter(pk=release.pk)))
     assert rows[0]["attestation_digest"] == stored.envelope_digest and stored.envelope_digest.startswith("sha256:")
     assert rows[0]["image_digest"] == records.DIGEST and rows[0]["status"] == Status.SUCCEEDED
+
+
+def test_a_release_built_again_exports_its_newest_attestation(owner, advisories):
+    approved_waiver()
+    release = scanned_release(owner)
+    first = complete(release, "registry.example:5000/models/fraud-detector:v3", records.DIGEST)
+    Release.objects.filter(pk=release.pk).update(status=Status.BUILDING_IMAGE)  # an operator's repair
+    second = complete(Release.objects.get(pk=release.pk), "registry.example:5000/models/fraud-detector:v3b",
+                      "sha256:" + "cd" * 32)
+    assert first.envelope_digest != second.envelope_digest
+    rows = list(export.rows(Release.objects.filter(pk=release.pk)))
+    assert rows[0]["attestation_digest"] == second.envelope_digest

@@ -47,10 +47,11 @@ def releases_between(since: datetime, until: datetime):
 
 
 def attestation_digests(release_ids: list[int]) -> dict[int, str]:
-    """release id -> the digest of its stored attestation (the DSSE envelope's bytes as served): the one
-    place the export reads evidence from."""
-    return dict(ReleaseEvidence.objects.filter(release_id__in=release_ids).values_list("release_id",
-                                                                                       "envelope_digest"))
+    """release id -> the digest of its newest stored attestation (the DSSE envelope's bytes as served),
+    the one the release is shipped with (ReleaseEvidence.latest_for); the one place the export reads
+    evidence from. Oldest first, so a newer one overwrites an older one in the dict."""
+    return dict(ReleaseEvidence.objects.filter(release_id__in=release_ids).order_by("created_at", "id")
+                .values_list("release_id", "envelope_digest"))
 
 
 def rows(releases) -> Iterator[dict]:

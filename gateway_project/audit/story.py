@@ -131,7 +131,7 @@ class Evidence:
 def evidence(release: Release) -> Evidence | None:
     """The stored attestation, verified again on every view (releases.evidence.stored: the signature,
     the release's digest and the record it names); None when the release has none."""
-    record = ReleaseEvidence.objects.filter(release=release).defer("sbom").first()
+    record = ReleaseEvidence.objects.defer("sbom").latest_for(release.pk)  # the newest, as verify_stored reads
     if record is None:
         return None
     record.release = release
