@@ -503,3 +503,15 @@ def test_own_class_rule_only_for_the_pyfunc_model_file():
                                                 UNKNOWN)
     assert "some_package.models.Thing" in names(scan("python_model.pkl", called + b".", flavors=("python_function",)),
                                                 UNKNOWN)
+
+
+def test_pickle_in_an_hdf5_user_block_is_found(tmp_path):
+    import h5py
+
+    path = tmp_path / "model.h5"
+    with h5py.File(path, "w", userblock_size=512) as h5:
+        h5.attrs["model_config"] = '{"class_name": "Sequential", "config": {"layers": []}}'
+    payload = bad.os_system_pickle(2)
+    with path.open("r+b") as fh:  # pickle.load reads from byte 0 and stops at STOP: the rest is never read
+        fh.write(payload)
+    assert_blocked(scan_directory(tmp_path), "posix.system")

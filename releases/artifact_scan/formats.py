@@ -8,6 +8,7 @@ limit; all decompressed bytes of one top-level file share one Budget.
 """
 import bz2
 import gzip
+import io
 import json
 import lzma
 import struct
@@ -82,6 +83,8 @@ def scan_content(report: FileReport, source: Source, ctx: Context) -> None:
     if (len(head) > 262 and head[257:262] == b"ustar") or _v7_tar_header(head):
         return _nested(report, source, ctx, "tar", _tar)
     if any(head[at:at + 8] == HDF5_MAGIC for at in HDF5_OFFSETS):  # h5py also finds it after a user block
+        if not head.startswith(HDF5_MAGIC):
+            _user_block(report, head, ctx)
         return _hdf5(report, source)
     if head.startswith(NPY_MAGIC):
         return _npy(report, source, ctx)
@@ -182,6 +185,17 @@ def _tar(report, source, ctx):
                 _member(ctx, report, info.name, archive.extractfile(info), info.size)
             elif not info.isdir():
                 report.notes.append(f"tar entry {info.name} is not a regular file (not read)")
+
+
+def _user_block(report, head, ctx):
+    """The bytes before an HDF5 superblock are free for anything: a pickle there is what pickle.load
+    would read from this file (a polyglot), so it is walked too."""
+    at = next(at for at in HDF5_OFFSETS if head[at:at + 8] == HDF5_MAGIC)
+    walk = Machine(io.BytesIO(head[:at]), keep_bytes=ctx.limits.keep_bytes).walk()
+    if head.startswith(PROTO) or walk.pickles or any(e.kind == "call" for e in walk.events):
+        report.notes.append(f"a pickle in the {at}-byte HDF5 user block")
+        walk.error = ""  # the user block ends where HDF5 starts: no STOP there is not a fault of the file
+        add_pickle_findings(report, walk, ctx.flavors)
 
 
 def _hdf5(report, source):
