@@ -181,6 +181,7 @@ def test_promotion_copies_the_digest_not_the_tag(owner, reg):
     assert promoted.source_build == built and promoted.kind == "promote"
     succeeded = canary.events.get(to_status=Status.SUCCEEDED)
     assert succeeded.data["build"] == promoted.pk  # the one path: record_completion's SUCCEEDED
+    assert succeeded.message.startswith("Image promoted by digest: ")  # it says nothing was built
 
 
 @pytest.mark.parametrize("field, value, reason", [

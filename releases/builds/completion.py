@@ -59,7 +59,7 @@ def record_completion(delivery: str, data: dict, *, operational: bool = False) -
                        fields={"failed_step": Step.BUILD})
         elif build.state == Build.State.SUCCEEDED:
             release = transition(release, Status.SUCCEEDED,
-                                 message=f"Image built: {build.image_reference}@{build.image_digest}",
+                                 message=f"{_DONE[build.kind]}: {build.image_reference}@{build.image_digest}",
                                  data={"build": build.pk, "delivery": delivery, "log_url": build.log_url},
                                  fields={"image_reference": build.image_reference, "image_digest": build.image_digest})
             attest.attest(release, build)  # in this transaction: if signing fails, SUCCEEDED is not written
@@ -70,6 +70,11 @@ def record_completion(delivery: str, data: dict, *, operational: bool = False) -
             transition(release, Status.BUILD_FAILED, message=f"Build failed: {build.error}"[:2000],
                        data={"build": build.pk, "delivery": delivery, "log_url": build.log_url})
     return Completion(Outcome.RECORDED, "Recorded.", build)
+
+
+# What the SUCCEEDED event says happened: a promotion built nothing.
+_DONE = {Build.Kind.BUILD: "Image built", Build.Kind.REBUILD: "Image rebuilt",
+         Build.Kind.PROMOTE: "Image promoted by digest"}
 
 
 def _seen(delivery: str) -> bool:
