@@ -32,6 +32,7 @@ STEP_TASKS: dict[str, str] = {
 }
 
 REEVALUATION_TASK = "releases.jobs.reevaluate_waiting"
+EVIDENCE_PUSH_TASK = "releases.evidence.push.push_evidence"
 
 
 def register_step(status: str, task: str) -> None:
@@ -95,3 +96,9 @@ def enqueue_reevaluation(trigger: str, release_ids: list[int] | None = None) -> 
     """Scan waiting releases again once the caller's transaction commits (advisories or waivers changed)."""
     transaction.on_commit(lambda: async_task(REEVALUATION_TASK, trigger, release_ids,
                                              task_name="reevaluate-waiting", group="releases"))
+
+
+def enqueue_evidence_push(evidence_id: int) -> None:
+    """Push a release's attestation and SBOM to the registry once the caller's transaction commits."""
+    transaction.on_commit(lambda: async_task(EVIDENCE_PUSH_TASK, evidence_id, task_name=f"evidence-{evidence_id}-push",
+                                             group="releases"))

@@ -7,15 +7,11 @@ task enqueued once the transaction commits (releases.evidence.push).
 """
 import hashlib
 
-from django.db import transaction
-from django_q.tasks import async_task
-
+from releases import queue
 from releases.evidence import dsse, keys
 from releases.evidence.sbom import build_sbom
 from releases.evidence.statement import build_statement, subject_name
 from releases.models import Build, Release, ReleaseEvidence, ScanReport
-
-PUSH_TASK = "releases.evidence.push.push_evidence"
 
 
 class CannotAttest(Exception):
@@ -54,9 +50,6 @@ def attest(release: Release, build: Build) -> ReleaseEvidence:
         release=release, build=build, subject_name=name, subject_digest=build.image_digest,
         predicate_type=dsse.PREDICATE_TYPE, key_id=key_id, envelope=envelope, envelope_digest=_digest(envelope),
         sbom=sbom, sbom_digest=sbom_digest)
-    transaction.on_commit(lambda: enqueue_push(evidence.pk))
+    queue.enqueue_evidence_push(evidence.pk)
     return evidence
 
-
-def enqueue_push(evidence_id: int) -> None:
-    async_task(PUSH_TASK, evidence_id, task_name=f"evidence-{evidence_id}-push", group="releases")
