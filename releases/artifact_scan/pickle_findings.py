@@ -6,7 +6,7 @@ load-time call is resolved where the helper is known (cloudpickle's
 `x.eval`); any other such callee is dangerous: calling a value built during
 loading is how a function rebuilt from the file's bytecode gets run.
 """
-from .pickle_walk import Call, Opaque, Ref, WalkResult, summarize_args
+from .pickle_values import Call, Opaque, Ref, WalkResult, summarize_args
 from .report import FileReport, Finding
 from .vocabulary import (
     DANGEROUS,

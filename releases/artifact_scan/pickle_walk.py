@@ -21,11 +21,10 @@ import pickletools
 
 from .joblib_arrays import array_layout
 from .opcodes import OpcodeReader, PickleFormatError
+from .pickle_containers import ContainerOps
 from .pickle_values import DROPPED, MARK, Call, Event, Opaque, Ref, WalkResult, describe, summarize_args
-from .vocabulary import LOAD_TIME_HOOKS
 
 PROBE = 1024 * 1024       # bytes after joblib's first array read as plain pickle.load would
-KEEP_ITEMS = 256          # items kept per simulated list/tuple/dict (the rest are counted, not kept)
 MAX_MEMO = 200_000        # memo entries kept; later ones are replaced by DROPPED
 MAX_STACK = 100_000       # a deeper stack is refused (real pickles stay in the thousands)
 MAX_KEPT_BYTES = 64 * 1024 * 1024  # rough bytes of values kept in containers and the memo, per file
@@ -35,7 +34,7 @@ JOBLIB_WRAPPERS = {("joblib.numpy_pickle", "NumpyArrayWrapper"), ("sklearn.exter
                                                                  "NumpyArrayWrapper")}
 
 
-class Machine:
+class Machine(ContainerOps):
     """One pass over one stream. `walk()` reads pickles until the data ends."""
 
     def __init__(self, stream, keep_bytes: int = 64 * 1024, joblib: bool = True):
@@ -167,112 +166,6 @@ class Machine:
 
     def op_FRAME(self, arg, offset):
         pass  # frames only group opcodes; the opcodes inside are read one by one all the same
-
-    # --- containers -----------------------------------------------------------
-    def _bounded(self, items) -> list:
-        return [self._keep(v) for v in items[:KEEP_ITEMS]]
-
-    def op_EMPTY_LIST(self, arg, offset):
-        self._push([])
-
-    def op_EMPTY_TUPLE(self, arg, offset):
-        self._push(())
-
-    def op_EMPTY_DICT(self, arg, offset):
-        self._push({})
-
-    def op_EMPTY_SET(self, arg, offset):
-        self._push(set_placeholder())
-
-    def op_MARK(self, arg, offset):
-        self._push(MARK)
-
-    def op_LIST(self, arg, offset):
-        self._push(self._bounded(self._pop_mark(offset)))
-
-    def op_TUPLE(self, arg, offset):
-        self._push(tuple(self._bounded(self._pop_mark(offset))))
-
-    def op_TUPLE1(self, arg, offset):
-        self._push((self._pop(offset),))
-
-    def op_TUPLE2(self, arg, offset):
-        b, a = self._pop(offset), self._pop(offset)
-        self._push((a, b))
-
-    def op_TUPLE3(self, arg, offset):
-        stack = self.stack
-        items = stack[-3:]
-        if len(items) < 3 or MARK in items:
-            raise PickleFormatError("stack underflow", offset)
-        del stack[-3:]
-        stack.append(tuple(items))
-
-    def op_DICT(self, arg, offset):
-        items = self._pop_mark(offset)
-        self._push(self._pairs_into({}, items))
-
-    def _pairs_into(self, target, items):
-        if isinstance(target, dict):
-            for key, value in zip(items[0::2], items[1::2], strict=False):
-                # hook names are always kept: a class dict is checked for them (pickle_findings)
-                if (len(target) < KEEP_ITEMS or key in LOAD_TIME_HOOKS) and _hashable(key):
-                    target[key] = self._keep(value)
-        return target
-
-    def op_APPEND(self, arg, offset):
-        value = self._pop(offset)
-        self._extend(self._peek(offset), [value], offset)
-
-    def op_APPENDS(self, arg, offset):
-        items = self._pop_mark(offset)
-        self._extend(self._peek(offset), items, offset)
-
-    def _extend(self, target, items, offset):
-        if isinstance(target, list):
-            room = KEEP_ITEMS - len(target)
-            target.extend(self._keep(v) for v in items[:max(room, 0)])
-        elif isinstance(target, Call):
-            # APPENDS on an object that is not a list calls its append/extend: code of its class
-            self._record(Event("method", f"{describe(target.func)}.extend", offset, callee=target.func))
-
-    def _peek(self, offset):
-        if not self.stack or self.stack[-1] is MARK:
-            raise PickleFormatError("stack underflow", offset)
-        return self.stack[-1]
-
-    def op_SETITEM(self, arg, offset):
-        value, key = self._pop(offset), self._pop(offset)
-        self._set_items(self._peek(offset), [key, value], offset)
-
-    def op_SETITEMS(self, arg, offset):
-        items = self._pop_mark(offset)
-        self._set_items(self._peek(offset), items, offset)
-
-    def _set_items(self, target, items, offset):
-        if isinstance(target, Call):
-            self._record(Event("method", f"{describe(target.func)}.__setitem__", offset, callee=target.func))
-        self._pairs_into(target, items)
-
-    def op_ADDITEMS(self, arg, offset):
-        self._pop_mark(offset)
-        self._peek(offset)
-
-    def op_FROZENSET(self, arg, offset):
-        self._pop_mark(offset)
-        self._push(set_placeholder())
-
-    def op_POP(self, arg, offset):
-        if self.stack and self.stack[-1] is MARK:
-            self._pop_mark(offset)
-        else:
-            self._pop(offset)
-
-    def op_POP_MARK(self, arg, offset):
-        self._pop_mark(offset)
-
-    def op_DUP(self, arg, offset):
-        self._push(self._peek(offset))
 
     # --- memo -------------------------------------------------------------------
     # Past MAX_MEMO entries nothing more is stored (not even a placeholder: the dict itself would grow
@@ -427,15 +320,3 @@ class Machine:
 
 
 _MISSING = object()
-
-
-def set_placeholder():
-    return Opaque("set")
-
-
-def _hashable(value) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
