@@ -1,4 +1,4 @@
-"""Admin lists of builds and findings: read-only records, for auditors to filter and search.
+"""Admin lists of builds, findings and release evidence: read-only records, for auditors to filter and search.
 
 Findings are a list of their own (filtered by report from a release's page) because a report can
 hold thousands: a page shows one page of them, never the whole report.
@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from releases.admin_filters import model_filter, requester_filter, text_filter
-from releases.models import Build, Finding
+from releases.models import Build, Finding, ReleaseEvidence
 from releases.readonly_admin import ReadOnlyAdmin
 
 
@@ -40,6 +40,26 @@ class FindingAdmin(ReadOnlyAdmin):
     ordering = ["-definite", "severity_rank", "package", "advisory_id", "id"]
     list_select_related = ["report"]
     show_full_result_count = False  # a second COUNT over millions of findings, for a number nobody needs
+
+
+@admin.register(ReleaseEvidence)
+class ReleaseEvidenceAdmin(ReadOnlyAdmin):
+    """Each successful build's signed attestation and SBOM, and where the push stands. The release's page
+    verifies the attestation; the SBOM (up to MAX_SBOM_BYTES) is served by the API, not put in a form."""
+
+    list_display = ["id", "release", "subject_digest", "key_id", "push_state", "push_mode", "pushed_at", "created_at"]
+    list_filter = ["push_state", "push_mode", "created_at", model_filter("release__model_name"),
+                   text_filter("release id", "release", "release_id")]
+    search_fields = ["subject_digest", "envelope_digest", "sbom_digest", "subject_name"]
+    list_select_related = ["release__environment"]
+    date_hierarchy = "created_at"
+    exclude = ["sbom"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("sbom", "envelope")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ReleaseEvidence._meta.fields if f.name != "sbom"]
 
 
 SUMMARY_FINDINGS = 20  # on a report's or a release's page; the rest through the link

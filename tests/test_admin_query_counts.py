@@ -10,12 +10,12 @@ from django.utils import timezone
 
 from approvals.models import ApprovalDecision
 from releases.lifecycle import transition
-from releases.models import Build, Finding, Release, ReleaseEvent, ScanReport, Waiver
+from releases.models import Build, Finding, Release, ReleaseEvent, ReleaseEvidence, ScanReport, Waiver
 from releases.statuses import Status
 from tests import audit_records as records
 from tests.factories import make_release
 
-LISTS = [Release, ReleaseEvent, ScanReport, Finding, ApprovalDecision, Build, Waiver]
+LISTS = [Release, ReleaseEvent, ScanReport, Finding, ApprovalDecision, Build, Waiver, ReleaseEvidence]
 
 
 @pytest.fixture
@@ -36,7 +36,12 @@ def add_rows(count: int, django_user_model, start: int) -> None:
         release = transition(release, Status.SCANNING_DEPENDENCIES, actor=owner)
         report = records.scan_report(release, findings=1)
         records.approve(release, report, lead)
-        Build.objects.create(release=release, backend="local", state=Build.State.SUCCEEDED, image_digest="sha256:x")
+        build = Build.objects.create(release=release, backend="local", state=Build.State.SUCCEEDED,
+                                     image_digest="sha256:x")
+        # A row as attest writes it (its content does not matter to the list: the list never loads it).
+        ReleaseEvidence.objects.create(release=release, build=build, subject_name="registry.local/models/m",
+                                       subject_digest="sha256:x", predicate_type="p", key_id="k", envelope="{}",
+                                       envelope_digest="sha256:e", sbom="{}", sbom_digest="sha256:s")
         Waiver.objects.create(advisory_id=f"GHSA-{index}", reason="r", expires_at=timezone.now() + timedelta(days=1),
                               created_by=officer, approved_by=lead, approved_at=timezone.now(),
                               environment=release.environment)

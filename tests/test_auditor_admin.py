@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_q.models import Failure, OrmQ, Schedule, Success
 
 from gateway_project import tokens
+from releases.evidence import attest
 from releases.lifecycle import transition
 from releases.models import Advisory, AdvisorySync, Build, Waiver
 from releases.statuses import Status
@@ -35,7 +36,8 @@ def every_record(db, owner, django_user_model):
     officer = records.approver(django_user_model, "officer-one", "security-officers")
     lead = records.approver(django_user_model)
     release = make_release(owner, model_name="fraud-detector", env="canary")  # PENDING: cancel would move it
-    records.succeeded_release(owner, lead, model_name="churn", env="canary")
+    shipped = records.succeeded_release(owner, lead, model_name="churn", env="canary")
+    attest.attest(shipped, shipped.builds.get())  # its signed evidence, as record_completion writes it
     report = records.scan_report(release)
     records.approve(release, report, lead, approved=False, comment="no")
     sync = AdvisorySync.objects.create(source="/osv", outcome=AdvisorySync.Outcome.SUCCEEDED)
