@@ -4,11 +4,13 @@ import time
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import transaction
 from playwright.sync_api import expect
 
 from devtools.sample_reports import large_report
+from releases.lifecycle import record_creation
 from releases.models import Release
-from releases.statuses import Status
+from releases.statuses import WORKING, Status
 from tests.browser.conftest import csp_violations, screenshot, serious_axe_violations
 from tests.factories import make_release
 from tests.mlflow_models import CLEAN
@@ -22,6 +24,22 @@ def staged(owner, version="2"):
     """clean-model `version` has SUCCEEDED in staging, so canary may take it."""
     return make_release(owner, status=Status.SUCCEEDED, model_name=CLEAN, ref=version, env="staging",
                         model_version=version)
+
+
+def built_in_staging(owner, version="2") -> Release:
+    """clean-model `version` requested in staging and taken by the gateway's own worker through fetch, scan and
+    a real buildah build to SUCCEEDED: canary then promotes that image's digest (build once)."""
+    with transaction.atomic():
+        release = make_release(owner, model_name=CLEAN, ref=version, env="staging")
+        record_creation(release, owner)  # enqueues the fetch once this commits
+    deadline = time.monotonic() + LIVE / 1000
+    while time.monotonic() < deadline:
+        release.refresh_from_db()
+        if release.status not in WORKING:
+            break
+        time.sleep(0.5)
+    assert release.status == Status.SUCCEEDED, (release.status, release.status_message)
+    return release
 
 
 def request_release(page, model_prefix: str, model: str, version: str, environment: str) -> int:
@@ -44,7 +62,7 @@ def badge(page, label: str):
 
 
 def test_request_watch_approve_and_both_see_the_digest(chromium, gateway, requester, ml_lead):
-    staged(requester)
+    staging = built_in_staging(requester)
     page = gateway.login(chromium, "requester")
     release_id = request_release(page, "clean", CLEAN, "2", "canary")
     page.evaluate("window.__notReloaded = true")
@@ -69,7 +87,7 @@ def test_request_watch_approve_and_both_see_the_digest(chromium, gateway, reques
     assert page.evaluate("window.__notReloaded") is True
     release = Release.objects.get(pk=release_id)
     assert release.status == Status.SUCCEEDED
-    assert page.get_by_test_id("image-digest").inner_text() == release.image_digest
+    assert page.get_by_test_id("image-digest").inner_text() == release.image_digest == staging.image_digest
     expect(page.get_by_text("ml-lead approved at ML lead")).to_be_visible()
     expect(page.get_by_text("Metrics look right.").first).to_be_visible()
     screenshot(page, "release-succeeded")
