@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from devtools import processes  # noqa: E402
 from devtools.mlflow_server import MlflowServer  # noqa: E402
+from releases.evidence.keys import write_new_key  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/gateway_load"
 CLIENT = Path(__file__).resolve().parent / "load_client.py"
@@ -134,6 +135,9 @@ def gateway_env(args, run_dir: Path, mlflow_url: str) -> dict:
         # Whatever the caller's shell says: approved releases rest at APPROVED (see MOVING), tasks run in
         # the worker, not inline in the request.
         BUILD_BACKEND="", TASKS_RUN_INLINE="false",
+        # A key of the run's own: with a build backend (bench/faults.py sets one), production settings refuse
+        # to start without one, and a SUCCEEDED release is always attested.
+        ATTESTATION_SIGNING_KEY_FILE=str(write_new_key(run_dir / "attestation-signing-key.pem")),
     )
     return env
 
