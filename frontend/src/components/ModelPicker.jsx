@@ -11,7 +11,9 @@ export function ModelNameInput({ value, onChange, errors }) {
   const { api } = usePortal();
   const listId = useId();
   const [open, setOpen] = useState(false);
-  const [active, setActive] = useState(-1);
+  // The highlighted option by name, not position: an answer that arrives after the user moved the
+  // highlight (the debounced query's) keeps it on the same model when that model is still listed.
+  const [activeName, setActiveName] = useState(null);
   const [fetched, setOptions] = useState([]);
   const [status, setStatus] = useState('');
   const query = useDebounced(value, 150);
@@ -20,7 +22,7 @@ export function ModelNameInput({ value, onChange, errors }) {
     if (!open || (query && modelNameError(query.trim()) && query.trim() !== '')) return undefined;
     const controller = new AbortController();
     api.get(`/api/models/?q=${encodeURIComponent(query.trim())}`, { signal: controller.signal }).then(
-      (res) => { setOptions(res.data.results); setActive(-1); setStatus(`${res.data.results.length} models found`); },
+      (res) => { setOptions(res.data.results); setStatus(`${res.data.results.length} models found`); },
       (err) => { if (err?.name !== 'AbortError') { setOptions([]); setStatus(err.message); } },
     );
     return () => controller.abort();
@@ -28,10 +30,13 @@ export function ModelNameInput({ value, onChange, errors }) {
 
   // Answers arrive after the typing: show only those that still match what is typed now.
   const options = fetched.filter((name) => name.toLowerCase().includes(value.trim().toLowerCase()));
+  const active = options.indexOf(activeName);
   const choose = (name) => { onChange(name, true); setOpen(false); };
   const onKeyDown = (e) => {
-    if (e.key === 'ArrowDown') { e.preventDefault(); setOpen(true); setActive((a) => Math.min(options.length - 1, a + 1)); }
-    else if (e.key === 'ArrowUp') { e.preventDefault(); setActive((a) => Math.max(0, a - 1)); }
+    if (e.key === 'ArrowDown') {
+      e.preventDefault(); setOpen(true);
+      if (options.length) setActiveName(options[Math.min(options.length - 1, active + 1)]);
+    } else if (e.key === 'ArrowUp') { e.preventDefault(); if (options.length) setActiveName(options[Math.max(0, active - 1)]); }
     else if (e.key === 'Enter' && open && active >= 0 && options[active]) { e.preventDefault(); choose(options[active]); }
     else if (e.key === 'Escape') setOpen(false);
   };

@@ -57,6 +57,27 @@ describe('RequestForm', () => {
     expect(screen.getByText(/Allowed today: 1/)).toBeInTheDocument();
   });
 
+  it('keeps the highlighted model when a later answer still lists it', async () => {
+    // The first answer (for what was typed when the list opened) lets the user highlight a model; the
+    // debounced query's answer arriving after that must not drop the highlight, or Enter does nothing.
+    let release;
+    const late = new Promise((resolve) => { release = resolve; });
+    const fetch = routes([['GET', '/api/models/?q=fraud', async () => { await late; return json({ results: ['fraud-detector'], limit: 20 }); }]]);
+    renderScreen(<RequestForm />, { fetch });
+    const user = userEvent.setup();
+    const name = screen.getByRole('combobox', { name: 'Model name' });
+    await user.click(name);
+    await screen.findByRole('option', { name: 'fraud-v2' });  // the answer for "" (everything)
+    await user.type(name, 'fraud');
+    await user.keyboard('{ArrowDown}');
+    expect(screen.getByRole('option', { name: 'fraud-detector' })).toHaveAttribute('aria-selected', 'true');
+    release();
+    await waitFor(() => expect(fetch.mock.calls.some(([url]) => url.startsWith('/api/models/?q=fraud'))).toBe(true));
+    await waitFor(() => expect(screen.queryByRole('option', { name: 'fraud-v2' })).toBeNull());  // the late answer landed
+    await user.keyboard('{Enter}');
+    expect(name).toHaveValue('fraud-detector');
+  });
+
   it("shows the server's field errors next to their fields", async () => {
     const fetch = routes([['POST', '/api/releases/', () => json({ model_version: ['Ensure this field has no more than 10 characters.'] }, { status: 400 })]]);
     renderScreen(<RequestForm />, { fetch });
