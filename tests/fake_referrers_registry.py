@@ -5,10 +5,11 @@ import contextlib
 import hashlib
 import json
 import re
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.local_http import serving
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 _PATH = re.compile(r"/v2/(?P<name>.+?)/(?P<kind>blobs/uploads|blobs|manifests|referrers)/?(?P<ref>[^/]*)$")
@@ -84,11 +85,5 @@ def referrers_registry():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as server:
         yield f"127.0.0.1:{server.server_address[1]}", requests_seen
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -3,7 +3,6 @@ real registry never does (wrong bytes for a digest, an upload location elsewhere
 import base64
 import http.server
 import json
-import threading
 import uuid
 from contextlib import contextmanager
 
@@ -11,6 +10,7 @@ import pytest
 
 from releases import registry
 from releases.registry import NotFound, RegistryError, RegistryUnavailable, parse_reference
+from tests.local_http import serving
 
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
@@ -207,16 +207,10 @@ def fake_registry(handler):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as server:
         server.seen = seen
         server.address = f"127.0.0.1:{server.server_address[1]}"
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_other_bytes_than_the_digest_asked_for_are_refused(settings):
