@@ -19,6 +19,7 @@ to a scan decision, and every release's audit events counted per transition (los
 Prints Markdown tables.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -651,6 +652,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--worker-processes", type=int, default=2, help="qcluster workers (WORKER_PROCESSES)")
+    parser.add_argument("--background-nice", type=int, default=19,
+                        help="nice value of the qcluster and MLflow (0: the same priority as gunicorn). On one "
+                             "machine the pipeline's work then queues behind requests, as it would on machines "
+                             "of its own; every release is still followed to its decision (the drain)")
     parser.add_argument("--large-findings", type=int, default=5000)
     parser.add_argument("--releases", type=int, default=300, help="seeded releases besides the large one")
     parser.add_argument("--drain-seconds", type=float, default=45,
@@ -707,6 +712,10 @@ def main() -> int:
         servers["mlflow"] = mlflow.process
         processes.wait_http(f"{base}/healthz", 60, servers["gunicorn"])
         processes.wait_http(f"{base}/readyz", 90, servers["gunicorn"])  # database, worker heartbeat, MLflow
+        if args.background_nice:  # what they fork later (qcluster's replaced workers) inherits it
+            for pid in tree(servers["qcluster"].pid) + tree(mlflow.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.setpriority(os.PRIO_PROCESS, pid, args.background_nice)
         ready = time.monotonic() - started
 
         import psycopg
@@ -723,7 +732,8 @@ def main() -> int:
             ["machine", f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start"],
             ["web", f"gunicorn {args.workers} workers × {args.threads} threads "
                     f"({'gthread' if args.threads > 1 else 'sync'}), DEBUG off, port {port}"],
-            ["worker", f"manage.py qcluster, {args.worker_processes} processes, ORM broker"],
+            ["worker", f"manage.py qcluster, {args.worker_processes} processes, ORM broker, "
+                       f"nice {args.background_nice} (MLflow too)"],
             ["database", f"PostgreSQL {pg}, {args.database_url.rsplit('/', 1)[1]} (recreated)"],
             ["MLflow", f"{mlflow.url}, demo models {versions}"],
             ["seeded", f"{len(tokens)} requesters with tokens; " + (

@@ -1,6 +1,7 @@
 from datetime import UTC
 
 import django_filters as filters
+from django_filters.rest_framework import DjangoFilterBackend
 
 from releases.models import Finding, Release
 from releases.scanning import severity
@@ -39,3 +40,22 @@ class FindingFilter(filters.FilterSet):
     class Meta:
         model = Finding
         fields = ["severity", "definite", "package", "advisory_id", "role"]
+
+
+def asks_to_filter(filterset_class, query_params) -> bool:
+    """Whether any query parameter is one of the filterset's (or a widget's suffixed name for one).
+
+    Without one, a FilterSet filters nothing (every filter passes an empty value through), so it is not
+    built: django-filter makes a form class and deep-copies every filter per request (1.5 ms of a list)."""
+    names = filterset_class.base_filters
+    return any(key.startswith(name) for key in query_params for name in names)
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, skipping the FilterSet when the request filters nothing (asks_to_filter)."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None or not asks_to_filter(filterset_class, request.query_params):
+            return queryset
+        return super().filter_queryset(request, queryset, view)

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from releases import validators
+from releases.api.read_plans import PlannedListSerializer
 from releases.models import Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
 from releases.statuses import Step
 
@@ -41,6 +42,7 @@ class ReleaseFileSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReleaseFile
         fields = ["name", "size", "sha256", "fetched_at"]
+        list_serializer_class = PlannedListSerializer
 
 
 class ReleaseEventSerializer(serializers.ModelSerializer):
@@ -50,6 +52,7 @@ class ReleaseEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReleaseEvent
         fields = ["id", "from_status", "to_status", "actor", "message", "data", "created_at"]
+        list_serializer_class = PlannedListSerializer
 
     def get_data(self, obj) -> dict:
         """Without the staff-only detail of a failure (ReleaseEvent.STAFF_DETAIL: admin shows it)."""
@@ -70,6 +73,7 @@ class ReleaseSerializer(serializers.ModelSerializer):
             "created_at", "updated_at",
         ]
         read_only_fields = fields
+        list_serializer_class = PlannedListSerializer
 
 
 class ScanSummarySerializer(serializers.Serializer):
@@ -98,6 +102,7 @@ class ReleaseDetailSerializer(ReleaseSerializer):
     class Meta(ReleaseSerializer.Meta):
         fields = ReleaseSerializer.Meta.fields + ["latest_scan", "files", "events", "events_count"]
         read_only_fields = fields
+        list_serializer_class = serializers.ListSerializer  # nested lists: no read plan (releases/api/read_plans.py)
 
     @extend_schema_field(ReleaseEventSerializer(many=True))
     def get_events(self, obj):
@@ -179,6 +184,7 @@ class FindingSerializer(serializers.ModelSerializer):
         model = Finding
         fields = ["package", "version", "specifier", "ecosystem", "advisory_id", "aliases", "summary", "severity",
                   "score", "fixed_versions", "definite", "source_file", "line", "role"]
+        list_serializer_class = PlannedListSerializer
 
     def get_version(self, obj) -> str | None:
         return obj.version or None
@@ -205,14 +211,25 @@ class ScanReportSerializer(serializers.ModelSerializer):
     def get_findings_url(self, obj) -> str:
         return f"/api/releases/{obj.release_id}/scan/findings/"
 
+    # From ScanReport.objects.with_list_heads(LIST_LIMIT) (the database slices the lists), or the whole lists.
+    @staticmethod
+    def _head(obj, name: str) -> list:
+        head = getattr(obj, f"{name}_head", None)
+        return list((getattr(obj, name) if head is None else head) or [])[:LIST_LIMIT]
+
+    @staticmethod
+    def _count(obj, name: str) -> int:
+        count = getattr(obj, f"{name}_count", None)
+        return len(getattr(obj, name) or []) if count is None else count
+
     def get_dependencies(self, obj) -> list[dict]:
-        return list(obj.dependencies or [])[:LIST_LIMIT]
+        return self._head(obj, "dependencies")
 
     def get_dependencies_count(self, obj) -> int:
-        return len(obj.dependencies or [])
+        return self._count(obj, "dependencies")
 
     def get_issues(self, obj) -> list[dict]:
-        return list(obj.issues or [])[:LIST_LIMIT]
+        return self._head(obj, "issues")
 
     def get_issues_count(self, obj) -> int:
-        return len(obj.issues or [])
+        return self._count(obj, "issues")

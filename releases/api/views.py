@@ -9,7 +9,8 @@ from rest_framework.response import Response
 from releases import promotion, services
 from releases.api import conditional
 from releases.api.evidence import ReleaseEvidenceActions
-from releases.api.filters import FindingFilter, ReleaseFilter
+from releases.api.filters import FindingFilter, ReleaseFilter, asks_to_filter
+from releases.api.read_plans import plan_for
 from releases.api.serializers import (
     LIST_LIMIT,
     CancelSerializer,
@@ -39,10 +40,6 @@ def paginated_schema(name: str, results):
 
 # Actions that read what belongs to a release (its report, findings, events), not the release itself.
 REPORT_ACTIONS = {"scan", "scan_findings", "scan_dependencies", "scan_notes", "events", "attestation", "sbom"}
-# The columns a list shows (ReleaseSerializer); the run's metrics and tags can be large.
-LIST_COLUMNS = ["id", "model_name", "requested_ref", "model_version", "status", "status_message", "failed_step",
-                "mlflow_run_id", "mlflow_source", "image_reference", "image_digest", "created_at", "updated_at",
-                "environment__name", "requested_by__username"]
 STORED_OBJECTS = serializers.ListField(child=serializers.DictField())  # a report's dependencies or notes, as stored
 
 
@@ -74,15 +71,15 @@ class ReleaseViewSet(ReleaseEvidenceActions,
         return Release.objects.all()
 
     def get_queryset(self):
+        if self.action == "list":  # rows of only what ReleaseSerializer shows (not the run's metrics and tags)
+            return self.visible_releases()
         queryset = self.visible_releases().select_related("environment", "requested_by")
-        if self.action == "list":  # only what ReleaseSerializer shows: not the run's metrics and tags
-            return queryset.only(*LIST_COLUMNS)
         if self.action in REPORT_ACTIONS:  # they need the release only to find what belongs to it
             return self.visible_releases().only("id")
         if self.action in ("retrieve", "create"):  # both answer with ReleaseDetailSerializer
-            newest = ReleaseEvent.objects.select_related("actor").order_by("-created_at", "-id")[:LIST_LIMIT]
+            # Not the newest events: a sliced prefetch (a window over every event) cost 6 ms more than the
+            # serializer's own query of the newest LIST_LIMIT (measured, 12 events).
             queryset = queryset.annotate(events_count=Count("events")).prefetch_related(
-                Prefetch("events", queryset=newest, to_attr="newest_events"),
                 Prefetch("files", queryset=ReleaseFile.objects.defer("content")),
                 Prefetch("scan_reports", queryset=ScanReport.objects.newest_first().only(
                     "id", "release_id", "scanner", "passed", "summary", "counts", "possible_counts", "created_at")),
@@ -99,6 +96,13 @@ class ReleaseViewSet(ReleaseEvidenceActions,
         if self.action == "rebuild":
             return RebuildSerializer
         return ReleaseSerializer
+
+    def list(self, request, *args, **kwargs):
+        """Releases, newest first; filters status (repeat for several), environment, model_name,
+        model_name_contains, requested_by, created_after, created_before."""
+        plan = plan_for(ReleaseSerializer)  # answered from values() rows: no model instances
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*plan.columns))
+        return self.get_paginated_response(plan.represent_values(page))
 
     def get_permissions(self):
         if self.action in ("cancel", "retry", "rebuild"):
@@ -175,7 +179,7 @@ class ReleaseViewSet(ReleaseEvidenceActions,
     def _latest_report(self):
         # raw_output (an external scanner's report, up to 20 MiB) is never part of an answer: not loaded.
         # The findings are counted on their index, not by a GROUP BY over the report's columns (5x dearer).
-        report = ScanReport.objects.defer("raw_output").latest_for(self.get_object())
+        report = ScanReport.objects.defer("raw_output").with_list_heads(LIST_LIMIT).latest_for(self.get_object())
         if report is not None:
             report.findings_count = Finding.objects.filter(report=report).count()
         return report
@@ -229,16 +233,19 @@ class ReleaseViewSet(ReleaseEvidenceActions,
         report = latest.values_list("id", flat=True).first()
         if report is None:
             return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
-        filtered = FindingFilter(request.query_params, queryset=Finding.objects.filter(report_id=report))
-        if not filtered.is_valid():
-            raise ValidationError(filtered.errors)
+        findings = Finding.objects.filter(report_id=report)
+        if asks_to_filter(FindingFilter, request.query_params):
+            filtered = FindingFilter(request.query_params, queryset=findings)
+            if not filtered.is_valid():
+                raise ValidationError(filtered.errors)
+            findings = filtered.qs
         # severity_rank is stored (Finding): the default order is read from the finding_most_severe_first index
-        findings = filtered.qs.order_by(*self._finding_order(request))
+        findings = findings.order_by(*self._finding_order(request))
         page = self.paginate_queryset(findings)
         return self.get_paginated_response(FindingSerializer(page, many=True).data)
 
     @staticmethod
-    def _finding_order(request) -> list[str]:
+    def _finding_order(request) -> "list[str]":  # quoted: `list` in this class body is the action
         """`ordering`: severity (most severe first), package, advisory_id, score; prefix `-` to reverse."""
         wanted = request.query_params.get("ordering", "")
         field = wanted.lstrip("-")

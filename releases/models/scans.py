@@ -1,6 +1,7 @@
 """Scan reports and their findings."""
 from django.db import models
 
+from releases.models.json_lists import JsonListHead, JsonListLength
 from releases.scanning import severity
 
 # "The latest report" of a release, everywhere: newest first, the id breaking a tie.
@@ -19,6 +20,13 @@ class ScanReportQuerySet(models.QuerySet):
         """Only the newest report of each release (one query, however many releases)."""
         newest = ScanReport.objects.filter(release=models.OuterRef("release")).newest_first().values("pk")[:1]
         return self.filter(pk=models.Subquery(newest))
+
+    def with_list_heads(self, count: int) -> "ScanReportQuerySet":
+        """`dependencies` and `issues` not loaded; instead `<name>_head` (at least their first `count`
+        items) and `<name>_count`, computed by the database (releases/models/json_lists.py)."""
+        return self.defer("dependencies", "issues").annotate(
+            dependencies_head=JsonListHead("dependencies", count), dependencies_count=JsonListLength("dependencies"),
+            issues_head=JsonListHead("issues", count), issues_count=JsonListLength("issues"))
 
 
 class ScanReport(models.Model):
