@@ -110,12 +110,15 @@ def test_a_row_the_plan_cannot_read_is_answered_by_drf(releases):
 
 def test_fields_a_plan_cannot_take_are_refused_when_the_plan_is_made():
     class Nested(serializers.Serializer):
-        files = api_serializers.ReleaseFileSerializer(many=True)
+        files = api_serializers.ReleaseFileSerializer(many=True, source="*")
 
     class Whole(serializers.Serializer):
         everything = serializers.DictField(source="*")
 
-    for cls in (Nested, Whole, api_serializers.ReleaseDetailSerializer):
+    class NestedWithMethods(serializers.Serializer):  # event rows need their serializer's get_data
+        events = api_serializers.ReleaseEventSerializer(many=True)
+
+    for cls in (Nested, Whole, NestedWithMethods):
         with pytest.raises(NotPlannable):
             ReadPlan(cls)
     with pytest.raises(NotPlannable):  # method fields need instances, not values() rows
@@ -130,3 +133,24 @@ def test_instants_are_written_as_drf_writes_them():
         for zone in (utc, kolkata):
             with timezone.override(zone):
                 assert read_plans._iso_z(value, read_plans.current_zone()) == field.to_representation(value)
+
+
+@pytest.mark.django_db
+def test_a_planned_release_detail_equals_drfs(releases):
+    from releases.api.read_plans import PlannedSerializer
+
+    class WithFiles(PlannedSerializer, serializers.ModelSerializer):  # a nested list of plain rows
+        files = api_serializers.ReleaseFileSerializer(many=True)
+
+        class Meta:
+            model = Release
+            fields = ["id", "files"]
+
+    for release in Release.objects.select_related("environment", "requested_by"):
+        planned = api_serializers.ReleaseDetailSerializer(release)
+        by_drf = super(PlannedSerializer, planned).to_representation(release)
+        assert planned.data == by_drf and list(planned.data) == list(by_drf)
+        assert planned.data["events_count"] == 1 and planned.data["files"][0]["name"] == "MLmodel"
+        nested = WithFiles(release)
+        assert nested.data == super(PlannedSerializer, nested).to_representation(release)
+        assert nested.data["files"] and "content" not in nested.data["files"][0]

@@ -20,13 +20,14 @@ from datetime import UTC, datetime
 from operator import attrgetter
 
 from django.conf import settings
+from django.db.models.manager import BaseManager
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.settings import ISO_8601, api_settings
 
 _PLANS: dict[type, "ReadPlan"] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # a plan of nested rows makes its child's plan while holding it
 
 # Field types whose to_representation is the plain value: any other type calls its own to_representation.
 _VERBATIM = (serializers.JSONField, serializers.DictField, serializers.ListField)
@@ -41,11 +42,11 @@ class NotPlannable(TypeError):
 
 
 class _Column:
-    __slots__ = ("name", "key", "get", "method", "convert", "instant")
+    __slots__ = ("name", "key", "get", "method", "convert", "instant", "nested")
 
-    def __init__(self, name, key, get, method, convert, instant):
-        self.name, self.key, self.get, self.method, self.convert, self.instant = \
-            name, key, get, method, convert, instant
+    def __init__(self, name, key, get, method, convert, instant, nested=None):
+        self.name, self.key, self.get, self.method, self.convert, self.instant, self.nested = \
+            name, key, get, method, convert, instant, nested
 
 
 def _iso_z(value: datetime, zone) -> str:
@@ -70,6 +71,15 @@ class ReadPlan:
             if isinstance(field, serializers.SerializerMethodField):
                 self.only_columns = False
                 self._plan.append(_Column(field.field_name, None, None, field.method_name, None, False))
+                continue
+            if isinstance(field, serializers.ListSerializer) and field.source_attrs and field.source != "*":
+                # A nested list of plain columns (a release's files): the child's plan, row by row.
+                nested = plan_for(type(field.child))
+                if not nested.only_columns:
+                    raise NotPlannable(f"{serializer_class.__name__}.{field.field_name}: its rows need methods")
+                self.only_columns = False
+                self._plan.append(_Column(field.field_name, None, attrgetter(".".join(field.source_attrs)), None,
+                                          None, False, nested))
                 continue
             if isinstance(field, _UNPLANNABLE) or field.source == "*" or not field.source_attrs:
                 raise NotPlannable(f"{serializer_class.__name__}.{field.field_name}: {type(field).__name__}")
@@ -102,6 +112,11 @@ class ReadPlan:
         for column in self._plan:
             if column.method is not None:
                 answer[column.name] = getattr(serializer, column.method)(instance)
+            elif column.nested is not None:  # as DRF's ListSerializer: a related manager's .all()
+                rows = column.get(instance)
+                rows = rows.all() if isinstance(rows, BaseManager) else rows
+                answer[column.name] = None if rows is None else [column.nested.represent(row, None, zone)
+                                                                 for row in rows]
             else:
                 answer[column.name] = self._value(column, column.get(instance), zone)
         return answer
@@ -126,6 +141,17 @@ def plan_for(serializer_class: type) -> ReadPlan:
             plan = _PLANS.get(serializer_class) or ReadPlan(serializer_class)
             _PLANS[serializer_class] = plan
     return plan
+
+
+class PlannedSerializer:
+    """Mixin for a serializer of one instance: answered through its read plan, its fields never built
+    (DRF's own answer where the plan cannot read the instance)."""
+
+    def to_representation(self, instance):
+        try:
+            return plan_for(type(self)).represent(instance, self, current_zone())
+        except (AttributeError, SkipField):
+            return super().to_representation(instance)
 
 
 class PlannedListSerializer(serializers.ListSerializer):
