@@ -16,6 +16,7 @@ from releases.builds import BACKENDS, promote
 from releases.builds.base import BuildTriggerError
 from releases.lifecycle import TransitionConflict, record_event, transition
 from releases.locking import service as locking
+from releases.locking import shipping
 from releases.locking.resolver import ResolverUnavailable
 from releases.mlflow_source import MlflowSource, MlflowSourceError
 from releases.models import Build, DependencyLock, Release, ReleaseEvent, ReleaseFile
@@ -181,7 +182,8 @@ def trigger_build(release_id: int) -> str:
     backend = settings.BUILD_BACKEND
     if not backend:  # removed since this release started building: nothing can build it
         return _fail(release, Step.BUILD, "No build backend is configured (BUILD_BACKEND is empty).", owner)
-    build = Build.objects.create(release=release, backend=backend, attempt=attempt, kind=kind)
+    build = Build.objects.create(release=release, backend=backend, attempt=attempt, kind=kind,
+                                 dependency_lock_sha256=shipping.lock_digest(release))
     try:
         started = BACKENDS[backend](build)
     except BuildTriggerError as exc:

@@ -101,9 +101,10 @@ def _read(path: Path, limit: int) -> tuple[str, bool]:
 
 def _public_message(text: str, index_url: str) -> str:
     """uv's reason, without our index's address (its credentials least of all) and without progress lines."""
-    for secret in {index_url, index_url.rstrip("/"), public_index_url(index_url), public_index_url(index_url).rstrip("/")}:
-        if secret:
-            text = text.replace(secret, "PACKAGE_INDEX_URL")
+    public = public_index_url(index_url)
+    for address in sorted({index_url, index_url.rstrip("/"), public, public.rstrip("/")}, key=len, reverse=True):
+        if address:
+            text = text.replace(address, "PACKAGE_INDEX_URL")
     netloc = urlsplit(index_url).netloc
     if netloc:
         text = text.replace(netloc, "the package index")
