@@ -13,7 +13,7 @@ def headline(message: str) -> str:
     """uv's reason in one line: its `cause:` lines (the `error:` line only says that it failed)."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     causes = [line.removeprefix("cause:").strip() for line in lines if line.startswith("cause:")]
-    text = " ".join(causes) or " ".join(line.removeprefix("error:").strip() for line in lines[:2])
+    text = (" ".join(causes) or " ".join(line.removeprefix("error:").strip() for line in lines[:2])).rstrip(".")
     return text[:HEADLINE_CHARS] + ("…" if len(text) > HEADLINE_CHARS else "")
 
 

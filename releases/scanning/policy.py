@@ -237,7 +237,8 @@ def _summary(decision: PolicyDecision, failed_gates: list[dict]) -> str:
     others = [b for b in decision.blocking if "advisory_id" not in b and not b.get("unreadable")]
     if others:
         more = f" and {len(others) - 2} more" if len(others) > 2 else ""
-        parts.append("; ".join(b["reason"] for b in others[:2]).capitalize() + more + ".")
+        reasons = "; ".join(b["reason"] for b in others[:2])
+        parts.append(reasons[:1].upper() + reasons[1:] + more + ".")  # not capitalize(): it lowercases names
     if failed_gates:
         parts.append("Quality gates failed: " + ", ".join(f"{g['gate']} ({g['message']})" for g in failed_gates) + ".")
     return "Security scan failed. " + " ".join(parts) + f" ({policy})"
