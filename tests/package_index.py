@@ -85,6 +85,7 @@ class Index:
     def __init__(self, packages: list[Package], build_marker: Path):
         self.projects: dict[str, dict[str, tuple[bytes, str]]] = {}
         self.requests: list[str] = []
+        self.down = False  # True: every request is answered 503, as by a mirror in maintenance
         for package in packages:
             if package.wheel:
                 filename = f"{_dist(package.name)}-{package.version}-{PLATFORM_TAG}.whl"
@@ -118,6 +119,11 @@ def _handler(index: Index):
 
         def do_GET(self, head=False):
             index.requests.append(self.path)
+            if index.down:
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             parts = [p for p in self.path.split("?")[0].split("/") if p]
             body, kind = None, "text/html"
             if len(parts) == 2 and parts[0] == "simple":

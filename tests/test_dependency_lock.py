@@ -4,7 +4,7 @@ import pytest
 from releases import steps
 from releases.locking import lockfile, service
 from releases.locking.resolver import ResolverUnavailable
-from releases.models import DependencyLock, EnvironmentPolicy, Environment, Finding, Release, ScanReport
+from releases.models import DependencyLock, Environment, EnvironmentPolicy, Finding, Release, ScanReport
 from releases.statuses import Status
 from tests.hanging import hanging_server
 from tests.lock_fixtures import LEAF_ADVISORY, locked_release, model_files, sha256
