@@ -5,6 +5,7 @@ configuration table in README.md). Defaults are the embedded, single-machine
 setup: an SQLite file under var/, a local MLflow server, the ORM task broker.
 """
 import re
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -320,6 +321,19 @@ TRIVY_EXTRA_ARGS = env_list("TRIVY_EXTRA_ARGS", [])  # e.g. --skip-db-update,--o
 # A directory or OSV export zip synced on a schedule (empty: sync only by command).
 ADVISORY_SYNC_SOURCE = env_str("ADVISORY_SYNC_SOURCE", "")
 ADVISORY_SYNC_INTERVAL_HOURS = env_int("ADVISORY_SYNC_INTERVAL_HOURS", 6, minimum=1)
+
+# --- Dependency lock (releases/locking) ----------------------------------------------------------
+# The fetch step resolves a model's pip requirements into a hashed lock with uv, from this index only
+# (normally the company's mirror; credentials in the URL are never stored or shown). Empty: nothing is
+# resolved (an environment whose policy requires a lock then fails its fetch step, configuration error).
+PACKAGE_INDEX_URL = env_str("PACKAGE_INDEX_URL", "")
+UV_PATH = env_str("UV_PATH", str(Path(sys.executable).with_name("uv")))  # the venv's, by absolute path
+DEPENDENCY_LOCK_PLATFORM = env_str("DEPENDENCY_LOCK_PLATFORM", "x86_64-manylinux_2_28")  # uv's target name
+# uv's whole run; with MLFLOW_STEP_DEADLINE_SECONDS it should stay under TASK_TIMEOUT_SECONDS (one task does both).
+DEPENDENCY_LOCK_TIMEOUT_SECONDS = env_int("DEPENDENCY_LOCK_TIMEOUT_SECONDS", 60, minimum=1)
+DEPENDENCY_LOCK_MAX_BYTES = env_int("DEPENDENCY_LOCK_MAX_BYTES", 4 * 1024 * 1024, minimum=1024)
+DEPENDENCY_LOCK_MAX_PACKAGES = env_int("DEPENDENCY_LOCK_MAX_PACKAGES", 1000, minimum=1)
+DEPENDENCY_LOCK_CACHE_DIR = Path(env_str("DEPENDENCY_LOCK_CACHE_DIR", str(VAR_DIR / "uv-cache")))  # uv's, its own
 
 # --- Builds ----------------------------------------------------------------------------------
 # Secrets that sign build callbacks (comma-separated: the first signs outbound requests,

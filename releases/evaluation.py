@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from releases.lifecycle import transition
+from releases.locking.service import lock_for_release
 from releases.models import EnvironmentPolicy, Release, ReleaseFile, ScanReport
 from releases.policies import decide_for_release
 from releases.scanning.policy import PolicyDecision
@@ -28,7 +29,7 @@ class Evaluation:
 def evaluate(release: Release) -> Evaluation:
     """Raises EmptyAdvisoryDatabase, TrivyError (scanner) or RegoFailure (policy): operational failures."""
     files = dict(ReleaseFile.objects.filter(release_id=release.pk).values_list("name", "content"))
-    result = run_scan(files)
+    result = run_scan(files, lock_for_release(release))  # the lock made at fetch time: never resolved again
     decision, policy = decide_for_release(result, release)
     return Evaluation(result, decision, policy)
 

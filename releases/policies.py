@@ -12,7 +12,8 @@ def rules_from(policy: EnvironmentPolicy) -> PolicyRules:
         ignore_unfixed=policy.ignore_unfixed, unknown_counts_as=policy.unknown_counts_as,
         possible_findings=policy.possible_findings, unpinned_requirements=policy.unpinned_requirements,
         unpinned_build_dependencies=policy.unpinned_build_dependencies,
-        direct_references=policy.direct_references, metric_gates=tuple(policy.metric_gates),
+        direct_references=policy.direct_references, resolve_dependencies=policy.resolve_dependencies,
+        metric_gates=tuple(policy.metric_gates),
         required_tags=tuple(policy.required_tags), rego_policy=policy.rego_policy,
     )
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from releases.admin_filters import model_filter, requester_filter, text_filter
-from releases.models import Build, Finding, ReleaseEvidence
+from releases.models import Build, DependencyLock, Finding, ReleaseEvidence
 from releases.readonly_admin import ReadOnlyAdmin
 
 
@@ -32,7 +32,7 @@ class BuildAdmin(ReadOnlyAdmin):
 @admin.register(Finding)
 class FindingAdmin(ReadOnlyAdmin):
     list_display = ["advisory_id", "severity", "definite", "package", "version", "specifier", "role", "report",
-                    "source_file", "line"]
+                    "source_file", "line", "pulled_in_by"]
     list_filter = ["severity", "definite", "role", text_filter("scan report id", "report", "report_id"),
                    model_filter("report__release__model_name")]
     search_fields = ["advisory_id", "package"]
@@ -40,6 +40,22 @@ class FindingAdmin(ReadOnlyAdmin):
     ordering = ["-definite", "severity_rank", "package", "advisory_id", "id"]
     list_select_related = ["report"]
     show_full_result_count = False  # a second COUNT over millions of findings, for a number nobody needs
+
+
+@admin.register(DependencyLock)
+class DependencyLockAdmin(ReadOnlyAdmin):
+    """Each release's lock as resolved at fetch time: the file shipped (content) and why there is none."""
+
+    list_display = ["id", "release", "outcome", "package_count", "python_version", "platform", "sha256", "uv_version",
+                    "created_at"]
+    list_filter = ["outcome", "created_at", model_filter("release__model_name"),
+                   text_filter("release id", "release", "release_id")]
+    search_fields = ["sha256", "release__model_name", "content"]
+    list_select_related = ["release__environment"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
 
 
 @admin.register(ReleaseEvidence)

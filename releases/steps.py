@@ -15,8 +15,12 @@ from releases import evaluation, leases, promotion
 from releases.builds import BACKENDS, promote
 from releases.builds.base import BuildTriggerError
 from releases.lifecycle import TransitionConflict, record_event, transition
+from releases.locking import service as locking
+from releases.locking import shipping
+from releases.locking.resolver import ResolverUnavailable
 from releases.mlflow_source import MlflowSource, MlflowSourceError
-from releases.models import Build, Release, ReleaseEvent, ReleaseFile
+from releases.models import Build, DependencyLock, Release, ReleaseEvent, ReleaseFile
+from releases.policies import current_rules
 from releases.queue import SKIPPED
 from releases.scanning.rego import RegoFailure
 from releases.scanning.scanner import EmptyAdvisoryDatabase
@@ -74,7 +78,8 @@ def _fetch(release: Release, owner: str) -> str:
             promotion.check(release.model_name, model.version, release.environment)
         files = source.fetch_files(model)
         run = source.run_data(model)
-    except (MlflowSourceError, promotion.PromotionRefused) as exc:
+        lock = _lock(release, files)  # resolved once, here: rescans and builds use the stored lock
+    except (MlflowSourceError, promotion.PromotionRefused, ResolverUnavailable) as exc:
         return _fail(release, Step.FETCH, str(exc), owner, detail=getattr(exc, "detail", ""))
     except Exception as exc:  # a bug or an unforeseen library error: fail visibly, never mislabel
         log.exception("fetch step crashed for release %s", release_id)
@@ -87,12 +92,14 @@ def _fetch(release: Release, owner: str) -> str:
             transition(
                 release,
                 Status.SCANNING_DEPENDENCIES,
-                message=f"Resolved version {model.version}; fetched {names}.",
+                message=f"Resolved version {model.version}; fetched {names}.{locking.describe(lock)}",
                 data={
                     "model_version": model.version,
                     "run_id": model.run_id,
                     "source": model.source,
                     "files": {f.name: f.sha256 for f in files},
+                    "dependency_lock": {"outcome": lock.outcome, "sha256": lock.sha256,
+                                        "packages": lock.package_count},
                 },
                 fields={
                     "model_version": model.version,
@@ -109,9 +116,15 @@ def _fetch(release: Release, owner: str) -> str:
                 ReleaseFile(release_id=release_id, name=f.name, size=f.size, sha256=f.sha256, content=f.content)
                 for f in files
             )
+            locking.store(release_id, lock)
     except TransitionConflict:
         return SKIPPED  # cancelled (or taken over) meanwhile: keep nothing
     return "fetched"
+
+
+def _lock(release: Release, files) -> DependencyLock:
+    knob = current_rules(release.environment)[0].resolve_dependencies
+    return locking.make_lock({f.name: f.content for f in files}, knob)
 
 
 def scan_dependencies(release_id: int) -> str:
@@ -169,7 +182,8 @@ def trigger_build(release_id: int) -> str:
     backend = settings.BUILD_BACKEND
     if not backend:  # removed since this release started building: nothing can build it
         return _fail(release, Step.BUILD, "No build backend is configured (BUILD_BACKEND is empty).", owner)
-    build = Build.objects.create(release=release, backend=backend, attempt=attempt, kind=kind)
+    build = Build.objects.create(release=release, backend=backend, attempt=attempt, kind=kind,
+                                 dependency_lock_sha256=shipping.lock_digest(release))
     try:
         started = BACKENDS[backend](build)
     except BuildTriggerError as exc:

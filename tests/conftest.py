@@ -5,8 +5,10 @@ from rest_framework.test import APIClient
 
 from devtools.mlflow_server import MlflowServer
 from tests.factories import ensure_environments
+from tests.lock_fixtures import PACKAGES
 from tests.mlflow_models import register_test_models
 from tests.osv_records import DEFAULT_SET, sync_records
+from tests.package_index import package_index
 
 FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 
@@ -146,3 +148,14 @@ def advisories(db, tmp_path):
 def restored_environments(transactional_db):
     """For transactional tests: put back the environments, policies and roles that a flush removed."""
     ensure_environments()
+
+
+@pytest.fixture
+def lock_index(settings, tmp_path):
+    """A local PEP 503 index of generated wheels (tests.lock_fixtures.PACKAGES) as PACKAGE_INDEX_URL, with a uv
+    cache of this test's own. Yields the Index: its `requests` say what uv asked for."""
+    with package_index(PACKAGES, tmp_path / "built-by-setup-py") as (url, index):
+        settings.PACKAGE_INDEX_URL = url
+        settings.DEPENDENCY_LOCK_CACHE_DIR = tmp_path / "uv-cache"
+        index.url, index.build_marker = url, tmp_path / "built-by-setup-py"
+        yield index

@@ -115,12 +115,12 @@ def test_policy_version_recorded_and_admin_change_adds_a_version(owner, advisori
     response = admin_client.post(f"/admin/releases/environmentpolicy/{staging.pk}/change/", {
         "environment": staging.environment_id, "block_at": "HIGH", "unknown_counts_as": "CRITICAL",
         "possible_findings": "warn", "unpinned_requirements": "warn", "unpinned_build_dependencies": "warn",
-        "direct_references": "block",
+        "direct_references": "block", "resolve_dependencies": "require",
         "metric_gates": "[]", "required_tags": "[]", "comment": "stricter"})
     assert response.status_code == 302
     versions = list(EnvironmentPolicy.objects.filter(environment_id=staging.environment_id)
-                    .order_by("version").values_list("version", "block_at"))
-    assert versions == [(1, "CRITICAL"), (2, "HIGH")]  # the old version is kept
+                    .order_by("version").values_list("version", "block_at", "resolve_dependencies"))
+    assert versions == [(1, "CRITICAL", "warn"), (2, "HIGH", "require")]  # the old version is kept
     release = release_with_files(owner, requirements_txt="requests==2.19.0\n")  # HIGH finding
     steps.scan_dependencies(release.pk)
     report = ScanReport.objects.get(release=release)
@@ -133,7 +133,7 @@ def test_invalid_gates_are_refused_in_admin(admin_client):
     response = admin_client.post(f"/admin/releases/environmentpolicy/{staging.pk}/change/", {
         "environment": staging.environment_id, "block_at": "HIGH", "unknown_counts_as": "CRITICAL",
         "possible_findings": "warn", "unpinned_requirements": "warn", "unpinned_build_dependencies": "warn",
-        "direct_references": "block",
+        "direct_references": "block", "resolve_dependencies": "warn",
         "metric_gates": '[{"metric": "accuracy", "op": "~", "value": 1}]', "required_tags": "[]"})
     assert response.status_code == 200 and b"Each gate is" in response.content
     assert EnvironmentPolicy.objects.filter(environment_id=staging.environment_id).count() == 1

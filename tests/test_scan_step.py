@@ -126,7 +126,7 @@ def test_scan_endpoint_returns_the_latest_report(api, owner, advisories):
         "package": "pyyaml", "version": "5.3.1", "specifier": "==5.3.1", "ecosystem": "pypi",
         "advisory_id": "GHSA-8q59-q68h-6hv4", "aliases": ["CVE-2020-14343", "PYSEC-2021-142"],
         "summary": finding["summary"], "severity": "CRITICAL", "score": 9.8, "fixed_versions": ["5.4"],
-        "definite": True, "source_file": "requirements.txt", "line": 1, "role": "runtime"}
+        "definite": True, "source_file": "requirements.txt", "line": 1, "role": "runtime", "pulled_in_by": []}
     detail = api.get(f"/api/releases/{release.pk}/").json()
     assert detail["latest_scan"]["passed"] is False and detail["latest_scan"]["counts"]["CRITICAL"] == 1
 

@@ -9,10 +9,11 @@ from rest_framework.response import Response
 
 from releases import waivers
 from releases.api.serializers import ModelNameField, ModelReferenceSerializer
+from releases.locking.service import ResolverUnavailable, make_lock
 from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
 from releases.models import Environment, Waiver
 from releases.permissions import CanRequestRelease
-from releases.policies import decide_for
+from releases.policies import current_rules, decide_for
 from releases.scanning.rego import RegoFailure
 from releases.scanning.runner import run_scan
 from releases.scanning.scanner import EmptyAdvisoryDatabase
@@ -119,12 +120,15 @@ class PolicyEvaluateView(viewsets.ViewSet):
                                    alias=data.get("model_alias", ""))
             files = source.fetch_files(model)
             run = source.run_data(model)
-            result = run_scan({f.name: f.content for f in files})
+            contents = {f.name: f.content for f in files}
+            knob = current_rules(data["environment"])[0].resolve_dependencies
+            lock = make_lock(contents, knob)  # as the fetch step would, kept nowhere
+            result = run_scan(contents, lock)
         except ModelNotFound as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
         except InvalidModelFiles as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-        except (MlflowUnavailable, EmptyAdvisoryDatabase, TrivyError) as exc:
+        except (MlflowUnavailable, EmptyAdvisoryDatabase, TrivyError, ResolverUnavailable) as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         try:
             decision, _policy = decide_for(result, data["environment"], data["model_name"], run.metrics, run.tags)
@@ -137,6 +141,7 @@ class PolicyEvaluateView(viewsets.ViewSet):
                      "advisory_sync": result.snapshot_id, "counts": result.counts(True),
                      "possible_counts": result.counts(False), "issues": result.issues,
                      "dependencies": [d.as_dict() for d in result.dependencies],
+                     "dependency_lock": lock.summary(),
                      "findings_count": len(result.findings),
                      "findings": [f.as_dict() for f in result.findings[:DRY_RUN_FINDINGS]]},
         })

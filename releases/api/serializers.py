@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from releases import validators
 from releases.api.read_plans import PlannedListSerializer, PlannedSerializer
-from releases.models import Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
+from releases.models import DependencyLock, Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
 from releases.statuses import Step
 
 
@@ -196,7 +196,7 @@ class FindingSerializer(serializers.ModelSerializer):
     class Meta:
         model = Finding
         fields = ["package", "version", "specifier", "ecosystem", "advisory_id", "aliases", "summary", "severity",
-                  "score", "fixed_versions", "definite", "source_file", "line", "role"]
+                  "score", "fixed_versions", "definite", "source_file", "line", "role", "pulled_in_by"]
         list_serializer_class = PlannedListSerializer
 
     def get_version(self, obj) -> str | None:
@@ -213,13 +213,15 @@ class ScanReportSerializer(serializers.ModelSerializer):
     dependencies_count = serializers.SerializerMethodField()
     issues = serializers.SerializerMethodField(help_text=f"The first {LIST_LIMIT} scan notes.")
     issues_count = serializers.SerializerMethodField()
+    dependency_lock = serializers.SerializerMethodField(
+        help_text="The release's dependency lock (outcome, sha256, packages, resolver message); null: none was made.")
 
     class Meta:
         model = ScanReport
         fields = ["id", "scanner", "scanner_version", "advisory_sync", "advisory_snapshot_at", "started_at",
                   "duration_ms", "passed", "summary", "decision", "counts", "possible_counts", "issues",
                   "issues_count", "dependencies", "dependencies_count", "findings_count", "findings_url",
-                  "created_at"]
+                  "dependency_lock", "created_at"]
 
     def get_findings_url(self, obj) -> str:
         return f"/api/releases/{obj.release_id}/scan/findings/"
@@ -246,3 +248,7 @@ class ScanReportSerializer(serializers.ModelSerializer):
 
     def get_issues_count(self, obj) -> int:
         return self._count(obj, "issues")
+
+    def get_dependency_lock(self, obj) -> dict | None:
+        lock = DependencyLock.objects.filter(release_id=obj.release_id).defer("content").first()
+        return lock.summary() if lock else None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
+from releases.locking import shipping
 from releases.models import Build, ScanReport
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ def build_request(build: Build) -> dict:
         "scan_report_id": report.pk if report else None,
         "policy_version": report.policy.version if report and report.policy_id else None,
         "callback_url": settings.BUILD_CALLBACK_URL,
+        # What was scanned is what ships: install exactly this lock (README, "Ship the lock").
+        **shipping.request_fields(release),
     }
 
 

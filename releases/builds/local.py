@@ -18,6 +18,7 @@ Every container is named `gateway-build-<build id>` and every committed image
 `localhost/gateway-build-<build id>`, so what a killed builder left behind is found by name
 and removed (`remove_leftovers`): the storage stays flat however many builds run.
 """
+import hashlib
 import logging
 import os
 import re
@@ -37,6 +38,7 @@ from django.utils import timezone
 from releases import leases
 from releases.builds.base import BuildTriggerError, Started, build_request
 from releases.builds.completion import record_completion
+from releases.locking import shipping
 from releases.mlflow_source import apply_request_bounds
 from releases.models import Build
 
@@ -129,12 +131,14 @@ def build_image(build: Build, deadline: float) -> dict:
                       "--pull-never" if settings.BUILD_BASE_IMAGE == "scratch" else "--pull",
                       settings.BUILD_BASE_IMAGE], deadline)
             _buildah(["copy", name, str(model_dir), "/model"], deadline)
+            lock_sha256 = _ship_lock(release, name, Path(tmp), deadline)
             labels = {
                 "org.opencontainers.image.title": release.model_name,
                 "gateway.model.name": release.model_name, "gateway.model.version": release.model_version,
                 "gateway.release.id": str(release.pk), "gateway.scan.report": str(info["scan_report_id"] or ""),
                 "gateway.policy.version": str(info["policy_version"] or ""),
                 "gateway.environment": release.environment.name,
+                **({shipping.LOCK_LABEL: lock_sha256} if lock_sha256 else {}),
             }
             config = ["config", "--env", "MLFLOW_MODEL_URI=/model"]
             for key, value in labels.items():
@@ -149,6 +153,23 @@ def build_image(build: Build, deadline: float) -> dict:
             _remove(build.pk)  # pushed or not, nothing of this build stays in local storage
     Build.objects.filter(pk=build.pk).update(external_id=image[:256])
     return {"status": "succeeded", "image_reference": reference, "digest": digest}
+
+
+def _ship_lock(release, name: str, tmp: Path, deadline: float) -> str:
+    """Put the release's lock in the image (and, on a base image with Python, install exactly it); its sha256.
+
+    The bytes written are checked against the digest recorded at fetch time: the image ships the scanned lock."""
+    lock = shipping.shipped_lock(release)
+    if lock is None:
+        return ""
+    path = tmp / shipping.LOCK_FILE
+    path.write_bytes(lock.content.encode())
+    if hashlib.sha256(path.read_bytes()).hexdigest() != lock.sha256:
+        raise BuildFailure("the dependency lock does not match the digest recorded when it was scanned")
+    _buildah(["copy", name, str(path), shipping.LOCK_PATH_IN_IMAGE], deadline)
+    if settings.BUILD_BASE_IMAGE != "scratch":  # scratch has no Python to install with
+        _buildah(["run", "--isolation", "chroot", name, "--", *shipping.install_command()], deadline)
+    return lock.sha256
 
 
 def _download_model(release, into: Path) -> Path:
@@ -184,7 +205,8 @@ def _buildah(args: list[str], deadline: float) -> str:
         # buildah's text names the registry and paths: the build's log keeps it, the release says what failed
         log.error("buildah %s failed (exit %s): %s", args[0], proc.returncode, proc.stderr.strip()[-2000:])
         doing = {"push": "pushing the image to BUILD_REGISTRY", "from": "preparing the base image",
-                 "copy": "copying the model in", "commit": "committing the image"}.get(args[0], args[0])
+                 "copy": "copying the model in", "commit": "committing the image",
+                 "run": "installing the dependency lock"}.get(args[0], args[0])
         raise BuildFailure(f"buildah failed while {doing} (exit {proc.returncode}); see the build log.")
     return proc.stdout.strip()
 

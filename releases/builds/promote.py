@@ -33,6 +33,7 @@ from releases import leases, registry
 from releases.builds.completion import record_completion
 from releases.builds.local import repository_for
 from releases.lifecycle import record_event
+from releases.locking import shipping
 from releases.models import Build, Release
 from releases.statuses import Status
 
@@ -113,6 +114,10 @@ def evidence_mismatch(source: Release, release: Release) -> str:
     for name, theirs, ours in pairs:
         if not ours or theirs != ours:
             return f"a different {name} ({theirs[:100]!r} there, {ours[:100]!r} here)"
+    theirs_lock, our_lock = shipping.lock_digest(source), shipping.lock_digest(release)
+    if theirs_lock != our_lock:
+        return (f"a different dependency lock (sha256 {theirs_lock[:12] or 'none'} there, "
+                f"{our_lock[:12] or 'none'} here)")
     theirs, ours = _files(source), _files(release)
     if not ours:
         return "this release has no fetched files to compare"
@@ -138,7 +143,8 @@ def promote(release: Release, owner: str, attempt: int) -> str:
         record_completion(f"promote-{build.pk}", {"build_id": build.pk, "status": "failed", "message": str(exc)})
         return "refused"
     build = Build.objects.create(release=release, backend=BACKEND, kind=Build.Kind.PROMOTE, attempt=attempt,
-                                 source_build=source, heartbeat_at=timezone.now())
+                                 source_build=source, heartbeat_at=timezone.now(),
+                                 dependency_lock_sha256=shipping.lock_digest(release))
     record_event(release, f"Promotion #{build.pk} (attempt {attempt}): the image {source.image_digest} of "
                  f"{source.release.environment.name} release #{source.release_id} (build #{source.pk}).",
                  data={"build": build.pk, "source_build": source.pk, "source_release": source.release_id,

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from releases import audit_chain
 from releases.evidence.canonical import POLICY_FORM, SCAN_REPORT_FORM, policy_digest, scan_report_digest
 from releases.evidence.dsse import PREDICATE_TYPE, STATEMENT_TYPE
+from releases.locking import shipping
 from releases.models import Build, Release, ReleaseFile, ScanReport, Waiver
 from releases.registry import parse_reference
 from releases.statuses import Status
@@ -136,6 +137,7 @@ def build_statement(release: Release, build: Build, report: ScanReport | None, s
             "waivers": _waivers(report) if report is not None else [],
             "approvals": approvals,
             "build": _build(build),
+            "dependency_lock": shipping.statement_entry(release),
             "sbom": {"mediaType": "application/vnd.cyclonedx+json", "specVersion": "1.6",
                      "digest": {"sha256": sbom_digest.removeprefix("sha256:")}},
             "audit": {"chain_heads": _chain_heads(release)},

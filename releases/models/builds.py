@@ -33,6 +33,8 @@ class Build(models.Model):
     # A promotion's source: the SUCCEEDED build (of the predecessor environment's release) whose digest
     # it copied, or, for a refused promotion, the candidate that was refused. Kept: it is the evidence.
     source_build = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The dependency lock this build was asked to install (DependencyLock.sha256; empty: the release has none).
+    dependency_lock_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

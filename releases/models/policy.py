@@ -18,6 +18,14 @@ class Action(models.TextChoices):
     BLOCK = "block"
 
 
+class LockRequirement(models.TextChoices):
+    """resolve_dependencies: whether releases need a dependency lock (releases.locking)."""
+
+    OFF = "off"  # nothing is resolved; the declared requirements are scanned as they are
+    WARN = "warn"  # resolved; a model that cannot be resolved passes with a warning, scanned as declared
+    REQUIRE = "require"  # a model that cannot be resolved is blocked with the resolver's message
+
+
 class EnvironmentPolicy(models.Model):
     """One version of an environment's policy. Rows are never edited: a change is a new version."""
 
@@ -41,6 +49,11 @@ class EnvironmentPolicy(models.Model):
                                          default=Action.BLOCK, help_text="URL, VCS and local-path requirements, "
                                          "and package source options (--index-url, --extra-index-url, "
                                          "--find-links, --trusted-host).")
+    resolve_dependencies = models.CharField(
+        max_length=8, choices=LockRequirement.choices, default=LockRequirement.WARN,
+        help_text="Resolve the pip requirements into a hashed lock (fetch step), scan every locked package and "
+                  "build from the lock. require: a model that cannot be resolved is blocked; warn: it passes with a "
+                  "warning and its declared requirements are scanned; off: nothing is resolved.")
     metric_gates = models.JSONField(default=list, blank=True,
                                     help_text='e.g. [{"metric": "accuracy", "op": ">=", "value": 0.9}]')
     required_tags = models.JSONField(default=list, blank=True, help_text='e.g. ["git_sha"]')

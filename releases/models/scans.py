@@ -81,6 +81,9 @@ class Finding(models.Model):
     role = models.CharField(max_length=16, default="runtime",
                             help_text="runtime, build (python_env.yaml build_dependencies) or constraint (a pin "
                                       "from a -c file: installed at that version whenever anything requires it).")
+    # A package the lock pulled in (releases.locking): the chain from a declared requirement down to the
+    # package that requires it, e.g. ["mlflow", "alembic"]; empty for what the model declares itself.
+    pulled_in_by = models.JSONField(default=list, blank=True)
     # 0 = CRITICAL … 4 = UNKNOWN (severity.ORDER), computed and stored by the database, so that a page
     # of a report's findings, most severe first, is read from an index instead of sorting the report.
     severity_rank = models.GeneratedField(

@@ -17,7 +17,8 @@ def decide(result: ScanResult, rules: PolicyRules = DEFAULT_RULES, waivers=(), *
            metrics=None, tags=None, now: datetime | None = None) -> PolicyDecision:
     """Raises rego.RegoFailure when the environment's Rego policy cannot be evaluated."""
     decision = evaluate(result.findings, result.dependencies, rules, list(waivers), model_name=model_name,
-                        now=now or datetime.now(UTC), metrics=metrics, tags=tags, errors=result.errors)
+                        now=now or datetime.now(UTC), metrics=metrics, tags=tags, errors=result.errors,
+                        lock=result.extra.get("dependency_lock"))
     if rules.rego_policy.strip():
         from releases.scanning import rego  # a child process; only for environments that use Rego
 
@@ -25,6 +26,7 @@ def decide(result: ScanResult, rules: PolicyRules = DEFAULT_RULES, waivers=(), *
             "release": {"model_name": model_name, "environment": rules.environment, "policy_version": rules.version},
             "findings": [f.as_dict() for f in result.findings],
             "dependencies": [d.as_dict() for d in result.dependencies],
+            "dependency_lock": result.extra.get("dependency_lock"),
             "gates": decision.gates, "waived": decision.waived, "metrics": metrics or {}, "tags": tags or {},
             "builtin": {"passed": decision.passed, "blocking": decision.blocking, "warnings": decision.warnings,
                         "unreadable": decision.unreadable},

@@ -54,6 +54,7 @@ class Dependency:
     matchable: bool = True  # False: conda-only, or not from the package index
     also_in: list[str] = field(default_factory=list)
     role: str = "runtime"  # runtime | build (python_env build_dependencies) | constraint (pins from -c files)
+    via: list[str] = field(default_factory=list)  # locked packages only: declared requirement → … → parent
 
     @property
     def pinned(self) -> bool:
@@ -69,6 +70,7 @@ class Dependency:
             "source_file": self.source_file, "line": self.line, "ecosystem": self.ecosystem, "kind": self.kind,
             "url": self.url, "raw_name": self.raw_name, "extras": self.extras, "marker": self.marker,
             "matchable": self.matchable, "also_in": self.also_in, "role": self.role,
+            **({"via": self.via} if self.via else {}),
         }
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from releases.locking.verdict import verdict as lock_verdict
 from releases.scanning.envparse import Dependency
 from releases.scanning.scanner import FindingData
 from releases.scanning.severity import RANK, Level
@@ -26,6 +27,7 @@ class PolicyRules:
     unpinned_requirements: str = "warn"
     unpinned_build_dependencies: str = "warn"
     direct_references: str = "allow"
+    resolve_dependencies: str = "warn"  # off | warn | require (releases.locking.verdict)
     metric_gates: tuple = ()
     required_tags: tuple = ()
     rego_policy: str = ""
@@ -78,7 +80,8 @@ class PolicyDecision:
 def _ref(finding: FindingData, **extra) -> dict:
     return {"package": finding.package, "version": finding.version, "specifier": finding.specifier,
             "advisory_id": finding.advisory_id, "severity": finding.severity.value, "role": finding.role,
-            "definite": finding.definite, "where": f"{finding.source_file}:{finding.line}", **extra}
+            "definite": finding.definite, "where": f"{finding.source_file}:{finding.line}",
+            **({"pulled_in_by": " → ".join(finding.pulled_in_by)} if finding.pulled_in_by else {}), **extra}
 
 
 def _where(error: dict) -> str:
@@ -146,7 +149,7 @@ def _gates(rules: PolicyRules, metrics: dict, tags: dict) -> list[dict]:
 def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules: PolicyRules,
              waivers: list[WaiverRule], *, model_name: str, now: datetime,
              metrics: dict | None = None, tags: dict | None = None,
-             errors: Sequence[dict] = ()) -> PolicyDecision:
+             errors: Sequence[dict] = (), lock: dict | None = None) -> PolicyDecision:
     decision = PolicyDecision(passed=True, summary="", policy_version=rules.version, environment=rules.environment,
                               block_at=rules.block_at, unknown_counts_as=rules.unknown_counts_as)
     decision.unreadable = _unreadable(list(errors))
@@ -175,6 +178,9 @@ def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules:
         verdict = _dependency_rules(dep, rules)
         if verdict is not None:
             (decision.blocking if verdict[0] == "block" else decision.warnings).append(verdict[1])
+    locked = lock_verdict(lock, rules.resolve_dependencies)
+    if locked is not None:
+        (decision.blocking if locked[0] == "block" else decision.warnings).append(locked[1])
     decision.gates = _gates(rules, metrics or {}, tags or {})
     decision.waivers_used = sorted(used)
     failed_gates = [g for g in decision.gates if not g["passed"]]
@@ -231,7 +237,8 @@ def _summary(decision: PolicyDecision, failed_gates: list[dict]) -> str:
     others = [b for b in decision.blocking if "advisory_id" not in b and not b.get("unreadable")]
     if others:
         more = f" and {len(others) - 2} more" if len(others) > 2 else ""
-        parts.append("; ".join(b["reason"] for b in others[:2]).capitalize() + more + ".")
+        reasons = "; ".join(b["reason"] for b in others[:2])
+        parts.append(reasons[:1].upper() + reasons[1:] + more + ".")  # not capitalize(): it lowercases names
     if failed_gates:
         parts.append("Quality gates failed: " + ", ".join(f"{g['gate']} ({g['message']})" for g in failed_gates) + ".")
     return "Security scan failed. " + " ".join(parts) + f" ({policy})"

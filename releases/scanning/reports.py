@@ -20,7 +20,7 @@ def store_report(release_id: int, result: ScanResult, decision: PolicyDecision, 
         Finding(report=report, package=f.package, version=f.version or "", specifier=f.specifier[:512],
                 ecosystem=f.ecosystem, advisory_id=f.advisory_id, aliases=list(f.aliases), summary=f.summary,
                 severity=f.severity.value, score=f.score, fixed_versions=list(f.fixed_versions), definite=f.definite,
-                source_file=f.source_file[:256], line=f.line, role=f.role)
+                source_file=f.source_file[:256], line=f.line, role=f.role, pulled_in_by=list(f.pulled_in_by))
         for f in result.findings
     )
     return report

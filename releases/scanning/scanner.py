@@ -58,6 +58,7 @@ class FindingData:
     source_file: str
     line: int
     role: str = "runtime"  # the dependency's: runtime, build or constraint
+    pulled_in_by: Sequence[str] = ()  # a locked transitive package: declared requirement → … → parent
 
     def as_dict(self) -> dict:
         return {
@@ -66,6 +67,7 @@ class FindingData:
             "summary": self.summary, "severity": self.severity.value, "score": self.score,
             "fixed_versions": list(self.fixed_versions), "definite": self.definite,
             "source_file": self.source_file, "line": self.line, "role": self.role,
+            **({"pulled_in_by": list(self.pulled_in_by)} if self.pulled_in_by else {}),
         }
 
 
@@ -246,7 +248,7 @@ def scan(parsed: ParsedEnvironment, store: AdvisoryStore) -> ScanResult:
         for advisory_id, aliases, summary, severity, score, fixed, definite in templates:
             findings.append(FindingData(dep.name, dep.version if definite else None, dep.specifier, dep.ecosystem,
                                         advisory_id, aliases, summary, severity, score, fixed, definite,
-                                        dep.source_file, dep.line, dep.role))
+                                        dep.source_file, dep.line, dep.role, tuple(dep.via)))
     findings.sort(key=lambda f: (not f.definite, -RANK[f.severity], f.package, f.advisory_id))
     findings, issues, errors = bounded(findings, issues, [e.as_dict() for e in parsed.errors])
     return ScanResult(

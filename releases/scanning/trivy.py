@@ -79,7 +79,7 @@ def parse_report(report: dict, where: dict) -> list[FindingData]:
                 summary=str(vuln.get("Title") or "")[:500], severity=level, score=_score(vuln),
                 fixed_versions=fixed, definite=True,
                 source_file=dep.source_file if dep else "requirements.txt", line=dep.line if dep else 0,
-                role=dep.role if dep else "runtime",
+                role=dep.role if dep else "runtime", pulled_in_by=tuple(dep.via) if dep else (),
             ))
     return findings
 

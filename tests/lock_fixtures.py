@@ -1,0 +1,47 @@
+"""The generated packages the dependency-lock tests resolve, and the advisory one of them carries."""
+import hashlib
+
+from releases.locking import service
+from tests.factories import release_with_files
+from tests.osv_records import CRITICAL_V3, record
+from tests.package_index import Package
+
+PYTHON_ENV = "python: 3.10.12\nbuild_dependencies: []\ndependencies: [-r requirements.txt]\n"
+# toplib -> midlib -> leaflib: three levels, and leaflib 2.5 has a CRITICAL advisory.
+PACKAGES = [
+    Package("toplib", "1.0", ["midlib>=1.1"]),
+    Package("midlib", "1.1", ["leaflib"]),
+    Package("midlib", "1.2", ["leaflib<3", "winlib ; sys_platform == 'win32'"]),
+    Package("leaflib", "2.0"),
+    Package("leaflib", "2.5"),
+    Package("winlib", "1.0"),
+    Package("Other_Lib", "0.9"),
+    Package("needs-old-leaf", "1.0", ["leaflib<2"]),
+    Package("buildme", "1.0", wheel=False),  # an sdist only: its setup.py would run if anything built it
+    Package("pyonly312", "1.0", requires_python=">=3.12"),
+]
+LEAF_ADVISORY = record("GHSA-leaf-0001", "leaflib", [{"introduced": "2.1"}, {"fixed": "2.6"}], vector=CRITICAL_V3,
+                       summary="leaflib runs what it reads")
+LEAF_LATER = record("GHSA-leaf-0002", "leaflib", [{"introduced": "2.5"}, {"fixed": "2.7"}], vector=CRITICAL_V3,
+                    modified="2026-11-01T00:00:00Z")
+OTHER_LATER = record("GHSA-mid-0003", "midlib", [{"introduced": "1.2"}, {"fixed": "1.3"}], vector=CRITICAL_V3,
+                     modified="2026-11-01T00:00:00Z")
+
+
+def model_files(requirements: str, python_env: str = PYTHON_ENV) -> dict[str, str]:
+    files = {"MLmodel": "flavors:\n  python_function: {}\n", "requirements.txt": requirements}
+    if python_env:
+        files["python_env.yaml"] = python_env
+    return files
+
+
+def locked_release(owner, requirements: str, knob: str = "warn", python_env: str = PYTHON_ENV):
+    """A release in SCANNING_DEPENDENCIES with its files and the lock the fetch step would have stored."""
+    files = model_files(requirements, python_env)
+    release = release_with_files(owner, **{name.replace(".", "_"): text for name, text in files.items()})
+    lock = service.store(release.pk, service.make_lock(files, knob))
+    return release, lock
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
