@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from releases import evaluation, leases, promotion
+from releases import evaluation, leases, model_files, promotion
 from releases.builds import BACKENDS, promote
 from releases.builds.base import BuildTriggerError
 from releases.lifecycle import TransitionConflict, record_event, transition
@@ -74,6 +74,7 @@ def _fetch(release: Release, owner: str) -> str:
             promotion.check(release.model_name, model.version, release.environment)
         files = source.fetch_files(model)
         run = source.run_data(model)
+        scanned = model_files.fetch_and_scan(source, model)
     except (MlflowSourceError, promotion.PromotionRefused) as exc:
         return _fail(release, Step.FETCH, str(exc), owner, detail=getattr(exc, "detail", ""))
     except Exception as exc:  # a bug or an unforeseen library error: fail visibly, never mislabel
@@ -82,17 +83,20 @@ def _fetch(release: Release, owner: str) -> str:
                      detail=f"{type(exc).__name__}: {exc}")
 
     names = ", ".join(f.name for f in files)
+    scan = model_files.overview(scanned)
     try:
         with transaction.atomic():
             transition(
                 release,
                 Status.SCANNING_DEPENDENCIES,
-                message=f"Resolved version {model.version}; fetched {names}.",
+                message=f"Resolved version {model.version}; fetched {names}; scanned {scan['files']} model "
+                        f"file(s): " + ", ".join(f"{n} {v}" for v, n in scan["verdicts"].items()) + ".",
                 data={
                     "model_version": model.version,
                     "run_id": model.run_id,
                     "source": model.source,
                     "files": {f.name: f.sha256 for f in files},
+                    "model_files": scan,
                 },
                 fields={
                     "model_version": model.version,
@@ -109,6 +113,7 @@ def _fetch(release: Release, owner: str) -> str:
                 ReleaseFile(release_id=release_id, name=f.name, size=f.size, sha256=f.sha256, content=f.content)
                 for f in files
             )
+            model_files.store(release_id, scanned)
     except TransitionConflict:
         return SKIPPED  # cancelled (or taken over) meanwhile: keep nothing
     return "fetched"
