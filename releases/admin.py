@@ -136,8 +136,8 @@ class EnvironmentPolicyAdmin(admin.ModelAdmin):
     """Saving never edits a policy: it adds the next version, so every decision's version stays readable."""
 
     list_display = ["environment", "version", "block_at", "unknown_counts_as", "ignore_unfixed", "possible_findings",
-                    "unpinned_requirements", "unpinned_build_dependencies", "direct_references", "created_by",
-                    "created_at"]
+                    "unpinned_requirements", "unpinned_build_dependencies", "direct_references",
+                    "model_file_dangerous", "model_file_unreadable", "model_file_unknown", "created_by", "created_at"]
     list_filter = ["environment"]
     readonly_fields = ["version", "created_by", "created_at"]
 

@@ -17,7 +17,7 @@ from django_q.models import Failure, OrmQ, Schedule, Success
 from gateway_project import tokens
 from releases.evidence import attest
 from releases.lifecycle import transition
-from releases.models import Advisory, AdvisorySync, Build, Waiver
+from releases.models import Advisory, AdvisorySync, Build, ModelFile, Waiver
 from releases.statuses import Status
 from tests import audit_records as records
 from tests.factories import make_release
@@ -45,6 +45,9 @@ def every_record(db, owner, django_user_model):
     Waiver.objects.create(advisory_id="GHSA-aaaa-bbbb-cccc", reason="pending a second officer",
                           expires_at=timezone.now() + timedelta(days=3), created_by=officer)
     Build.objects.create(release=release, backend="local", state=Build.State.RUNNING)
+    ModelFile.objects.create(release=release, path="model.pkl", size=3, sha256="ab" * 32, format="pickle",
+                             verdict="dangerous", findings=[{"member": "", "kind": "call", "name": "posix.system",
+                                                             "classification": "dangerous", "reason": "runs a command"}])
     tokens.issue(owner, "owner's token")
     now = timezone.now()
     for success, model in ((True, Success), (False, Failure)):

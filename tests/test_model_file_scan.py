@@ -312,3 +312,19 @@ def test_pickle_made_by_pickle_itself_is_recognised_under_any_name(owner, use_ml
                                                            MLMODEL_PYFUNC))
     release = released(owner, "renamed-weights")
     assert release.status == Status.SCAN_FAILED and "weights.bin: posix.system" in release.status_message
+
+
+def test_admin_sets_the_knobs_and_refuses_allowing_dangerous_files(admin_client):
+    staging = EnvironmentPolicy.current_for(Environment.objects.get(name="staging").pk)
+    form = {"environment": staging.environment_id, "block_at": "CRITICAL", "unknown_counts_as": "CRITICAL",
+            "possible_findings": "warn", "unpinned_requirements": "warn", "unpinned_build_dependencies": "warn",
+            "direct_references": "block", "model_file_dangerous": "allow", "model_file_unreadable": "block",
+            "model_file_unknown": "block", "metric_gates": "[]", "required_tags": "[]"}
+    url = f"/admin/releases/environmentpolicy/{staging.pk}/change/"
+    refused = admin_client.post(url, form)
+    assert refused.status_code == 200 and b"Select a valid choice. allow is not one of" in refused.content
+    assert EnvironmentPolicy.current_for(staging.environment_id).version == staging.version
+    assert admin_client.post(url, {**form, "model_file_dangerous": "warn"}).status_code == 302
+    current = EnvironmentPolicy.current_for(staging.environment_id)
+    assert (current.version, current.model_file_dangerous, current.model_file_unknown) == (
+        staging.version + 1, "warn", "block")

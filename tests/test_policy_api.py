@@ -115,7 +115,8 @@ def test_policy_version_recorded_and_admin_change_adds_a_version(owner, advisori
     response = admin_client.post(f"/admin/releases/environmentpolicy/{staging.pk}/change/", {
         "environment": staging.environment_id, "block_at": "HIGH", "unknown_counts_as": "CRITICAL",
         "possible_findings": "warn", "unpinned_requirements": "warn", "unpinned_build_dependencies": "warn",
-        "direct_references": "block",
+        "direct_references": "block", "model_file_dangerous": "block", "model_file_unreadable": "block",
+        "model_file_unknown": "warn",
         "metric_gates": "[]", "required_tags": "[]", "comment": "stricter"})
     assert response.status_code == 302
     versions = list(EnvironmentPolicy.objects.filter(environment_id=staging.environment_id)
