@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
+from releases.model_manifest import manifest, manifest_digest
 from releases.models import Build, ScanReport
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def build_request(build: Build) -> dict:
     """The facts a builder needs, and the evidence the image is built on (scan report, policy version)."""
     release = build.release
     report = ScanReport.objects.latest_for(release)
+    files = manifest(release)
     return {
         "build_id": build.pk, "release_id": release.pk, "attempt": build.attempt,
         "model_name": release.model_name, "model_version": release.model_version,
@@ -40,6 +42,8 @@ def build_request(build: Build) -> dict:
         "scan_report_id": report.pk if report else None,
         "policy_version": report.policy.version if report and report.policy_id else None,
         "callback_url": settings.BUILD_CALLBACK_URL,
+        # What was scanned, file by file: the CI system builds only if its download matches (README).
+        "model_files": files, "model_files_sha256": manifest_digest(files),
     }
 
 
