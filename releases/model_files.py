@@ -16,6 +16,7 @@ The result is plain data (ScannedFile); the fetch step stores it as ModelFile ro
 run decides on it without storing anything.
 """
 import hashlib
+from collections import Counter
 import logging
 import posixpath
 import tempfile
@@ -263,8 +264,6 @@ def store(release_id: int, scanned: list[ScannedFile]) -> None:
 
 def overview(scanned: list[ScannedFile]) -> dict:
     """Files per verdict, for the fetch step's event and message (the rows have the rest)."""
-    counts: dict[str, int] = {}
-    for f in scanned:
-        counts[f.verdict] = counts.get(f.verdict, 0) + 1
+    counts = Counter(f.verdict for f in scanned)
     return {"files": len(scanned), "bytes": sum(f.size for f in scanned),
             "verdicts": {v: counts[v] for v in SEVERITY_ORDER if v in counts}}

@@ -328,3 +328,26 @@ def test_admin_sets_the_knobs_and_refuses_allowing_dangerous_files(admin_client)
     current = EnvironmentPolicy.current_for(staging.environment_id)
     assert (current.version, current.model_file_dangerous, current.model_file_unknown) == (
         staging.version + 1, "warn", "block")
+
+
+def test_the_attestation_names_every_scanned_model_file_and_a_later_change_is_found(owner, advisories):
+    import base64
+    import json
+
+    from releases.evidence.stored import verify_stored
+    from releases.model_manifest import manifest, manifest_digest
+    from tests.evidence_helpers import approved_waiver, complete, scanned_release
+
+    approved_waiver()  # the helpers' files carry a pyyaml advisory that this waiver covers
+    release = scanned_release(owner)
+    for path, verdict in (("MLmodel", "clean"), ("python_model.pkl", "expected")):
+        ModelFile.objects.create(release=release, path=path, size=10, sha256=path[0].lower() * 64, verdict=verdict)
+    evidence = complete(release, f"127.0.0.1:5000/models/fraud-detector:v3-r{release.pk}-a1", "sha256:" + "e" * 64)
+    model = json.loads(base64.b64decode(json.loads(evidence.envelope)["payload"]))["predicate"]["model"]
+    assert model["model_files"] == [
+        {"path": "MLmodel", "size": 10, "digest": {"sha256": "m" * 64}, "verdict": "clean"},
+        {"path": "python_model.pkl", "size": 10, "digest": {"sha256": "p" * 64}, "verdict": "expected"}]
+    assert model["model_files_digest"] == {"sha256": manifest_digest(manifest(release))}
+    ModelFile.objects.filter(release=release, path="python_model.pkl").update(sha256="f" * 64)
+    assert "the release's scanned model files differ from the attested ones" in verify_stored(
+        Release.objects.get(pk=release.pk)).problems

@@ -4,6 +4,7 @@ Pure: the rules, waivers and run data come in as plain values, so the worker, th
 dry-run endpoint and `scan_env --environment` all decide through this one function.
 """
 import operator
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -195,10 +196,8 @@ def _judge_model_files(decision: PolicyDecision, model_files: Sequence[dict], ru
     blocking, warnings, omitted = model_policy.judge(model_files, rules)
     decision.blocking.extend(blocking)
     decision.warnings.extend(warnings)
-    verdicts: dict[str, int] = {}
-    for model_file in model_files:
-        verdicts[model_file["verdict"]] = verdicts.get(model_file["verdict"], 0) + 1
-    decision.model_files = {"files": len(model_files), "verdicts": verdicts, "omitted": omitted}
+    verdicts = Counter(model_file["verdict"] for model_file in model_files)
+    decision.model_files = {"files": len(model_files), "verdicts": dict(verdicts), "omitted": omitted}
 
 
 def apply_rego(decision: PolicyDecision, allow: bool, reasons: list[str]) -> None:
