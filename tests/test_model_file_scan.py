@@ -351,3 +351,42 @@ def test_the_attestation_names_every_scanned_model_file_and_a_later_change_is_fo
     ModelFile.objects.filter(release=release, path="python_model.pkl").update(sha256="f" * 64)
     assert "the release's scanned model files differ from the attested ones" in verify_stored(
         Release.objects.get(pk=release.pk)).problems
+
+
+def test_the_scan_report_answer_shows_each_files_imports_and_calls(owner, api, use_mlflow, advisories, hostile,
+                                                                   real_models):
+    blocked = released(owner, "hostile-torch")
+    answer = api.get(f"/api/releases/{blocked.pk}/scan/").json()
+    assert answer["model_files_count"] == 3 and answer["model_files_url"].endswith("/scan/model-files/")
+    worst = answer["model_files"][0]
+    assert (worst["path"], worst["verdict"]) == ("data/model.pth", "dangerous")
+    call = next(f for f in worst["findings"] if f["classification"] == "dangerous")
+    assert call["member"] == "archive/data.pkl" and call["name"] == "posix.system"
+    assert any(b.get("model_file") == "data/model.pth" for b in answer["decision"]["blocking"])
+    assert answer["decision"]["model_files"]["verdicts"] == {"dangerous": 1, "clean": 2}
+
+    pyfunc = released(owner, "real-pyfunc")
+    listed = api.get(f"/api/releases/{pyfunc.pk}/scan/model-files/?page_size=2").json()
+    assert listed["count"] >= 5 and len(listed["results"]) == 2
+    every = api.get(f"/api/releases/{pyfunc.pk}/scan/model-files/?page_size=100").json()["results"]
+    pkl = next(f for f in every if f["path"] == "python_model.pkl")
+    assert pkl["verdict"] == "expected" and pkl["findings_count"] >= len(pkl["findings"]) > 0
+    assert any(f["name"] == "types.CodeType" and "predict" in f["args"] for f in pkl["findings"])  # the code it brings
+
+
+def test_the_dry_run_decides_on_the_model_files_too(api, use_mlflow, advisories, hostile):
+    answer = api.post("/api/policy/evaluate/", {"model_name": "hostile-joblib", "model_version": "1",
+                                                "environment": "staging"}, format="json")
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["decision"]["passed"] is False
+    assert "model.joblib: posix.system (dangerous)" in body["decision"]["summary"]
+    assert body["model_files_count"] == 3 and body["model_files"][0]["path"] == "model.joblib"
+    assert not ModelFile.objects.exists()  # a dry run stores nothing
+
+
+def test_the_dry_run_refuses_a_model_over_the_limit(api, use_mlflow, advisories, settings):
+    settings.MODEL_MAX_TOTAL_BYTES = 500
+    answer = api.post("/api/policy/evaluate/", {"model_name": CLEAN, "model_version": "2", "environment": "staging"},
+                      format="json")
+    assert answer.status_code == 422 and "MODEL_MAX_TOTAL_BYTES" in answer.json()["detail"]

@@ -33,6 +33,13 @@ def shown(model_file: dict) -> dict:
             "findings_count": len(findings) + model_file.get("findings_omitted", 0)}
 
 
+class ModelFileQuerySet(models.QuerySet):
+    def worst_first(self) -> "ModelFileQuerySet":
+        rank = models.Case(*(models.When(verdict=v, then=models.Value(i)) for i, v in enumerate(Verdict.values)),
+                           default=models.Value(len(Verdict.values)))
+        return self.alias(verdict_rank=rank).order_by("verdict_rank", "path")
+
+
 class ModelFile(models.Model):
     release = models.ForeignKey("releases.Release", on_delete=models.CASCADE, related_name="model_files")
     path = models.CharField(max_length=1024, help_text="Relative to the model's root in MLflow.")
@@ -44,6 +51,8 @@ class ModelFile(models.Model):
                                 help_text="Imports and calls found (members of archives included), classified.")
     findings_omitted = models.PositiveIntegerField(default=0)
     scanned_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelFileQuerySet.as_manager()
 
     class Meta:
         ordering = ["release", "path"]
