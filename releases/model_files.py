@@ -33,6 +33,7 @@ from releases.models.model_files import MAX_FINDINGS, MAX_TEXT, ModelFile
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
+MAX_RELEASE_FINDINGS = 20_000  # stored over all of a release's files (each also capped: MAX_FINDINGS)
 
 
 class ModelFilesRefused(InvalidModelFiles):
@@ -78,8 +79,9 @@ class _Clock:
                                     f"(MODEL_FILES_DEADLINE_SECONDS, while {doing}); the step can be retried.")
 
 
-def fetch_and_scan(source: MlflowSource, model: ResolvedModel) -> list[ScannedFile]:
-    """Every file of `model`, downloaded and scanned (see the module's guarantees)."""
+def fetch_and_scan(source: MlflowSource, model: ResolvedModel, environment_files=()) -> list[ScannedFile]:
+    """Every file of `model`, downloaded and scanned (see the module's guarantees). `environment_files`: the
+    FetchedFiles the dependency scan reads; each must be the very bytes downloaded here, which the build ships."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     clock = _Clock(settings.MODEL_FILES_DEADLINE_SECONDS)
@@ -95,7 +97,17 @@ def fetch_and_scan(source: MlflowSource, model: ResolvedModel) -> list[ScannedFi
             cap = min(settings.MODEL_MAX_FILE_BYTES, settings.MODEL_MAX_TOTAL_BYTES - used)
             digests[entry.path] = _download(repo, entry, root, cap, clock)
             used += digests[entry.path][0]
-        return _scan(root, digests, clock)
+        _same_environment_files(environment_files, digests)
+        return _bounded(_scan(root, digests, clock))
+
+
+def _same_environment_files(environment_files, digests: dict[str, tuple[int, str]]) -> None:
+    """The dependency scan and the build must see one requirements.txt: a file replaced in MLflow between the
+    two downloads is refused (the release can be retried once the model stops changing)."""
+    for fetched in environment_files:
+        if digests.get(fetched.name, (0, ""))[1] != fetched.sha256:
+            raise InvalidModelFiles(f"{fetched.name} changed in MLflow while the release was being fetched (the "
+                                    "copy scanned for dependencies is not the one that would ship); retry it.")
 
 
 # --- listing -------------------------------------------------------------------------------------
@@ -124,7 +136,8 @@ def _list_all(repo, clock: _Clock) -> list[_Listed]:
 def _safe_path(path: str) -> str:
     """A relative path inside the model, or a refusal: a listing naming `..` or `/x` would write elsewhere."""
     normal = posixpath.normpath(path or "")
-    if not path or path.startswith("/") or normal.startswith("..") or "\\" in path or "\x00" in path:
+    if (not path or path.startswith("/") or normal == ".." or normal.startswith("../") or "\\" in path
+            or "\x00" in path):
         raise ModelFilesRefused(f"The model's artifact store lists a file named {path[:200]!r}, which is not a "
                                 "relative path inside the model.")
     return normal
@@ -240,6 +253,17 @@ def _scan_one(root, path, size, sha256, flavors, limits, clock) -> ScannedFile:
     return ScannedFile(path=path, size=size, sha256=sha256, format=top.format[:128],
                        verdict=summarize(report)["verdict"], findings=findings[:MAX_FINDINGS],
                        findings_omitted=max(len(findings) - MAX_FINDINGS, 0))
+
+
+def _bounded(scanned: list[ScannedFile]) -> list[ScannedFile]:
+    """At most MAX_RELEASE_FINDINGS findings kept over all files (worst files first); a file whose findings
+    were dropped keeps its verdict, which the decision still judges (releases.scanning.model_policy)."""
+    left = MAX_RELEASE_FINDINGS
+    for f in sorted(scanned, key=lambda f: SEVERITY_ORDER.index(f.verdict)):
+        kept = f.findings[:max(left, 0)]
+        f.findings_omitted += len(f.findings) - len(kept)
+        f.findings, left = kept, left - len(kept)
+    return scanned
 
 
 def _finding(report_file, finding) -> dict:

@@ -74,7 +74,7 @@ def _fetch(release: Release, owner: str) -> str:
             promotion.check(release.model_name, model.version, release.environment)
         files = source.fetch_files(model)
         run = source.run_data(model)
-        scanned = model_files.fetch_and_scan(source, model)
+        scanned = model_files.fetch_and_scan(source, model, files)
     except (MlflowSourceError, promotion.PromotionRefused) as exc:
         return _fail(release, Step.FETCH, str(exc), owner, detail=getattr(exc, "detail", ""))
     except Exception as exc:  # a bug or an unforeseen library error: fail visibly, never mislabel

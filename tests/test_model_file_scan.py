@@ -390,3 +390,51 @@ def test_the_dry_run_refuses_a_model_over_the_limit(api, use_mlflow, advisories,
     answer = api.post("/api/policy/evaluate/", {"model_name": CLEAN, "model_version": "2", "environment": "staging"},
                       format="json")
     assert answer.status_code == 422 and "MODEL_MAX_TOTAL_BYTES" in answer.json()["detail"]
+
+
+def test_an_environment_file_replaced_between_the_two_downloads_is_refused(owner, use_mlflow, mlflow_server,
+                                                                          monkeypatch):
+    from releases import mlflow_source
+
+    stored = register_files(mlflow_server, "swapped-requirements", model("model.pkl", bad.harmless_pickle()))
+    real = mlflow_source.MlflowSource.fetch_files
+
+    def fetch_then_swap(self, resolved):
+        files = real(self, resolved)  # the copy the dependency scan reads...
+        (stored / "requirements.txt").write_bytes(b"evil-package==6.6.6\n")  # ...and what would ship
+        return files
+
+    monkeypatch.setattr(mlflow_source.MlflowSource, "fetch_files", fetch_then_swap)
+    release = make_release(owner, model_name="swapped-requirements", ref="1")
+    assert steps.fetch_environment(release.pk) == "failed"
+    release.refresh_from_db()
+    assert release.status == Status.FAILED and release.status_message.startswith(
+        "requirements.txt changed in MLflow while the release was being fetched")
+    assert not release.model_files.exists() and not release.files.exists()
+
+
+def test_findings_over_the_release_cap_keep_the_verdict_and_still_block(owner, use_mlflow, advisories, hostile,
+                                                                        monkeypatch):
+    monkeypatch.setattr(model_files, "MAX_RELEASE_FINDINGS", 0)
+    release = released(owner, "hostile-joblib")
+    row = release.model_files.get(path="model.joblib")
+    assert row.findings == [] and row.findings_omitted > 0 and row.verdict == Verdict.DANGEROUS
+    assert release.status == Status.SCAN_FAILED
+    assert "model.joblib: (details over the stored limit) (dangerous)" in release.status_message
+
+
+def test_re_evaluation_keeps_the_model_file_findings(owner, use_mlflow, advisories, unknown_model, tmp_path):
+    from releases import jobs
+    from tests.osv_records import CRITICAL_V3, record, sync_records
+
+    release = released(owner, unknown_model)
+    assert release.status == Status.SCAN_PASSED
+    set_policy("staging", model_file_unknown="block")  # tightened while the release waits
+    sync_records(tmp_path / "osv2", [record("GHSA-other-0001", "flask", [{"introduced": "0"}], vector=CRITICAL_V3)])
+    assert jobs.reevaluate_waiting("advisory sync") == "1 release(s) moved to SCAN_FAILED"
+    release.refresh_from_db()
+    assert release.status == Status.SCAN_FAILED
+    assert "artifacts/scaler.pkl: mycompany.features.Scaler (unknown)" in release.status_message
+    latest = release.scan_reports.latest("created_at")
+    assert any(b.get("model_file") == "artifacts/scaler.pkl" for b in latest.decision["blocking"])
+    assert latest.decision["model_files"]["verdicts"]["unknown"] == 1

@@ -124,7 +124,7 @@ class PolicyEvaluateView(viewsets.ViewSet):
             # imported here: the scanner (h5py, numpy) adds 0.35 s to every web process's start (measured)
             from releases import model_files
 
-            scanned = [f.as_dict() for f in model_files.fetch_and_scan(source, model)]
+            scanned = [f.as_dict() for f in model_files.fetch_and_scan(source, model, files)]
             result = run_scan({f.name: f.content for f in files})
         except ModelNotFound as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)

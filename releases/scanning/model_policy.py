@@ -25,11 +25,22 @@ def _entry(path: str, finding: dict) -> dict:
             "kind": finding.get("kind", ""), "reason": f"{where}: {detail} ({what})"}
 
 
+def _findings_of(model_file: dict) -> list[dict]:
+    """The file's findings; a file whose verdict counts but whose findings were not kept (a cap) still
+    counts, as one finding of its verdict."""
+    findings = list(model_file.get("findings") or [])
+    verdict = model_file.get("verdict")
+    if verdict in KNOBS and not any(f.get("classification") == verdict for f in findings):
+        findings.append({"classification": verdict, "member": "", "kind": "verdict",
+                         "name": "(details over the stored limit)", "reason": "(details over the stored limit)"})
+    return findings
+
+
 def judge(model_files: Sequence[dict], rules) -> tuple[list[dict], list[dict], int]:
     """(blocking, warnings, omitted): one entry per file, classification and name, capped at MAX_ENTRIES each."""
     blocking, warnings, seen, omitted = [], [], set(), 0
     for model_file in model_files:
-        for finding in model_file.get("findings") or []:
+        for finding in _findings_of(model_file):
             what = finding.get("classification")
             if what not in KNOBS:
                 continue
