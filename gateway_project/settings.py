@@ -310,6 +310,17 @@ MLFLOW_MAX_RETRIES = env_int("MLFLOW_MAX_RETRIES", 2, minimum=0)
 MLFLOW_BACKOFF_FACTOR = env_int("MLFLOW_BACKOFF_FACTOR", 1, minimum=0)
 MLFLOW_STEP_DEADLINE_SECONDS = env_int("MLFLOW_STEP_DEADLINE_SECONDS", 30, minimum=1)
 MLFLOW_MAX_FILE_BYTES = env_int("MLFLOW_MAX_FILE_BYTES", 1024 * 1024, minimum=1)
+# The model's own files (releases/model_files.py): every artifact of the version is listed, refused
+# before any download when a file or the total is over these, then downloaded streamed and scanned,
+# all within MODEL_FILES_DEADLINE_SECONDS: by default two thirds of the task's time (80 s of 120), so the
+# step ends before its task is killed, with the rest for the environment files and recording.
+MODEL_MAX_FILE_BYTES = env_int("MODEL_MAX_FILE_BYTES", 2 * 1024**3, minimum=1)
+MODEL_MAX_TOTAL_BYTES = env_int("MODEL_MAX_TOTAL_BYTES", 2 * 1024**3, minimum=1)
+MODEL_MAX_FILES = env_int("MODEL_MAX_FILES", 10_000, minimum=1)
+MODEL_FILES_DEADLINE_SECONDS = env_int("MODEL_FILES_DEADLINE_SECONDS", TASK_TIMEOUT_SECONDS * 2 // 3, minimum=1)
+if MODEL_FILES_DEADLINE_SECONDS >= TASK_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured("MODEL_FILES_DEADLINE_SECONDS must be less than TASK_TIMEOUT_SECONDS (the fetch "
+                               "step must end before its task is killed).")
 
 # --- Dependency scanning ------------------------------------------------------------------
 DEPENDENCY_SCANNER = env_str("DEPENDENCY_SCANNER", "builtin")

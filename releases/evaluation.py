@@ -9,8 +9,9 @@ from django.db import transaction
 
 from releases.lifecycle import transition
 from releases.locking.service import lock_for_release
-from releases.models import EnvironmentPolicy, Release, ReleaseFile, ScanReport
+from releases.models import EnvironmentPolicy, ModelFile, Release, ReleaseFile, ScanReport
 from releases.policies import decide_for_release
+from releases.scanning import model_policy
 from releases.scanning.policy import PolicyDecision
 from releases.scanning.reports import store_report
 from releases.scanning.runner import run_scan
@@ -30,8 +31,17 @@ def evaluate(release: Release) -> Evaluation:
     """Raises EmptyAdvisoryDatabase, TrivyError (scanner) or RegoFailure (policy): operational failures."""
     files = dict(ReleaseFile.objects.filter(release_id=release.pk).values_list("name", "content"))
     result = run_scan(files, lock_for_release(release))  # the lock made at fetch time: never resolved again
-    decision, policy = decide_for_release(result, release)
+    decision, policy = decide_for_release(result, release, model_files=stored_model_files(release))
     return Evaluation(result, decision, policy)
+
+
+def stored_model_files(release: Release) -> list[dict]:
+    """The release's scanned model files as the decision reads them; findings loaded only where they can
+    count (a clean or expected file has no dangerous, unreadable or unknown finding)."""
+    rows = list(ModelFile.objects.filter(release_id=release.pk).values("path", "verdict", "findings_omitted"))
+    findings = dict(ModelFile.objects.filter(release_id=release.pk, verdict__in=list(model_policy.KNOBS))
+                    .values_list("path", "findings"))
+    return [{**row, "findings": findings.get(row["path"], [])} for row in rows]
 
 
 def record(release: Release, evaluation: Evaluation, to_status: str, *, data: dict | None = None,
@@ -43,7 +53,7 @@ def record(release: Release, evaluation: Evaluation, to_status: str, *, data: di
         transition(release, to_status, message=decision.summary[:2000], lease_owner=lease_owner, data={
             "scan_report": report.pk, "policy_version": decision.policy_version,
             "counts": report.counts, "possible_counts": report.possible_counts,
-            "blocking": [f"{b['package']} {b.get('advisory_id', b['reason'])}"
+            "blocking": [b["reason"] if "model_file" in b else f"{b['package']} {b.get('advisory_id', b['reason'])}"
                          for b in decision.blocking][:BLOCKING_IN_EVENT],
             "waivers_used": decision.waivers_used, **(data or {})})
     return report

@@ -15,6 +15,8 @@ def rules_from(policy: EnvironmentPolicy) -> PolicyRules:
         direct_references=policy.direct_references, resolve_dependencies=policy.resolve_dependencies,
         metric_gates=tuple(policy.metric_gates),
         required_tags=tuple(policy.required_tags), rego_policy=policy.rego_policy,
+        model_file_dangerous=policy.model_file_dangerous, model_file_unreadable=policy.model_file_unreadable,
+        model_file_unknown=policy.model_file_unknown,
     )
 
 
@@ -33,16 +35,18 @@ def active_waivers(at=None) -> list[WaiverRule]:
             for w in rows]
 
 
-def decide_for(result, environment, model_name: str, metrics: dict, tags: dict, now=None):
-    """The decision for `result` as a release of `model_name` to `environment`, today.
+def decide_for(result, environment, model_name: str, metrics: dict, tags: dict, now=None, model_files=()):
+    """The decision for `result` (and the model's scanned files) as a release of `model_name` to
+    `environment`, today.
 
     Raises rego.RegoFailure when the environment's Rego policy cannot be evaluated."""
     now = now or timezone.now()
     rules, policy = current_rules(environment)
-    decision = decide(result, rules, active_waivers(now), model_name=model_name, now=now, metrics=metrics, tags=tags)
+    decision = decide(result, rules, active_waivers(now), model_name=model_name, now=now, metrics=metrics, tags=tags,
+                      model_files=model_files)
     return decision, policy
 
 
-def decide_for_release(result, release, now=None):
+def decide_for_release(result, release, now=None, model_files=()):
     return decide_for(result, release.environment, release.model_name, release.mlflow_run_metrics,
-                      release.mlflow_run_tags, now)
+                      release.mlflow_run_tags, now, model_files)

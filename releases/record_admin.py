@@ -1,4 +1,5 @@
-"""Admin lists of builds, findings and release evidence: read-only records, for auditors to filter and search.
+"""Admin lists of builds, findings, model files and release evidence: read-only records, for auditors to filter
+and search.
 
 Findings are a list of their own (filtered by report from a release's page) because a report can
 hold thousands: a page shows one page of them, never the whole report.
@@ -8,7 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from releases.admin_filters import model_filter, requester_filter, text_filter
-from releases.models import Build, DependencyLock, Finding, ReleaseEvidence
+from releases.models import Build, DependencyLock, Finding, ModelFile, ReleaseEvidence
 from releases.readonly_admin import ReadOnlyAdmin
 
 
@@ -56,6 +57,19 @@ class DependencyLockAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("content")
+
+
+@admin.register(ModelFile)
+class ModelFileAdmin(ReadOnlyAdmin):
+    """Every file of a release's model as the fetch step downloaded and scanned it: size, SHA-256 (what the
+    build checks), format and verdict; its findings name each import and call and what it was classified."""
+
+    list_display = ["path", "verdict", "format", "size", "sha256", "release", "scanned_at"]
+    list_filter = ["verdict", "release__environment", "scanned_at", model_filter("release__model_name"),
+                   text_filter("release id", "release", "release_id")]
+    search_fields = ["path", "sha256"]
+    list_select_related = ["release__environment"]
+    date_hierarchy = "scanned_at"
 
 
 @admin.register(ReleaseEvidence)

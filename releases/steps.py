@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from releases import evaluation, leases, promotion
+from releases import evaluation, leases, model_files, promotion
 from releases.builds import BACKENDS, promote
 from releases.builds.base import BuildTriggerError
 from releases.lifecycle import TransitionConflict, record_event, transition
@@ -79,6 +79,7 @@ def _fetch(release: Release, owner: str) -> str:
         files = source.fetch_files(model)
         run = source.run_data(model)
         lock = _lock(release, files)  # resolved once, here: rescans and builds use the stored lock
+        scanned = model_files.fetch_and_scan(source, model, files)
     except (MlflowSourceError, promotion.PromotionRefused, ResolverUnavailable) as exc:
         return _fail(release, Step.FETCH, str(exc), owner, detail=getattr(exc, "detail", ""))
     except Exception as exc:  # a bug or an unforeseen library error: fail visibly, never mislabel
@@ -87,12 +88,15 @@ def _fetch(release: Release, owner: str) -> str:
                      detail=f"{type(exc).__name__}: {exc}")
 
     names = ", ".join(f.name for f in files)
+    scan = model_files.overview(scanned)
     try:
         with transaction.atomic():
             transition(
                 release,
                 Status.SCANNING_DEPENDENCIES,
-                message=f"Resolved version {model.version}; fetched {names}.{locking.describe(lock)}",
+                message=f"Resolved version {model.version}; fetched {names}; scanned {scan['files']} model "
+                        f"file(s): " + ", ".join(f"{n} {v}" for v, n in scan["verdicts"].items()) + "."
+                        + locking.describe(lock),
                 data={
                     "model_version": model.version,
                     "run_id": model.run_id,
@@ -100,6 +104,7 @@ def _fetch(release: Release, owner: str) -> str:
                     "files": {f.name: f.sha256 for f in files},
                     "dependency_lock": {"outcome": lock.outcome, "sha256": lock.sha256,
                                         "packages": lock.package_count},
+                    "model_files": scan,
                 },
                 fields={
                     "model_version": model.version,
@@ -117,6 +122,7 @@ def _fetch(release: Release, owner: str) -> str:
                 for f in files
             )
             locking.store(release_id, lock)
+            model_files.store(release_id, scanned)
     except TransitionConflict:
         return SKIPPED  # cancelled (or taken over) meanwhile: keep nothing
     return "fetched"

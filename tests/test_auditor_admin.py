@@ -17,7 +17,7 @@ from django_q.models import Failure, OrmQ, Schedule, Success
 from gateway_project import tokens
 from releases.evidence import attest
 from releases.lifecycle import transition
-from releases.models import Advisory, AdvisorySync, Build, DependencyLock, Waiver
+from releases.models import Advisory, AdvisorySync, Build, DependencyLock, ModelFile, Waiver
 from releases.statuses import Status
 from tests import audit_records as records
 from tests.factories import make_release
@@ -47,6 +47,9 @@ def every_record(db, owner, django_user_model):
     Build.objects.create(release=release, backend="local", state=Build.State.RUNNING)
     DependencyLock.objects.create(release=release, outcome=DependencyLock.Outcome.RESOLVED, package_count=1,
                                   content="leaflib==2.5 \\\n    --hash=sha256:" + "a" * 64 + "\n")
+    ModelFile.objects.create(release=release, path="model.pkl", size=3, sha256="ab" * 32, format="pickle",
+                             verdict="dangerous", findings=[{"member": "", "kind": "call", "name": "posix.system",
+                                                             "classification": "dangerous", "reason": "runs a command"}])
     tokens.issue(owner, "owner's token")
     now = timezone.now()
     for success, model in ((True, Success), (False, Failure)):

@@ -1,4 +1,5 @@
 """Build orchestration: webhook and GitLab backends against a local server, failures, retry, timeout."""
+import hashlib
 import json
 import time
 from datetime import timedelta
@@ -9,7 +10,8 @@ from django.utils import timezone
 
 from releases import jobs, signing, steps
 from releases.builds.completion import Outcome, record_completion
-from releases.models import Build, Release, ReleaseEvent
+from releases.model_manifest import manifest_digest
+from releases.models import Build, ModelFile, Release, ReleaseEvent
 from releases.services import cancel_release, retry_release
 from releases.statuses import Status, Step
 from tests.factories import make_release
@@ -27,8 +29,15 @@ def build_settings(settings):
     return settings
 
 
+SCANNED = [{"path": "MLmodel", "size": 120, "sha256": "a" * 64}, {"path": "python_model.pkl", "size": 900,
+                                                                   "sha256": "b" * 64}]
+
+
 def building(owner):
-    return make_release(owner, status=Status.BUILDING_IMAGE, model_version="3", model_name="fraud-detector")
+    release = make_release(owner, status=Status.BUILDING_IMAGE, model_version="3", model_name="fraud-detector")
+    for f in SCANNED:
+        ModelFile.objects.create(release=release, verdict="expected", **f)
+    return release
 
 
 def test_approved_release_moves_to_building_only_with_a_backend(owner, build_settings):
@@ -57,6 +66,9 @@ def test_webhook_request_is_signed_and_carries_the_release(owner, build_settings
     assert (body["release_id"], body["model_name"], body["model_version"], body["attempt"]) == (
         release.pk, "fraud-detector", "3", 1)
     assert body["callback_url"] == "https://gateway.example/api/builds/callback/"
+    assert body["model_files"] == SCANNED  # what was scanned, for the CI system to check its download against
+    assert body["model_files_sha256"] == manifest_digest(SCANNED) == hashlib.sha256(
+        json.dumps(SCANNED, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     build = Build.objects.get(release=release)
     assert (build.state, build.external_id, build.backend) == ("running", "evt-123", "webhook")
     assert ReleaseEvent.objects.filter(release=release, message__startswith=f"Build #{build.pk}").exists()
@@ -76,6 +88,8 @@ def test_gitlab_pipeline_trigger(owner, build_settings):
     assert form["token"] == ["glptt-test-token"] and form["ref"] == ["main"]
     assert form["variables[GATEWAY_RELEASE_ID]"] == [str(release.pk)]
     assert form["variables[GATEWAY_MODEL_NAME]"] == ["fraud-detector"]
+    assert json.loads(form["variables[GATEWAY_MODEL_FILES]"][0]) == SCANNED
+    assert form["variables[GATEWAY_MODEL_FILES_SHA256]"] == [manifest_digest(SCANNED)]
     build = Build.objects.get(release=release)
     assert (build.external_id, build.log_url) == ("4711", "http://gitlab.local/group/p/-/pipelines/4711")
 

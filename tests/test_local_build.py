@@ -153,3 +153,33 @@ def test_alias_step_claims_and_a_second_delivery_writes_nothing(owner, use_mlflo
     assert ReleaseEvent.objects.filter(release=release).count() == events
     assert ReleaseEvent.objects.filter(release=release, data__alias="staging-twice").count() == 1
     assert Release.objects.get(pk=release.pk).lease_owner == ""
+
+
+@pytest.mark.parametrize("change,named", [
+    ("changed", "model.pkl changed since it was scanned"),
+    ("added", "extra.pkl was added after the scan"),
+    ("removed", "model.pkl is missing"),
+])
+def test_a_model_file_changed_in_mlflow_after_the_scan_fails_the_build(owner, use_mlflow, mlflow_server,
+                                                                      local_builds, change, named):
+    from tests import malicious_artifacts as bad
+    from tests.model_artifacts import model, register_files
+
+    name = f"build-tamper-{change}"
+    stored = register_files(mlflow_server, name, model("model.pkl", bad.harmless_pickle()))
+    release = make_release(owner, model_name=name, ref="1")
+    assert steps.fetch_environment(release.pk) == "fetched"
+    Release.objects.filter(pk=release.pk).update(status=Status.BUILDING_IMAGE)
+    if change == "changed":  # swapped in the artifact store for the payload the scan would have blocked
+        (stored / "model.pkl").write_bytes(bad.os_system_pickle())
+    elif change == "added":
+        (stored / "extra.pkl").write_bytes(bad.os_system_pickle())
+    else:
+        (stored / "model.pkl").unlink()
+    images_before = storage_counts()
+    assert build_here(Release.objects.get(pk=release.pk)) == "failed"
+    release.refresh_from_db()
+    assert release.status == Status.BUILD_FAILED
+    assert named in release.status_message and "not built" in release.status_message, release.status_message
+    assert storage_counts() == images_before  # nothing was built
+    assert Build.objects.get(release=release).state == "failed"

@@ -116,6 +116,7 @@ def test_policy_version_recorded_and_admin_change_adds_a_version(owner, advisori
         "environment": staging.environment_id, "block_at": "HIGH", "unknown_counts_as": "CRITICAL",
         "possible_findings": "warn", "unpinned_requirements": "warn", "unpinned_build_dependencies": "warn",
         "direct_references": "block", "resolve_dependencies": "require",
+        "model_file_dangerous": "block", "model_file_unreadable": "block", "model_file_unknown": "warn",
         "metric_gates": "[]", "required_tags": "[]", "comment": "stricter"})
     assert response.status_code == 302
     versions = list(EnvironmentPolicy.objects.filter(environment_id=staging.environment_id)

@@ -153,3 +153,21 @@ def test_failed_scheduled_sync_enqueues_nothing_and_is_tried_again(passed_releas
     assert Release.objects.get(pk=passed_release.pk).status == Status.SCAN_PASSED
     # A failed sync is not a recent successful one: the next run tries again.
     assert scheduled_advisory_sync() == f"sync #{sync.pk + 1} failed"
+
+
+def test_re_evaluation_decides_on_the_model_files_and_the_dependencies_together(passed_release, tmp_path):
+    from releases.models import ModelFile
+
+    ModelFile.objects.create(release=passed_release, path="artifacts/scaler.pkl", size=40, sha256="c" * 64,
+                             format="pickle", verdict="unknown", findings=[
+                                 {"member": "", "kind": "import", "name": "mycompany.features.Scaler",
+                                  "classification": "unknown", "reason": "not expected for python_function"}])
+    sync = sync_records(tmp_path / "osv2", [NEW_CRITICAL])
+    jobs.reevaluate_waiting(f"advisory sync #{sync.pk}")
+    release = Release.objects.get(pk=passed_release.pk)
+    assert release.status == Status.SCAN_FAILED
+    decision = ScanReport.objects.filter(release=release).latest("created_at").decision
+    assert [b["advisory_id"] for b in decision["blocking"]] == ["GHSA-new-0001"]
+    assert [w["reason"] for w in decision["warnings"] if w.get("model_file")] == [
+        "artifacts/scaler.pkl: mycompany.features.Scaler (unknown)"]  # kept: one decision over both
+    assert decision["model_files"] == {"files": 1, "verdicts": {"unknown": 1}, "omitted": 0}

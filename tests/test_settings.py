@@ -111,3 +111,12 @@ def test_tests_that_start_processes_keep_the_production_hasher(settings):
 
     assert get_hasher().algorithm == "pbkdf2_sha256"
     assert "django.contrib.auth.hashers.MD5PasswordHasher" not in settings.PASSWORD_HASHERS
+
+
+def test_the_model_file_deadline_must_end_before_the_task_is_killed():
+    result = _manage("check", env_overrides={**PRODUCTION_ENV, "TASK_TIMEOUT_SECONDS": "100",
+                                             "MODEL_FILES_DEADLINE_SECONDS": "100"})
+    assert result.returncode != 0 and "must be less than TASK_TIMEOUT_SECONDS" in result.stderr
+    ok = _manage("check", env_overrides={**PRODUCTION_ENV, "TASK_TIMEOUT_SECONDS": "100",
+                                         "MODEL_FILES_DEADLINE_SECONDS": "60"})
+    assert ok.returncode == 0, ok.stderr

@@ -5,7 +5,17 @@ from rest_framework import serializers
 
 from releases import validators
 from releases.api.read_plans import PlannedListSerializer, PlannedSerializer
-from releases.models import DependencyLock, Environment, Finding, Release, ReleaseEvent, ReleaseFile, ScanReport
+from releases.models import (
+    DependencyLock,
+    Environment,
+    Finding,
+    ModelFile,
+    Release,
+    ReleaseEvent,
+    ReleaseFile,
+    ScanReport,
+)
+from releases.models.model_files import ANSWER_FINDINGS, shown
 from releases.statuses import Step
 
 
@@ -90,6 +100,7 @@ class ScanSummarySerializer(serializers.Serializer):
 # Each is bounded when stored too (envparse.MAX_DEPENDENCIES, scanner.MAX_NOTES), but a release's
 # events grow with every retry and re-evaluation, and an answer must not grow with the data.
 LIST_LIMIT = 200
+MODEL_FILES_SHOWN = 20  # in the report (x ANSWER_FINDINGS findings each); all of them at .../scan/model-files/
 
 
 class ReleaseDetailSerializer(PlannedSerializer, ReleaseSerializer):
@@ -203,6 +214,24 @@ class FindingSerializer(serializers.ModelSerializer):
         return obj.version or None
 
 
+class ModelFileSerializer(serializers.ModelSerializer):
+    """One model file as scanned: each import and call found, classified (dangerous, expected for the flavor,
+    unknown, unreadable); `args` of an expected cloudpickle rebuild show the code the model brings."""
+
+    findings = serializers.SerializerMethodField(help_text=f"The first {ANSWER_FINDINGS}, worst first.")
+    findings_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelFile
+        fields = ["path", "size", "sha256", "format", "verdict", "findings", "findings_count"]
+
+    def get_findings(self, obj) -> list[dict]:
+        return shown({"findings": obj.findings})["findings"]
+
+    def get_findings_count(self, obj) -> int:
+        return shown({"findings": obj.findings, "findings_omitted": obj.findings_omitted})["findings_count"]
+
+
 class ScanReportSerializer(serializers.ModelSerializer):
     """The report without its findings, which are paginated at .../scan/findings/, and with the first
     LIST_LIMIT dependencies and notes (all of them, paginated: .../scan/dependencies/, .../scan/notes/)."""
@@ -215,13 +244,16 @@ class ScanReportSerializer(serializers.ModelSerializer):
     issues_count = serializers.SerializerMethodField()
     dependency_lock = serializers.SerializerMethodField(
         help_text="The release's dependency lock (outcome, sha256, packages, resolver message); null: none was made.")
+    model_files = serializers.SerializerMethodField(help_text=f"The first {MODEL_FILES_SHOWN}, worst first.")
+    model_files_count = serializers.SerializerMethodField()
+    model_files_url = serializers.SerializerMethodField()
 
     class Meta:
         model = ScanReport
         fields = ["id", "scanner", "scanner_version", "advisory_sync", "advisory_snapshot_at", "started_at",
                   "duration_ms", "passed", "summary", "decision", "counts", "possible_counts", "issues",
                   "issues_count", "dependencies", "dependencies_count", "findings_count", "findings_url",
-                  "dependency_lock", "created_at"]
+                  "dependency_lock", "model_files", "model_files_count", "model_files_url", "created_at"]
 
     def get_findings_url(self, obj) -> str:
         return f"/api/releases/{obj.release_id}/scan/findings/"
@@ -252,3 +284,14 @@ class ScanReportSerializer(serializers.ModelSerializer):
     def get_dependency_lock(self, obj) -> dict | None:
         lock = DependencyLock.objects.filter(release_id=obj.release_id).defer("content").first()
         return lock.summary() if lock else None
+
+    @extend_schema_field(ModelFileSerializer(many=True))
+    def get_model_files(self, obj) -> list[dict]:
+        files = ModelFile.objects.filter(release_id=obj.release_id).worst_first()[:MODEL_FILES_SHOWN]
+        return ModelFileSerializer(files, many=True).data
+
+    def get_model_files_count(self, obj) -> int:
+        return ModelFile.objects.filter(release_id=obj.release_id).count()
+
+    def get_model_files_url(self, obj) -> str:
+        return f"/api/releases/{obj.release_id}/scan/model-files/"

@@ -15,6 +15,7 @@ from releases.api.serializers import (
     CancelSerializer,
     EnvironmentSerializer,
     FindingSerializer,
+    ModelFileSerializer,
     RebuildSerializer,
     ReleaseCreateSerializer,
     ReleaseDetailSerializer,
@@ -23,7 +24,7 @@ from releases.api.serializers import (
     ScanReportSerializer,
 )
 from releases.lifecycle import TransitionError
-from releases.models import Environment, Finding, Release, ReleaseEvent, ScanReport
+from releases.models import Environment, Finding, ModelFile, Release, ReleaseEvent, ScanReport
 from releases.permissions import CanManageRelease, CanReadGateway, CanRequestRelease
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -38,7 +39,8 @@ def paginated_schema(name: str, results):
 
 
 # Actions that read what belongs to a release (its report, findings, events), not the release itself.
-REPORT_ACTIONS = {"scan", "scan_findings", "scan_dependencies", "scan_notes", "events", "attestation", "sbom"}
+REPORT_ACTIONS = {"scan", "scan_findings", "scan_dependencies", "scan_notes", "scan_model_files", "events",
+                  "attestation", "sbom"}
 STORED_OBJECTS = serializers.ListField(child=serializers.DictField())  # a report's dependencies or notes, as stored
 
 
@@ -194,6 +196,15 @@ class ReleaseViewSet(ReleaseEvidenceActions,
     def scan_notes(self, request, pk=None):
         """Every note of the latest scan (lines it could not use, scanner remarks), paginated."""
         return self._report_list("issues")
+
+    @extend_schema(responses={200: paginated_schema("PaginatedModelFileList", ModelFileSerializer(many=True)),
+                              404: None})
+    @action(detail=True, methods=["get"], url_path="scan/model-files")
+    def scan_model_files(self, request, pk=None):
+        """Every model file as scanned (path, size, SHA-256, format, verdict, classified findings), worst first,
+        paginated."""
+        files = ModelFile.objects.filter(release=self.get_object()).worst_first()
+        return self.get_paginated_response(ModelFileSerializer(self.paginate_queryset(files), many=True).data)
 
     @extend_schema(responses={200: paginated_schema("PaginatedReleaseEventList", ReleaseEventSerializer(many=True)),
                               404: None})

@@ -11,6 +11,7 @@ import requests
 from django.conf import settings
 
 from releases.locking import shipping
+from releases.model_manifest import manifest, manifest_digest
 from releases.models import Build, ScanReport
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def build_request(build: Build) -> dict:
     """The facts a builder needs, and the evidence the image is built on (scan report, policy version)."""
     release = build.release
     report = ScanReport.objects.latest_for(release)
+    files = manifest(release)
     return {
         "build_id": build.pk, "release_id": release.pk, "attempt": build.attempt,
         "model_name": release.model_name, "model_version": release.model_version,
@@ -43,6 +45,8 @@ def build_request(build: Build) -> dict:
         "callback_url": settings.BUILD_CALLBACK_URL,
         # What was scanned is what ships: install exactly this lock (README, "Ship the lock").
         **shipping.request_fields(release),
+        # What was scanned, file by file: the CI system builds only if its download matches (README).
+        "model_files": files, "model_files_sha256": manifest_digest(files),
     }
 
 

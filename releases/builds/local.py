@@ -35,7 +35,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from releases import leases
+from releases import leases, model_manifest
 from releases.builds.base import BuildTriggerError, Started, build_request
 from releases.builds.completion import record_completion
 from releases.locking import shipping
@@ -188,6 +188,10 @@ def _download_model(release, into: Path) -> Path:
     total = sum(f.stat().st_size for f in Path(local).rglob("*") if f.is_file())
     if total > settings.BUILD_MAX_MODEL_BYTES:
         raise BuildFailure(f"the model is {total} bytes, over BUILD_MAX_MODEL_BYTES={settings.BUILD_MAX_MODEL_BYTES}")
+    try:
+        model_manifest.verify(release, Path(local))  # build only the bytes that were scanned
+    except model_manifest.ManifestMismatch as exc:
+        raise BuildFailure(str(exc)) from None
     return Path(local)
 
 

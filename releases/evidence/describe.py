@@ -1,8 +1,14 @@
 """The chain of evidence of a verified Statement, as lines for a person (verify_release prints them)."""
+from collections import Counter
 
 
 def _digest(entry: dict) -> str:
     return "sha256:" + str((entry or {}).get("digest", {}).get("sha256", "?"))
+
+
+def _verdicts(model_files: list) -> str:
+    counts = Counter(str(f.get("verdict")) for f in model_files)
+    return ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())) or "none"
 
 
 def evidence_lines(statement: dict) -> list[str]:
@@ -15,6 +21,8 @@ def evidence_lines(statement: dict) -> list[str]:
         f" at {release.get('requested_at')}, SUCCEEDED at {release.get('succeeded_at')}",
         f"Model:     {model.get('name')} version {model.get('version')} (MLflow run {model.get('mlflow_run_id')})",
         *(f"  file     {f.get('name')} {f.get('size')} bytes {_digest(f)}" for f in model.get("files", [])),
+        f"  model    {len(model.get('model_files', []))} file(s) scanned, list {_digest({'digest': model.get('model_files_digest')})}"
+        f" ({_verdicts(model.get('model_files', []))})",
         f"Scan:      report #{scan.get('report')} {_digest(scan)} ({scan.get('form')}): "
         f"{'passed' if scan.get('passed') else 'FAILED'} — {scan.get('summary')}",
         f"Advisories: sync #{adv.get('sync')} snapshot at {adv.get('snapshot_at')}",

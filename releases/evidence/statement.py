@@ -3,7 +3,8 @@
 Its subject is the image (repository and manifest digest). Its predicate (PREDICATE_TYPE) names
 every piece of evidence the release was decided on, each by a digest where one exists, so that an
 auditor holding the database (or a dump) can re-derive and compare them:
-model (name, version, MLflow run, every fetched file's SHA-256), scan report (digest of its
+model (name, version, MLflow run, every fetched environment file's SHA-256, and every model file as
+scanned and built: path, size, SHA-256 and scan verdict, with the list's digest), scan report (digest of its
 canonical form, releases.evidence.canonical), advisory snapshot, policy version and digest,
 waivers used, approvals (who, stage, when, and the report they saw), build, SBOM digest,
 and the heads of the audit chains of this release and of the releases it was promoted through.
@@ -14,11 +15,11 @@ the function that lists them (approvals/apps.py), as it registers its pipeline s
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from releases import audit_chain
+from releases import audit_chain, model_manifest
 from releases.evidence.canonical import POLICY_FORM, SCAN_REPORT_FORM, policy_digest, scan_report_digest
 from releases.evidence.dsse import PREDICATE_TYPE, STATEMENT_TYPE
 from releases.locking import shipping
-from releases.models import Build, Release, ReleaseFile, ScanReport, Waiver
+from releases.models import Build, ModelFile, Release, ReleaseFile, ScanReport, Waiver
 from releases.registry import parse_reference
 from releases.statuses import Status
 
@@ -55,7 +56,17 @@ def _model(release: Release) -> dict:
     return {"name": release.model_name, "version": release.model_version, "requested": release.requested_ref,
             "mlflow_run_id": release.mlflow_run_id, "mlflow_source": release.mlflow_source,
             "mlflow_run_author": release.mlflow_run_author,
-            "files": [{"name": f["name"], "size": f["size"], "digest": {"sha256": f["sha256"]}} for f in files]}
+            "files": [{"name": f["name"], "size": f["size"], "digest": {"sha256": f["sha256"]}} for f in files],
+            **_model_files(release)}
+
+
+def _model_files(release: Release) -> dict:
+    """Every model file the scan read and the build checked, and the digest a CI system computes over them."""
+    scanned = model_manifest.manifest(release)
+    verdicts = dict(ModelFile.objects.filter(release=release).values_list("path", "verdict"))
+    return {"model_files": [{"path": f["path"], "size": f["size"], "digest": {"sha256": f["sha256"]},
+                             "verdict": verdicts[f["path"]]} for f in scanned],
+            "model_files_digest": {"sha256": model_manifest.manifest_digest(scanned)}}
 
 
 def _scan(report: ScanReport, digest: str) -> dict:

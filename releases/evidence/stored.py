@@ -11,7 +11,7 @@ from releases.evidence import keys
 from releases.evidence.canonical import policy_digest, scan_report_digest
 from releases.evidence.dsse import Verification, verify_envelope
 from releases.evidence.statement import subject_name
-from releases.models import EnvironmentPolicy, Release, ReleaseEvidence, ReleaseFile, ScanReport
+from releases.models import EnvironmentPolicy, ModelFile, Release, ReleaseEvidence, ReleaseFile, ScanReport
 
 
 def _sha256(text: str) -> str:
@@ -44,6 +44,11 @@ def record_problems(statement: dict, evidence: ReleaseEvidence) -> list[str]:
     signed = {f.get("name"): f.get("digest", {}).get("sha256") for f in (predicate.get("model") or {}).get("files", [])}
     if stored != signed:
         problems.append("the release's fetched files differ from the attested ones")
+    stored_models = dict(ModelFile.objects.filter(release_id=evidence.release_id).values_list("path", "sha256"))
+    signed_models = {f.get("path"): f.get("digest", {}).get("sha256")
+                     for f in (predicate.get("model") or {}).get("model_files", [])}
+    if stored_models != signed_models:
+        problems.append("the release's scanned model files differ from the attested ones")
     return problems
 
 

@@ -12,5 +12,6 @@ from releases.models.core import (  # noqa: F401
 )
 from releases.models.evidence import ReleaseEvidence  # noqa: F401
 from releases.models.locks import DependencyLock  # noqa: F401
+from releases.models.model_files import ModelFile  # noqa: F401
 from releases.models.policy import MANAGE_WAIVERS, Action, EnvironmentPolicy, LockRequirement, Waiver  # noqa: F401
 from releases.models.scans import Finding, ScanReport  # noqa: F401

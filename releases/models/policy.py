@@ -54,6 +54,17 @@ class EnvironmentPolicy(models.Model):
         help_text="Resolve the pip requirements into a hashed lock (fetch step), scan every locked package and "
                   "build from the lock. require: a model that cannot be resolved is blocked; warn: it passes with a "
                   "warning and its declared requirements are scanned; off: nothing is resolved.")
+    # Model files (releases.artifact_scan): what a file's imports and calls do to the release. Code that runs on
+    # load and files that cannot be read are never allowed silently: at least a warning.
+    model_file_dangerous = models.CharField(
+        max_length=8, choices=[(Action.WARN, "warn"), (Action.BLOCK, "block")], default=Action.BLOCK,
+        help_text="Model files whose loading would run dangerous code (os.system, eval, subprocess…).")
+    model_file_unreadable = models.CharField(
+        max_length=8, choices=[(Action.WARN, "warn"), (Action.BLOCK, "block")], default=Action.BLOCK,
+        help_text="Model files the scanner could not read completely (truncated, over a limit, malformed).")
+    model_file_unknown = models.CharField(
+        max_length=8, choices=Action.choices, default=Action.WARN,
+        help_text="Imports in model files that are neither dangerous nor expected for the model's flavor.")
     metric_gates = models.JSONField(default=list, blank=True,
                                     help_text='e.g. [{"metric": "accuracy", "op": ">=", "value": 0.9}]')
     required_tags = models.JSONField(default=list, blank=True, help_text='e.g. ["git_sha"]')

@@ -14,11 +14,12 @@ DEFAULT_RULES = PolicyRules()
 
 
 def decide(result: ScanResult, rules: PolicyRules = DEFAULT_RULES, waivers=(), *, model_name: str = "",
-           metrics=None, tags=None, now: datetime | None = None) -> PolicyDecision:
-    """Raises rego.RegoFailure when the environment's Rego policy cannot be evaluated."""
+           metrics=None, tags=None, now: datetime | None = None, model_files=()) -> PolicyDecision:
+    """Raises rego.RegoFailure when the environment's Rego policy cannot be evaluated. `model_files`: the
+    model's scanned files as dicts (path, verdict, findings; releases.model_files)."""
     decision = evaluate(result.findings, result.dependencies, rules, list(waivers), model_name=model_name,
                         now=now or datetime.now(UTC), metrics=metrics, tags=tags, errors=result.errors,
-                        lock=result.extra.get("dependency_lock"))
+                        lock=result.extra.get("dependency_lock"), model_files=model_files)
     if rules.rego_policy.strip():
         from releases.scanning import rego  # a child process; only for environments that use Rego
 
@@ -28,6 +29,7 @@ def decide(result: ScanResult, rules: PolicyRules = DEFAULT_RULES, waivers=(), *
             "dependencies": [d.as_dict() for d in result.dependencies],
             "dependency_lock": result.extra.get("dependency_lock"),
             "gates": decision.gates, "waived": decision.waived, "metrics": metrics or {}, "tags": tags or {},
+            "model_files": decision.model_files,
             "builtin": {"passed": decision.passed, "blocking": decision.blocking, "warnings": decision.warnings,
                         "unreadable": decision.unreadable},
         }))

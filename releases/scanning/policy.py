@@ -4,11 +4,13 @@ Pure: the rules, waivers and run data come in as plain values, so the worker, th
 dry-run endpoint and `scan_env --environment` all decide through this one function.
 """
 import operator
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from releases.locking.verdict import verdict as lock_verdict
+from releases.scanning import model_policy
 from releases.scanning.envparse import Dependency
 from releases.scanning.scanner import FindingData
 from releases.scanning.severity import RANK, Level
@@ -31,6 +33,9 @@ class PolicyRules:
     metric_gates: tuple = ()
     required_tags: tuple = ()
     rego_policy: str = ""
+    model_file_dangerous: str = "block"
+    model_file_unreadable: str = "block"
+    model_file_unknown: str = "warn"
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,9 @@ class PolicyDecision:
     # blocks in every environment, whatever the policy or a Rego rule says: "could not read"
     # never means "nothing found".
     unreadable: list[dict] = field(default_factory=list)
+    # The model files' verdicts: {"files": n, "verdicts": {verdict: n}, "omitted": entries left out}. Their
+    # blocking entries (with "model_file") stand whatever a Rego rule says, as unreadable ones do.
+    model_files: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -149,7 +157,8 @@ def _gates(rules: PolicyRules, metrics: dict, tags: dict) -> list[dict]:
 def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules: PolicyRules,
              waivers: list[WaiverRule], *, model_name: str, now: datetime,
              metrics: dict | None = None, tags: dict | None = None,
-             errors: Sequence[dict] = (), lock: dict | None = None) -> PolicyDecision:
+             errors: Sequence[dict] = (), lock: dict | None = None,
+             model_files: Sequence[dict] = ()) -> PolicyDecision:
     decision = PolicyDecision(passed=True, summary="", policy_version=rules.version, environment=rules.environment,
                               block_at=rules.block_at, unknown_counts_as=rules.unknown_counts_as)
     decision.unreadable = _unreadable(list(errors))
@@ -181,6 +190,7 @@ def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules:
     locked = lock_verdict(lock, rules.resolve_dependencies)
     if locked is not None:
         (decision.blocking if locked[0] == "block" else decision.warnings).append(locked[1])
+    _judge_model_files(decision, model_files, rules)
     decision.gates = _gates(rules, metrics or {}, tags or {})
     decision.waivers_used = sorted(used)
     failed_gates = [g for g in decision.gates if not g["passed"]]
@@ -189,11 +199,19 @@ def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules:
     return decision
 
 
+def _judge_model_files(decision: PolicyDecision, model_files: Sequence[dict], rules: PolicyRules) -> None:
+    blocking, warnings, omitted = model_policy.judge(model_files, rules)
+    decision.blocking.extend(blocking)
+    decision.warnings.extend(warnings)
+    verdicts = Counter(model_file["verdict"] for model_file in model_files)
+    decision.model_files = {"files": len(model_files), "verdicts": dict(verdicts), "omitted": omitted}
+
+
 def apply_rego(decision: PolicyDecision, allow: bool, reasons: list[str]) -> None:
     """A Rego policy has the last word: it saw the built-in decision in its input."""
     decision.rego = {"allow": allow, "deny": reasons}
-    if decision.unreadable:
-        return  # unreadable files block whatever the policy says; the summary already says why
+    if decision.unreadable or model_policy.summary_part(decision.blocking):
+        return  # unreadable files and blocked model files block whatever Rego says; the summary says why
     decision.passed = allow
     policy = f"{decision.environment} policy v{decision.policy_version}"
     if allow:
@@ -234,11 +252,14 @@ def _summary(decision: PolicyDecision, failed_gates: list[dict]) -> str:
         parts.append("Blocking: " + ", ".join(f"{b['package']} {b['advisory_id']}"
                                               + (f" ({b['role']})" if b.get("role", "runtime") != "runtime" else "")
                                               for b in findings[:4]) + more + ".")
-    others = [b for b in decision.blocking if "advisory_id" not in b and not b.get("unreadable")]
+    others = [b for b in decision.blocking if "advisory_id" not in b and not b.get("unreadable")
+              and "model_file" not in b]
     if others:
         more = f" and {len(others) - 2} more" if len(others) > 2 else ""
         reasons = "; ".join(b["reason"] for b in others[:2])
         parts.append(reasons[:1].upper() + reasons[1:] + more + ".")  # not capitalize(): it lowercases names
+    if model_policy.summary_part(decision.blocking):
+        parts.append(model_policy.summary_part(decision.blocking))
     if failed_gates:
         parts.append("Quality gates failed: " + ", ".join(f"{g['gate']} ({g['message']})" for g in failed_gates) + ".")
     return "Security scan failed. " + " ".join(parts) + f" ({policy})"

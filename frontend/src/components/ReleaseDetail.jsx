@@ -7,6 +7,7 @@ import { Link } from '../lib/router.jsx';
 import { ApprovalsPanel } from './Approvals.jsx';
 import { Alert, ErrorAlert, Field, StatusBadge, ui } from './common.jsx';
 import { PolicyDecision, WaiversApplied } from './Decision.jsx';
+import { ModelFiles } from './ModelFiles.jsx';
 import styles from './Detail.module.css';
 import { ServerFindings, SeverityChart } from './Findings.jsx';
 
@@ -106,6 +107,7 @@ function ScanPanel({ release, version }) {
           </div>
           <h3 className={ui.h3}>Policy decision</h3>
           <PolicyDecision decision={report.decision} />
+          <ModelFiles files={report.model_files} count={report.model_files_count} />
           {report.issues?.length > 0 && (
             <>
               <h3 className={ui.h3}>Scanner notes{report.issues_count > 100 ? ` (the first 100 of ${report.issues_count})` : ''}</h3>
