@@ -143,6 +143,18 @@ def gateway_env(args, run_dir: Path, mlflow_url: str) -> dict:
     return env
 
 
+def lower_priority(leaders: list[int], nice: int) -> None:
+    """Nice every process of these sessions, and the sessions' scheduler groups: with autogroup on (Linux's
+    default here), CPU is shared between sessions first, so a process's own nice value only ranks it within
+    its session (each server here is started in a session of its own) and would change nothing."""
+    for leader in leaders:
+        with contextlib.suppress(OSError):  # no autogroup in this kernel, or not allowed
+            Path(f"/proc/{leader}/autogroup").write_text(str(nice))
+        for pid in tree(leader):  # what they fork later (qcluster's replaced workers) inherits it
+            with contextlib.suppress(ProcessLookupError):
+                os.setpriority(os.PRIO_PROCESS, pid, nice)
+
+
 def recreate_database(url: str) -> None:
     import psycopg
 
@@ -722,10 +734,8 @@ def main() -> int:
         servers["mlflow"] = mlflow.process
         processes.wait_http(f"{base}/healthz", 60, servers["gunicorn"])
         processes.wait_http(f"{base}/readyz", 90, servers["gunicorn"])  # database, worker heartbeat, MLflow
-        if args.background_nice:  # what they fork later (qcluster's replaced workers) inherits it
-            for pid in tree(servers["qcluster"].pid) + tree(mlflow.process.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.setpriority(os.PRIO_PROCESS, pid, args.background_nice)
+        if args.background_nice:
+            lower_priority([servers["qcluster"].pid, mlflow.process.pid], args.background_nice)
         ready = time.monotonic() - started
 
         import psycopg
