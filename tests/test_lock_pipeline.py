@@ -85,6 +85,7 @@ def test_the_dry_run_resolves_and_stores_nothing(api, owner, use_mlflow, locked_
     from django.contrib.auth.models import Group
 
     owner.groups.add(Group.objects.get(name="requesters"))
+    lock_index.page_max_age = 0  # uv asks the index again each time (else its cache answers while the index is down)
     sync_records(tmp_path / "osv", [*DEFAULT_SET, LEAF_LATER])
     answer = api.post("/api/policy/evaluate/", {"model_name": LOCKED_MODEL, "model_version": "1",
                                                 "environment": "staging"}, format="json")
