@@ -78,7 +78,7 @@ def _fetch(release: Release, owner: str) -> str:
             promotion.check(release.model_name, model.version, release.environment)
         files = source.fetch_files(model)
         run = source.run_data(model)
-        lock = _lock(release, files)  # resolved once, here: rescans and builds use the stored lock
+        lock = _lock(release, model.version, files)  # resolved once, here: rescans and builds use the stored lock
     except (MlflowSourceError, promotion.PromotionRefused, ResolverUnavailable) as exc:
         return _fail(release, Step.FETCH, str(exc), owner, detail=getattr(exc, "detail", ""))
     except Exception as exc:  # a bug or an unforeseen library error: fail visibly, never mislabel
@@ -122,9 +122,10 @@ def _fetch(release: Release, owner: str) -> str:
     return "fetched"
 
 
-def _lock(release: Release, files) -> DependencyLock:
+def _lock(release: Release, version: str, files) -> DependencyLock:
     knob = current_rules(release.environment)[0].resolve_dependencies
-    return locking.make_lock({f.name: f.content for f in files}, knob)
+    preferred = locking.predecessor_lock(release.model_name, version, release.environment)
+    return locking.make_lock({f.name: f.content for f in files}, knob, preferred)
 
 
 def scan_dependencies(release_id: int) -> str:

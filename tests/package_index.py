@@ -85,19 +85,25 @@ class Index:
 
     def __init__(self, packages: list[Package], build_marker: Path):
         self.projects: dict[str, dict[str, tuple[bytes, str]]] = {}
-        self.requests: list[str] = []
-        self.down = False  # True: every request is answered 503, as by a mirror in maintenance
         self._pages: dict[str, bytes | None] = {}
+        self.requests: list[str] = []
+        self.build_marker = build_marker
+        self.down = False  # True: every request is answered 503, as by a mirror in maintenance
         self.page_max_age = 600  # PyPI's; 0 makes uv revalidate every page (answered 304 while unchanged)
         for package in packages:
-            files = self.projects.setdefault(_normal(package.name), {})
-            if not package.wheel:
-                files[f"{_dist(package.name)}-{package.version}.tar.gz"] = (sdist_bytes(package, build_marker),
-                                                                          package.requires_python)
-                continue
-            for tag in package.tags:
-                files[f"{_dist(package.name)}-{package.version}-{tag}.whl"] = (wheel_bytes(package, tag),
-                                                                             package.requires_python)
+            self.publish(package)
+
+    def publish(self, package: Package) -> None:
+        """Add a release (a new upload to the mirror)."""
+        files = self.projects.setdefault(_normal(package.name), {})
+        self._pages.pop(_normal(package.name), None)
+        if not package.wheel:
+            files[f"{_dist(package.name)}-{package.version}.tar.gz"] = (sdist_bytes(package, self.build_marker),
+                                                                      package.requires_python)
+            return
+        for tag in package.tags:
+            files[f"{_dist(package.name)}-{package.version}-{tag}.whl"] = (wheel_bytes(package, tag),
+                                                                         package.requires_python)
 
     def page(self, project: str) -> bytes | None:
         if project not in self._pages:

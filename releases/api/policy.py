@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from releases import waivers
 from releases.api.serializers import ModelNameField, ModelReferenceSerializer
-from releases.locking.service import ResolverUnavailable, make_lock
+from releases.locking.service import ResolverUnavailable, make_lock, predecessor_lock
 from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
 from releases.models import Environment, Waiver
 from releases.permissions import CanRequestRelease
@@ -122,7 +122,8 @@ class PolicyEvaluateView(viewsets.ViewSet):
             run = source.run_data(model)
             contents = {f.name: f.content for f in files}
             knob = current_rules(data["environment"])[0].resolve_dependencies
-            lock = make_lock(contents, knob)  # as the fetch step would, kept nowhere
+            preferred = predecessor_lock(model.name, model.version, data["environment"])
+            lock = make_lock(contents, knob, preferred)  # as the fetch step would, kept nowhere
             result = run_scan(contents, lock)
         except ModelNotFound as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
