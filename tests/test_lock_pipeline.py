@@ -194,6 +194,7 @@ def test_a_promotion_is_refused_when_the_locks_differ(owner, lock_index):
 @pytest.mark.slow
 def test_the_local_image_contains_the_lock_and_is_labelled_with_its_digest(fetched, local_builds):
     lock = DependencyLock.objects.get(release=fetched)
+    assert steps.scan_dependencies(fetched.pk) == "passed"
     Release.objects.filter(pk=fetched.pk).update(status=Status.BUILDING_IMAGE)
     build = Build.objects.create(release=fetched, backend="local", attempt=1,
                                  dependency_lock_sha256=shipping.lock_digest(fetched))
@@ -219,6 +220,7 @@ def test_the_local_image_contains_the_lock_and_is_labelled_with_its_digest(fetch
     evidence = ReleaseEvidence.objects.get(release=release)
     statement = json.loads(base64.b64decode(json.loads(evidence.envelope)["payload"]))
     assert statement["predicate"]["dependency_lock"]["digest"] == {"sha256": lock.sha256}
+    assert "pkg:pypi/leaflib@2.5" in evidence.sbom  # the SBOM lists what the lock installs, transitive included
 
 
 def test_the_builder_installs_exactly_the_lock():
