@@ -195,7 +195,8 @@ class ScanReportSerializer(serializers.ModelSerializer):
     issues = serializers.SerializerMethodField(help_text=f"The first {LIST_LIMIT} scan notes.")
     issues_count = serializers.SerializerMethodField()
     dependency_lock = serializers.SerializerMethodField(
-        help_text="The release's dependency lock (outcome, sha256, packages, resolver message); null: none was made.")
+        help_text="The release's dependency lock (outcome, sha256, packages, resolver message and its one-line "
+                  "reason); null: none was made.")
 
     class Meta:
         model = ScanReport
