@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from releases import steps
+from releases.evidence import canonical
 from releases.locking import lockfile, service
 from releases.locking.resolver import ResolverUnavailable
 from releases.models import DependencyLock, Environment, EnvironmentPolicy, Finding, Release, ScanReport
@@ -294,3 +295,19 @@ def test_trivy_sees_the_locked_pins_and_the_finding_names_who_pulled_it_in(owner
     finding = Finding.objects.get(report__release=release)
     assert (finding.package, finding.version, finding.advisory_id) == ("pyyaml", "5.3.1", "CVE-2020-14343")
     assert finding.pulled_in_by == ["yamluser"] and finding.source_file == "requirements.lock.txt"
+
+
+# --- Digests signed before the lock existed still re-derive -------------------------------------------------
+
+def test_the_new_knob_and_column_leave_earlier_digests_unchanged(owner, lock_index, leaf_advisory):
+    staging = Environment.objects.get(name="staging")
+    policy = EnvironmentPolicy.current_for(staging.pk)
+    assert "resolve_dependencies" not in canonical.policy_document(policy, "staging")  # warn: as every older one
+    stricter = set_knob("staging", "require")
+    assert canonical.policy_document(stricter, "staging")["resolve_dependencies"] == "require"
+    release, _lock = locked_release(owner, "toplib\npyyaml==5.3.1\n")
+    steps.scan_dependencies(release.pk)
+    findings = canonical.scan_report_document(ScanReport.objects.get(release=release).pk)["findings"]
+    by_package = {f["package"]: f for f in findings}
+    assert "pulled_in_by" not in by_package["pyyaml"]  # a declared requirement: the v1 form, unchanged
+    assert by_package["leaflib"]["pulled_in_by"] == ["toplib", "midlib"]  # covered by the digest

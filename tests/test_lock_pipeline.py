@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from releases import jobs, steps
 from releases.builds import local
+from releases.evidence.stored import verify_stored
 from releases.locking import service, shipping
 from releases.models import Build, DependencyLock, Finding, Release, ReleaseEvidence, ReleaseFile
 from releases.services import retry_release
@@ -221,6 +222,7 @@ def test_the_local_image_contains_the_lock_and_is_labelled_with_its_digest(fetch
     statement = json.loads(base64.b64decode(json.loads(evidence.envelope)["payload"]))
     assert statement["predicate"]["dependency_lock"]["digest"] == {"sha256": lock.sha256}
     assert "pkg:pypi/leaflib@2.5" in evidence.sbom  # the SBOM lists what the lock installs, transitive included
+    assert verify_stored(release).ok, verify_stored(release).problems
 
 
 def test_the_builder_installs_exactly_the_lock():
