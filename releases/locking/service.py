@@ -10,6 +10,7 @@ from django.conf import settings
 from releases.locking import inputs, lockfile, resolver
 from releases.locking.resolver import ResolverUnavailable
 from releases.models import DependencyLock, LockRequirement
+from releases.policies import current_rules
 from releases.scanning.envparse import parse_environment
 from releases.statuses import Status
 
@@ -46,6 +47,13 @@ def make_lock(files: dict[str, str], resolve_dependencies: str, preferred: str =
     lock = DependencyLock(outcome=Outcome.RESOLVED, content=resolution.content, package_count=len(packages), **common)
     lock.sha256 = lock.digest()
     return lock
+
+
+def lock_for(environment, model_name: str, version: str, files: dict[str, str]) -> DependencyLock:
+    """The fetch step's and the dry run's one call: under the environment's current knob, preferring
+    the predecessor environment's lock of the same model version."""
+    knob = current_rules(environment)[0].resolve_dependencies
+    return make_lock(files, knob, predecessor_lock(model_name, version, environment))
 
 
 def _checked(preferred: str) -> str:
@@ -93,4 +101,4 @@ def store(release_id: int, lock: DependencyLock) -> DependencyLock:
     return lock
 
 
-__all__ = ["ResolverUnavailable", "describe", "lock_for_release", "make_lock", "predecessor_lock", "store"]
+__all__ = ["ResolverUnavailable", "describe", "lock_for", "lock_for_release", "make_lock", "predecessor_lock", "store"]
