@@ -19,8 +19,7 @@ from releases.locking import service as locking
 from releases.locking import shipping
 from releases.locking.resolver import ResolverUnavailable
 from releases.mlflow_source import MlflowSource, MlflowSourceError
-from releases.models import Build, DependencyLock, Release, ReleaseEvent, ReleaseFile
-from releases.policies import current_rules
+from releases.models import Build, Release, ReleaseEvent, ReleaseFile
 from releases.queue import SKIPPED
 from releases.scanning.rego import RegoFailure
 from releases.scanning.scanner import EmptyAdvisoryDatabase
@@ -78,7 +77,9 @@ def _fetch(release: Release, owner: str) -> str:
             promotion.check(release.model_name, model.version, release.environment)
         files = source.fetch_files(model)
         run = source.run_data(model)
-        lock = _lock(release, files)  # resolved once, here: rescans and builds use the stored lock
+        # Resolved once, here: rescans, re-evaluation and builds use the stored lock.
+        lock = locking.lock_for(release.environment, release.model_name, model.version,
+                                {f.name: f.content for f in files})
         scanned = model_files.fetch_and_scan(source, model, files)
     except (MlflowSourceError, promotion.PromotionRefused, ResolverUnavailable) as exc:
         return _fail(release, Step.FETCH, str(exc), owner, detail=getattr(exc, "detail", ""))
@@ -126,11 +127,6 @@ def _fetch(release: Release, owner: str) -> str:
     except TransitionConflict:
         return SKIPPED  # cancelled (or taken over) meanwhile: keep nothing
     return "fetched"
-
-
-def _lock(release: Release, files) -> DependencyLock:
-    knob = current_rules(release.environment)[0].resolve_dependencies
-    return locking.make_lock({f.name: f.content for f in files}, knob)
 
 
 def scan_dependencies(release_id: int) -> str:

@@ -157,5 +157,5 @@ def lock_index(settings, tmp_path):
     with package_index(PACKAGES, tmp_path / "built-by-setup-py") as (url, index):
         settings.PACKAGE_INDEX_URL = url
         settings.DEPENDENCY_LOCK_CACHE_DIR = tmp_path / "uv-cache"
-        index.url, index.build_marker = url, tmp_path / "built-by-setup-py"
+        index.url = url
         yield index

@@ -19,6 +19,8 @@ PACKAGES = [
     Package("needs-old-leaf", "1.0", ["leaflib<2"]),
     Package("buildme", "1.0", wheel=False),  # an sdist only: its setup.py would run if anything built it
     Package("pyonly312", "1.0", requires_python=">=3.12"),
+    Package("yamluser", "1.0", ["PyYAML>=5"]),
+    Package("PyYAML", "5.3.1"),
 ]
 LEAF_ADVISORY = record("GHSA-leaf-0001", "leaflib", [{"introduced": "2.1"}, {"fixed": "2.6"}], vector=CRITICAL_V3,
                        summary="leaflib runs what it reads")

@@ -27,6 +27,7 @@ class Package:
     requires: list[str] = field(default_factory=list)
     wheel: bool = True  # False: only an sdist (whose setup.py would run code if anything built it)
     requires_python: str = ""
+    tags: tuple[str, ...] = (PLATFORM_TAG,)  # one wheel per tag, e.g. cp311-cp311-manylinux_2_17_x86_64
 
 
 def _dist(name: str) -> str:
@@ -42,7 +43,7 @@ def _record_line(path: str, data: bytes) -> str:
     return f"{path},sha256={digest},{len(data)}"
 
 
-def wheel_bytes(package: Package) -> bytes:
+def wheel_bytes(package: Package, tag: str = PLATFORM_TAG) -> bytes:
     dist_info = f"{_dist(package.name)}-{package.version}.dist-info"
     metadata = "Metadata-Version: 2.1\n" f"Name: {package.name}\n" f"Version: {package.version}\n"
     if package.requires_python:
@@ -51,8 +52,8 @@ def wheel_bytes(package: Package) -> bytes:
     files = {
         f"{_dist(package.name)}/__init__.py": f"__version__ = {package.version!r}\n".encode(),
         f"{dist_info}/METADATA": metadata.encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: gateway-tests\nRoot-Is-Purelib: true\n"
-                              b"Tag: py3-none-any\n",
+        f"{dist_info}/WHEEL": ("Wheel-Version: 1.0\nGenerator: gateway-tests\nRoot-Is-Purelib: true\n"
+                              f"Tag: {tag}\n").encode(),
     }
     record = [_record_line(path, data) for path, data in files.items()] + [f"{dist_info}/RECORD,,"]
     files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
@@ -84,18 +85,32 @@ class Index:
 
     def __init__(self, packages: list[Package], build_marker: Path):
         self.projects: dict[str, dict[str, tuple[bytes, str]]] = {}
+        self._pages: dict[str, bytes | None] = {}
         self.requests: list[str] = []
+        self.build_marker = build_marker
         self.down = False  # True: every request is answered 503, as by a mirror in maintenance
+        self.page_max_age = 600  # PyPI's; 0 makes uv revalidate every page (answered 304 while unchanged)
         for package in packages:
-            if package.wheel:
-                filename = f"{_dist(package.name)}-{package.version}-{PLATFORM_TAG}.whl"
-                data = wheel_bytes(package)
-            else:
-                filename = f"{_dist(package.name)}-{package.version}.tar.gz"
-                data = sdist_bytes(package, build_marker)
-            self.projects.setdefault(_normal(package.name), {})[filename] = (data, package.requires_python)
+            self.publish(package)
+
+    def publish(self, package: Package) -> None:
+        """Add a release (a new upload to the mirror)."""
+        files = self.projects.setdefault(_normal(package.name), {})
+        self._pages.pop(_normal(package.name), None)
+        if not package.wheel:
+            files[f"{_dist(package.name)}-{package.version}.tar.gz"] = (sdist_bytes(package, self.build_marker),
+                                                                      package.requires_python)
+            return
+        for tag in package.tags:
+            files[f"{_dist(package.name)}-{package.version}-{tag}.whl"] = (wheel_bytes(package, tag),
+                                                                         package.requires_python)
 
     def page(self, project: str) -> bytes | None:
+        if project not in self._pages:
+            self._pages[project] = self._render(project)
+        return self._pages[project]
+
+    def _render(self, project: str) -> bytes | None:
         files = self.projects.get(project)
         if files is None:
             return None
@@ -111,6 +126,8 @@ class Index:
 
 def _handler(index: Index):
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # else each answer waits ~40 ms for a delayed ACK (headers, then body)
+
         def log_message(self, *args):
             pass
 
@@ -137,8 +154,18 @@ def _handler(index: Index):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
             self.send_response(200)
             self.send_header("Content-Type", kind)
+            self.send_header("ETag", etag)
+            # As PyPI answers: pages for a while, files (named by their version) for good.
+            self.send_header("Cache-Control", "max-age=31536000, immutable" if parts[0] == "files"
+                             else f"max-age={index.page_max_age}")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if not head:

@@ -1,7 +1,10 @@
 """Resolve and lock: uv against a local index of generated wheels, the stored lock, its scan and the policy knob."""
+from pathlib import Path
+
 import pytest
 
 from releases import steps
+from releases.evidence import canonical
 from releases.locking import lockfile, service
 from releases.locking.resolver import ResolverUnavailable
 from releases.models import DependencyLock, Environment, EnvironmentPolicy, Finding, Release, ScanReport
@@ -252,3 +255,59 @@ def test_admin_refuses_an_unknown_knob_value_and_adds_no_version(admin_client):
         "required_tags": "[]"})
     assert response.status_code == 200 and b"Select a valid choice" in response.content
     assert EnvironmentPolicy.objects.filter(environment_id=staging.environment_id).count() == 1
+
+
+# --- A later environment keeps its predecessor's versions ---------------------------------------------
+
+def test_a_later_environment_prefers_the_predecessors_lock_and_gets_the_same_digest(owner, settings, tmp_path):
+    chain = [Package("toplib", "1.0", ["midlib"]), Package("midlib", "1.2", ["leaflib<3"]), Package("leaflib", "2.0")]
+    with package_index(chain, tmp_path / "built") as (url, index):
+        index.page_max_age = 0  # every run sees what the mirror serves now
+        settings.PACKAGE_INDEX_URL, settings.DEPENDENCY_LOCK_CACHE_DIR = url, tmp_path / "cache"
+        staging, staging_lock = locked_release(owner, "toplib\n")
+        Release.objects.filter(pk=staging.pk).update(status=Status.SUCCEEDED, model_version="1")
+        index.publish(Package("leaflib", "2.5"))  # released upstream after staging was built
+        canary = Environment.objects.get(name="canary")
+        preferred = service.predecessor_lock("clean-model", "1", canary)
+        assert preferred == staging_lock.content
+        kept = service.make_lock(model_files("toplib\n"), "warn", preferred)
+        fresh = service.make_lock(model_files("toplib\n"), "warn")
+    assert kept.sha256 == staging_lock.sha256 and "leaflib==2.0" in kept.content
+    assert "leaflib==2.5" in fresh.content  # without the preference the promotion would be refused
+    assert service.predecessor_lock("clean-model", "1", Environment.objects.get(name="staging")) == ""
+    assert service.predecessor_lock("clean-model", "2", canary) == ""  # another version: no preference
+
+
+def test_a_preferred_lock_that_does_not_read_as_a_lock_is_not_given_to_uv(lock_index):
+    hostile = "-r /etc/passwd\n--index-url http://127.0.0.1:9/simple\n"
+    assert service._checked(hostile) == ""  # uv would read an existing output file's lines as requirements
+    lock = service.make_lock(model_files("toplib\n"), "warn", hostile)
+    assert lock.outcome == Outcome.RESOLVED and "passwd" not in lock.content
+    assert service._checked(lock.content) == lock.content
+
+
+def test_trivy_sees_the_locked_pins_and_the_finding_names_who_pulled_it_in(owner, lock_index, settings):
+    settings.DEPENDENCY_SCANNER = "trivy"
+    settings.TRIVY_PATH = str(Path(__file__).parent / "fakes" / "trivy")
+    release, lock = locked_release(owner, "yamluser\n")
+    assert "pyyaml==5.3.1" in lock.content
+    assert steps.scan_dependencies(release.pk) == "failed"
+    finding = Finding.objects.get(report__release=release)
+    assert (finding.package, finding.version, finding.advisory_id) == ("pyyaml", "5.3.1", "CVE-2020-14343")
+    assert finding.pulled_in_by == ["yamluser"] and finding.source_file == "requirements.lock.txt"
+
+
+# --- Digests signed before the lock existed still re-derive -------------------------------------------------
+
+def test_the_new_knob_and_column_leave_earlier_digests_unchanged(owner, lock_index, leaf_advisory):
+    staging = Environment.objects.get(name="staging")
+    policy = EnvironmentPolicy.current_for(staging.pk)
+    assert "resolve_dependencies" not in canonical.policy_document(policy, "staging")  # warn: as every older one
+    stricter = set_knob("staging", "require")
+    assert canonical.policy_document(stricter, "staging")["resolve_dependencies"] == "require"
+    release, _lock = locked_release(owner, "toplib\npyyaml==5.3.1\n")
+    steps.scan_dependencies(release.pk)
+    findings = canonical.scan_report_document(ScanReport.objects.get(release=release).pk)["findings"]
+    by_package = {f["package"]: f for f in findings}
+    assert "pulled_in_by" not in by_package["pyyaml"]  # a declared requirement: the v1 form, unchanged
+    assert by_package["leaflib"]["pulled_in_by"] == ["toplib", "midlib"]  # covered by the digest

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from releases import jobs, steps
 from releases.builds import local
+from releases.evidence.stored import verify_stored
 from releases.locking import service, shipping
 from releases.models import Build, DependencyLock, Finding, Release, ReleaseEvidence, ReleaseFile
 from releases.services import retry_release
@@ -85,6 +86,7 @@ def test_the_dry_run_resolves_and_stores_nothing(api, owner, use_mlflow, locked_
     from django.contrib.auth.models import Group
 
     owner.groups.add(Group.objects.get(name="requesters"))
+    lock_index.page_max_age = 0  # uv asks the index again each time (else its cache answers while the index is down)
     sync_records(tmp_path / "osv", [*DEFAULT_SET, LEAF_LATER])
     answer = api.post("/api/policy/evaluate/", {"model_name": LOCKED_MODEL, "model_version": "1",
                                                 "environment": "staging"}, format="json")
@@ -193,6 +195,7 @@ def test_a_promotion_is_refused_when_the_locks_differ(owner, lock_index):
 @pytest.mark.slow
 def test_the_local_image_contains_the_lock_and_is_labelled_with_its_digest(fetched, local_builds):
     lock = DependencyLock.objects.get(release=fetched)
+    assert steps.scan_dependencies(fetched.pk) == "passed"
     Release.objects.filter(pk=fetched.pk).update(status=Status.BUILDING_IMAGE)
     build = Build.objects.create(release=fetched, backend="local", attempt=1,
                                  dependency_lock_sha256=shipping.lock_digest(fetched))
@@ -218,6 +221,8 @@ def test_the_local_image_contains_the_lock_and_is_labelled_with_its_digest(fetch
     evidence = ReleaseEvidence.objects.get(release=release)
     statement = json.loads(base64.b64decode(json.loads(evidence.envelope)["payload"]))
     assert statement["predicate"]["dependency_lock"]["digest"] == {"sha256": lock.sha256}
+    assert "pkg:pypi/leaflib@2.5" in evidence.sbom  # the SBOM lists what the lock installs, transitive included
+    assert verify_stored(release).ok, verify_stored(release).problems
 
 
 def test_the_builder_installs_exactly_the_lock():

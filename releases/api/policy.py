@@ -9,12 +9,12 @@ from rest_framework.response import Response
 
 from releases import waivers
 from releases.api.serializers import ModelNameField, ModelReferenceSerializer
-from releases.locking.service import ResolverUnavailable, make_lock
+from releases.locking.service import ResolverUnavailable, lock_for
 from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
 from releases.models import Environment, Waiver
 from releases.models.model_files import VERDICT_ORDER, shown
 from releases.permissions import CanRequestRelease
-from releases.policies import current_rules, decide_for
+from releases.policies import decide_for
 from releases.scanning.rego import RegoFailure
 from releases.scanning.runner import run_scan
 from releases.scanning.scanner import EmptyAdvisoryDatabase
@@ -123,8 +123,7 @@ class PolicyEvaluateView(viewsets.ViewSet):
             files = source.fetch_files(model)
             run = source.run_data(model)
             contents = {f.name: f.content for f in files}
-            knob = current_rules(data["environment"])[0].resolve_dependencies
-            lock = make_lock(contents, knob)  # as the fetch step would, kept nowhere
+            lock = lock_for(data["environment"], model.name, model.version, contents)  # as the fetch step; not kept
             # imported here: the scanner (h5py, numpy) adds 0.35 s to every web process's start (measured)
             from releases import model_files
 

@@ -243,7 +243,8 @@ class ScanReportSerializer(serializers.ModelSerializer):
     issues = serializers.SerializerMethodField(help_text=f"The first {LIST_LIMIT} scan notes.")
     issues_count = serializers.SerializerMethodField()
     dependency_lock = serializers.SerializerMethodField(
-        help_text="The release's dependency lock (outcome, sha256, packages, resolver message); null: none was made.")
+        help_text="The release's dependency lock (outcome, sha256, packages, resolver message and its one-line "
+                  "reason); null: none was made.")
     model_files = serializers.SerializerMethodField(help_text=f"The first {MODEL_FILES_SHOWN}, worst first.")
     model_files_count = serializers.SerializerMethodField()
     model_files_url = serializers.SerializerMethodField()

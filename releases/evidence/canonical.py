@@ -21,6 +21,10 @@ POLICY_FORM = "gateway-policy-rules/v1"
 # Every stored column of a finding except the ones the database derives (severity_rank) or keys.
 FINDING_FIELDS = ("id", "package", "version", "specifier", "ecosystem", "advisory_id", "aliases", "summary",
                   "severity", "score", "fixed_versions", "definite", "source_file", "line", "role")
+# Columns and rules added after the v1 forms were first signed: each enters a document only when it differs
+# from the value every earlier record has, so a digest signed before the column existed still re-derives.
+FINDING_FIELDS_ADDED = {"pulled_in_by": []}
+RULES_ADDED = {"resolve_dependencies": "warn"}  # what migration 0024 gave the versions that came before it
 
 
 def _default(value):
@@ -43,7 +47,12 @@ def scan_report_document(report_id: int) -> dict:
     20 MiB) enters by its digest."""
     report = ScanReport.objects.get(pk=report_id)
     raw = None if report.raw_output is None else sha256_hex(canonical_json(report.raw_output))
-    findings = list(Finding.objects.filter(report_id=report_id).order_by("id").values(*FINDING_FIELDS))
+    findings = list(Finding.objects.filter(report_id=report_id).order_by("id")
+                    .values(*FINDING_FIELDS, *FINDING_FIELDS_ADDED))
+    for finding in findings:
+        for name, earlier in FINDING_FIELDS_ADDED.items():
+            if finding[name] == earlier:
+                del finding[name]
     return {
         "form": SCAN_REPORT_FORM, "id": report.pk, "release": report.release_id, "scanner": report.scanner,
         "scanner_version": report.scanner_version, "advisory_sync": report.advisory_sync_id,
@@ -63,7 +72,11 @@ def policy_document(policy: EnvironmentPolicy | None, environment: str) -> dict:
     """The rules a decision was taken under (PolicyRules, the engine's input, Rego text included);
     the built-in default when the environment had no policy version."""
     rules = rules_from(policy) if policy is not None else PolicyRules(environment=environment)
-    return {"form": POLICY_FORM, **dataclasses.asdict(rules)}
+    document = {"form": POLICY_FORM, **dataclasses.asdict(rules)}
+    for name, earlier in RULES_ADDED.items():
+        if document[name] == earlier:
+            del document[name]
+    return document
 
 
 def policy_digest(policy: EnvironmentPolicy | None, environment: str) -> str:

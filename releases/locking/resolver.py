@@ -112,8 +112,11 @@ def _public_message(text: str, index_url: str) -> str:
     return "\n".join(lines)[:MAX_MESSAGE_CHARS]
 
 
-def resolve(lock_input: LockInput, index_url: str) -> Resolution:
-    """Run uv once; raises ResolverUnavailable for an outage (see the module docstring)."""
+def resolve(lock_input: LockInput, index_url: str, preferred: str = "") -> Resolution:
+    """Run uv once; raises ResolverUnavailable for an outage (see the module docstring).
+
+    `preferred`: a lock whose versions uv keeps where the requirements still allow them (uv reads an
+    existing output file as preferences): the predecessor environment's, so a promotion finds the same lock."""
     timeout = settings.DEPENDENCY_LOCK_TIMEOUT_SECONDS
     version = uv_version(settings.UV_PATH)
     settings.DEPENDENCY_LOCK_CACHE_DIR.mkdir(parents=True, exist_ok=True)
@@ -123,6 +126,8 @@ def resolve(lock_input: LockInput, index_url: str) -> Resolution:
         if lock_input.constraints:
             (workdir / CONSTRAINTS_NAME).write_text(lock_input.constraints_text())
         (workdir / "home").mkdir()
+        if preferred:
+            (workdir / LOCK_NAME).write_text(preferred)
         returncode = _run(command(lock_input, index_url, workdir), workdir, timeout)
         message, _more = _read(workdir / "uv.err", MAX_MESSAGE_BYTES)
         content, too_big = _read(workdir / LOCK_NAME, settings.DEPENDENCY_LOCK_MAX_BYTES)

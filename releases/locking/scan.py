@@ -32,7 +32,9 @@ def merged(parsed: ParsedEnvironment, lock) -> ParsedEnvironment:
                                               f"{headline(lock.message) or 'not resolved'}; declared requirements "
                                               "are scanned as declared"))
         return ParsedEnvironment(parsed.dependencies, notes, parsed.errors)
-    packages = {p.name: p for p in lockfile.parse(lock.content, settings.DEPENDENCY_LOCK_MAX_PACKAGES)}
+    # The cap was applied when the lock was made; a lower setting since must not make a stored lock unreadable.
+    cap = max(settings.DEPENDENCY_LOCK_MAX_PACKAGES, lock.package_count)
+    packages = {p.name: p for p in lockfile.parse(lock.content, cap)}
     requirements = [d for d in parsed.dependencies if _lockable(d) and d.role != "constraint"]
     declared = {d.name for d in requirements}
     build_only = declared - {d.name for d in requirements if d.role != "build"}

@@ -3,6 +3,8 @@ import hashlib
 
 from django.db import models
 
+from releases.locking.verdict import headline
+
 
 class DependencyLock(models.Model):
     """What `uv pip compile` made of the release's pip requirements (releases.locking), never changed.
@@ -50,4 +52,5 @@ class DependencyLock(models.Model):
         """What the report, the decision and the API say about the lock."""
         return {"outcome": self.outcome, "sha256": self.sha256, "packages": self.package_count,
                 "python_version": self.python_version, "platform": self.platform, "index_url": self.index_url,
-                "uv_version": self.uv_version, "message": self.message, "notes": list(self.notes)}
+                "uv_version": self.uv_version, "message": self.message, "reason": headline(self.message),
+                "notes": list(self.notes)}

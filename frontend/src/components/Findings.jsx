@@ -90,7 +90,9 @@ export function FindingsTable({ rows, ordering, onSort }) {
               <td>{f.score ?? '—'}</td>
               <td className={ui.mono}>{f.fixed_versions?.length ? f.fixed_versions.join(', ') : 'no fix'}</td>
               <td>{f.definite ? <span className={styles.definite}>Definite</span> : <span className={styles.possible}>Possible</span>}</td>
-              <td className={ui.mono}>{f.source_file}{f.line ? `:${f.line}` : ''}</td>
+              <td className={ui.mono}>{f.source_file}{f.line ? `:${f.line}` : ''}
+                {f.pulled_in_by?.length > 0 && <div className={ui.small}>pulled in by {f.pulled_in_by.join(' → ')}</div>}
+              </td>
             </tr>
           ))}
         </tbody>

@@ -7,6 +7,7 @@ import { Link } from '../lib/router.jsx';
 import { ApprovalsPanel } from './Approvals.jsx';
 import { Alert, ErrorAlert, Field, StatusBadge, ui } from './common.jsx';
 import { PolicyDecision, WaiversApplied } from './Decision.jsx';
+import { DependencyLock } from './DependencyLock.jsx';
 import { ModelFiles } from './ModelFiles.jsx';
 import styles from './Detail.module.css';
 import { ServerFindings, SeverityChart } from './Findings.jsx';
@@ -101,6 +102,7 @@ function ScanPanel({ release, version }) {
             {' '}(sync #{report.advisory_sync ?? '—'}) · {report.dependencies_count ?? report.dependencies.length} dependencies · {report.findings_count} findings
             {' '}· scanned {formatTime(report.created_at)}
           </p>
+          <DependencyLock lock={report.dependency_lock} />
           <div className={ui.grid2}>
             <SeverityChart counts={report.counts} possible={report.possible_counts} />
             <WaiversApplied decision={report.decision} />

@@ -77,3 +77,13 @@ describe('findings table', () => {
     expect(screen.getByText('0 definite, 3 possible')).toBeInTheDocument();
   });
 });
+
+describe('a locked transitive finding', () => {
+  it('says which declared requirement pulled it in', () => {
+    const leaf = F('leaflib', 'CRITICAL', { source_file: 'requirements.lock.txt', line: 7, pulled_in_by: ['toplib', 'midlib'] });
+    renderScreen(<LocalFindings findings={[leaf, F('toplib', 'LOW')]} />, { fetch: scriptedFetch([]) });
+    expect(screen.getByText('pulled in by toplib → midlib')).toBeInTheDocument();
+    expect(screen.getByText(/requirements\.lock\.txt:7/)).toBeInTheDocument();
+    expect(screen.getAllByText(/pulled in by/)).toHaveLength(1); // a declared requirement names its own line only
+  });
+});
