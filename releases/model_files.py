@@ -16,11 +16,11 @@ The result is plain data (ScannedFile); the fetch step stores it as ModelFile ro
 run decides on it without storing anything.
 """
 import hashlib
-from collections import Counter
 import logging
 import posixpath
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 

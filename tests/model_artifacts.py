@@ -12,7 +12,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.local_http import serving
 
-MLMODEL_PYFUNC = b"flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n    python_model: python_model.pkl\n"
+MLMODEL_PYFUNC = (b"flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n"
+                  b"    python_model: python_model.pkl\n")
 REQUIREMENTS = b"requests==2.32.3\n"
 
 

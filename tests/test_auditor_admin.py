@@ -47,7 +47,7 @@ def every_record(db, owner, django_user_model):
     Build.objects.create(release=release, backend="local", state=Build.State.RUNNING)
     ModelFile.objects.create(release=release, path="model.pkl", size=3, sha256="ab" * 32, format="pickle",
                              verdict="dangerous", findings=[{"member": "", "kind": "call", "name": "posix.system",
-                                                             "classification": "dangerous", "reason": "runs a command"}])
+                                                             "classification": "dangerous", "reason": "a command"}])
     tokens.issue(owner, "owner's token")
     now = timezone.now()
     for success, model in ((True, Success), (False, Failure)):

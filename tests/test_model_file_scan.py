@@ -7,7 +7,7 @@ import pytest
 
 from releases import model_files, steps
 from releases.artifact_scan import vocabulary
-from releases.models import EnvironmentPolicy, Environment, ModelFile, Release
+from releases.models import Environment, EnvironmentPolicy, ModelFile, Release
 from releases.models.model_files import Verdict
 from releases.services import retry_release
 from releases.statuses import Status, Step
@@ -30,7 +30,8 @@ HOSTILE = {
                       "data/model.pth!archive/data.pkl: posix.system (dangerous)"),
     "hostile-keras": (model("model.keras", bad.keras_zip([bad.keras_dense(), bad.keras_lambda()]), MLMODEL_KERAS),
                       "model.keras!config.json:"),
-    "hostile-getattr": (model("python_model.pkl", bad.getattr_builtins_eval()), "python_model.pkl: builtins.getattr (dangerous)"),
+    "hostile-getattr": (model("python_model.pkl", bad.getattr_builtins_eval()),
+                        "python_model.pkl: builtins.getattr (dangerous)"),
     # evasion: a pickle under a harmless name, and one inside a zip inside a tar in a subdirectory
     "hostile-renamed": (model("notes/readme.txt", bad.os_system_pickle(0)), "notes/readme.txt: posix.system"),
     "hostile-nested": (model("assets/bundle.tar", bad.tar_of({"inner.zip": bad.zip_of(
@@ -45,7 +46,8 @@ def hostile(mlflow_server):
 
 @pytest.fixture(scope="module")
 def real_models(mlflow_server):
-    """A scikit-learn model (pickled by MLflow's sklearn flavor) and a pyfunc whose class cloudpickle carries by value."""
+    """scikit-learn models (cloudpickled, and skops: MLflow 3's default) and a pyfunc whose class cloudpickle
+    carries by value."""
     import mlflow.pyfunc
     import mlflow.sklearn
     import numpy as np
