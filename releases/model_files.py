@@ -186,7 +186,9 @@ def _stream(repo, entry: _Listed, target: Path, cap: int, clock: _Clock) -> tupl
         augmented_raise_for_status(response)
         sha, size = hashlib.sha256(), 0
         with target.open("wb") as out:
-            for chunk in response.iter_content(chunk_size=CHUNK):
+            # read1: what one socket read brings (at most CHUNK), so a server that drips bytes still meets the
+            # deadline check; iter_content would wait for a full chunk.
+            for chunk in iter(lambda: response.raw.read1(CHUNK), b""):
                 size += len(chunk)
                 if size > cap:
                     raise _over(entry.path, cap, "while it was downloaded (its listed size was smaller)")

@@ -200,6 +200,21 @@ def test_mlflow_cut_off_mid_download_fails_retryably_then_retry_works(owner, pro
     assert Release.objects.get(pk=release.pk).model_files.get(path="python_model.pkl").verdict == Verdict.EXPECTED
 
 
+def test_a_server_dripping_bytes_is_cut_off_at_the_deadline(owner, proxy, settings):
+    import time
+
+    settings.MODEL_FILES_DEADLINE_SECONDS = 2
+    proxy.drip = ("python_model.pkl", 0.2)  # a byte every 12 ms: every read answers, the whole takes ~20 s
+    release = make_release(owner, model_name=CLEAN, ref="2")
+    started = time.monotonic()
+    assert steps.fetch_environment(release.pk) == "failed"
+    elapsed = time.monotonic() - started
+    release.refresh_from_db()
+    assert release.failed_step == Step.FETCH and "within 2 s (MODEL_FILES_DEADLINE_SECONDS, while downloading " \
+        "python_model.pkl)" in release.status_message, release.status_message
+    assert elapsed < 8, f"took {elapsed:.1f} s"
+
+
 def test_temporary_files_are_removed_after_success_and_failure(owner, proxy, hostile, tmp_path, monkeypatch):
     import tempfile
 
