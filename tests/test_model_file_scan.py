@@ -455,3 +455,41 @@ def test_re_evaluation_keeps_the_model_file_findings(owner, use_mlflow, advisori
     latest = release.scan_reports.latest("created_at")
     assert any(b.get("model_file") == "artifacts/scaler.pkl" for b in latest.decision["blocking"])
     assert latest.decision["model_files"]["verdicts"]["unknown"] == 1
+
+
+def test_a_model_in_another_artifact_store_is_downloaded_by_mlflow_and_still_bounded(
+        owner, use_mlflow, mlflow_server, advisories, tmp_path, settings, monkeypatch):
+    """A version whose artifacts live in a plain directory (an experiment with a file: location), not behind the
+    tracking server's proxy: MLflow's own download, one file at a time, each checked after it arrived."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    mlflow.set_tracking_uri(mlflow_server.url)
+    experiment = client.create_experiment("file-store", artifact_location=(tmp_path / "store").as_uri())
+    files = model("model.pkl", bad.os_system_pickle(), MLMODEL_SKLEARN)
+    for path, data in files.items():
+        (tmp_path / "model" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "model" / path).write_bytes(data)
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_artifacts(str(tmp_path / "model"), "model")
+    assert run.info.artifact_uri.startswith("file:")
+    client.create_registered_model("file-store-model")
+    client.create_model_version("file-store-model", f"{run.info.artifact_uri}/model", run.info.run_id)
+    release = released(owner, "file-store-model")
+    assert release.status == Status.SCAN_FAILED and "model.pkl: posix.system (dangerous)" in release.status_message
+    assert release.model_files.get(path="model.pkl").sha256 == model_files.hashlib.sha256(files["model.pkl"]).hexdigest()
+    settings.MODEL_MAX_TOTAL_BYTES = 60  # listed sizes exist here too: refused before download
+    failed = make_release(owner, model_name="file-store-model", ref="1")
+    assert steps.fetch_environment(failed.pk) == "failed"
+    failed.refresh_from_db()
+    assert "over the 60-byte limit (MODEL_MAX_TOTAL_BYTES); nothing was downloaded" in failed.status_message
+    settings.MODEL_MAX_TOTAL_BYTES, settings.MODEL_MAX_FILE_BYTES = 10**6, 60
+    real = model_files._check_limits  # a store whose listing says 1 byte a file: the cap holds after download
+    monkeypatch.setattr(model_files, "_check_limits", lambda listed: real([model_files._Listed(e.path, 1)
+                                                                           for e in listed]))
+    grown = make_release(owner, model_name="file-store-model", ref="1")
+    assert steps.fetch_environment(grown.pk) == "failed"
+    grown.refresh_from_db()
+    assert "MLmodel went past the 60 bytes per model file (MODEL_MAX_FILE_BYTES) when it was downloaded" in (
+        grown.status_message)
