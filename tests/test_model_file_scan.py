@@ -1,5 +1,6 @@
 """The model-file scan through the whole pipeline: hostile and real models logged to the session's real MLflow
 server, fetched, downloaded, scanned and decided on by the worker's steps; limits, outages and policy knobs."""
+import hashlib
 import pickle
 import warnings
 
@@ -100,7 +101,7 @@ def test_hostile_model_files_are_blocked_naming_the_file_and_the_call(owner, use
     assert any(expected in entry for entry in event.data["blocking"]), event.data["blocking"]
     payload = release.model_files.exclude(path__in=["MLmodel", "requirements.txt"]).get()
     assert payload.verdict == Verdict.DANGEROUS
-    assert payload.sha256 == model_files.hashlib.sha256(HOSTILE[name][0][payload.path]).hexdigest()
+    assert payload.sha256 == hashlib.sha256(HOSTILE[name][0][payload.path]).hexdigest()
     assert payload.size == len(HOSTILE[name][0][payload.path])
 
 
@@ -478,7 +479,7 @@ def test_a_model_in_another_artifact_store_is_downloaded_by_mlflow_and_still_bou
     client.create_model_version("file-store-model", f"{run.info.artifact_uri}/model", run.info.run_id)
     release = released(owner, "file-store-model")
     assert release.status == Status.SCAN_FAILED and "model.pkl: posix.system (dangerous)" in release.status_message
-    assert release.model_files.get(path="model.pkl").sha256 == model_files.hashlib.sha256(files["model.pkl"]).hexdigest()
+    assert release.model_files.get(path="model.pkl").sha256 == hashlib.sha256(files["model.pkl"]).hexdigest()
     settings.MODEL_MAX_TOTAL_BYTES = 60  # listed sizes exist here too: refused before download
     failed = make_release(owner, model_name="file-store-model", ref="1")
     assert steps.fetch_environment(failed.pk) == "failed"
