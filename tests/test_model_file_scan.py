@@ -192,7 +192,7 @@ def test_mlflow_cut_off_mid_download_fails_retryably_then_retry_works(owner, pro
     assert steps.fetch_environment(release.pk) == "failed"
     release.refresh_from_db()
     assert (release.status, release.failed_step) == (Status.FAILED, Step.FETCH)
-    assert "could not be reached while downloading python_model.pkl" in release.status_message
+    assert "could not be reached while downloading python_model.pkl" in release.status_message, release.status_message
     assert "127.0.0.1" not in release.status_message
     assert not release.files.exists() and not release.model_files.exists()
     proxy.cut = None
