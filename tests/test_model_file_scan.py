@@ -494,3 +494,13 @@ def test_a_model_in_another_artifact_store_is_downloaded_by_mlflow_and_still_bou
     grown.refresh_from_db()
     assert "MLmodel went past the 60 bytes per model file (MODEL_MAX_FILE_BYTES) when it was downloaded" in (
         grown.status_message)
+
+
+def test_the_dry_run_answers_within_its_own_deadline(api, proxy, advisories, settings):
+    settings.DRY_RUN_MODEL_FILES_DEADLINE_SECONDS = 1
+    proxy.drip = ("python_model.pkl", 0.2)
+    answer = api.post("/api/policy/evaluate/", {"model_name": CLEAN, "model_version": "2", "environment": "staging"},
+                      format="json")
+    assert answer.status_code == 503
+    assert "within 1 s (DRY_RUN_MODEL_FILES_DEADLINE_SECONDS, while downloading python_model.pkl)" in (
+        answer.json()["detail"])
