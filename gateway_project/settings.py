@@ -318,6 +318,8 @@ MODEL_MAX_FILE_BYTES = env_int("MODEL_MAX_FILE_BYTES", 2 * 1024**3, minimum=1)
 MODEL_MAX_TOTAL_BYTES = env_int("MODEL_MAX_TOTAL_BYTES", 2 * 1024**3, minimum=1)
 MODEL_MAX_FILES = env_int("MODEL_MAX_FILES", 10_000, minimum=1)
 MODEL_FILES_DEADLINE_SECONDS = env_int("MODEL_FILES_DEADLINE_SECONDS", TASK_TIMEOUT_SECONDS * 2 // 3, minimum=1)
+# The dry run downloads and scans in the web request: a tighter bound (gunicorn kills a worker after 30 s).
+DRY_RUN_MODEL_FILES_DEADLINE_SECONDS = env_int("DRY_RUN_MODEL_FILES_DEADLINE_SECONDS", 20, minimum=1)
 if MODEL_FILES_DEADLINE_SECONDS >= TASK_TIMEOUT_SECONDS:
     raise ImproperlyConfigured("MODEL_FILES_DEADLINE_SECONDS must be less than TASK_TIMEOUT_SECONDS (the fetch "
                                "step must end before its task is killed).")

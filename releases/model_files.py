@@ -16,11 +16,11 @@ The result is plain data (ScannedFile); the fetch step stores it as ModelFile ro
 run decides on it without storing anything.
 """
 import hashlib
-from collections import Counter
 import logging
 import posixpath
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,8 +66,8 @@ class _Listed:
 
 
 class _Clock:
-    def __init__(self, seconds: float):
-        self.seconds = seconds
+    def __init__(self, seconds: float, setting: str = "MODEL_FILES_DEADLINE_SECONDS"):
+        self.seconds, self.setting = seconds, setting
         self.ends = time.monotonic() + seconds
 
     def over(self) -> bool:
@@ -76,15 +76,18 @@ class _Clock:
     def check(self, doing: str) -> None:
         if self.over():
             raise MlflowUnavailable(f"MLflow did not deliver the model's files within {self.seconds:g} s "
-                                    f"(MODEL_FILES_DEADLINE_SECONDS, while {doing}); the step can be retried.")
+                                    f"({self.setting}, while {doing}); the step can be retried.")
 
 
-def fetch_and_scan(source: MlflowSource, model: ResolvedModel, environment_files=()) -> list[ScannedFile]:
+def fetch_and_scan(source: MlflowSource, model: ResolvedModel, environment_files=(),
+                   deadline_seconds: int | None = None) -> list[ScannedFile]:
     """Every file of `model`, downloaded and scanned (see the module's guarantees). `environment_files`: the
-    FetchedFiles the dependency scan reads; each must be the very bytes downloaded here, which the build ships."""
+    FetchedFiles the dependency scan reads; each must be the very bytes downloaded here, which the build ships.
+    `deadline_seconds`: instead of MODEL_FILES_DEADLINE_SECONDS (the dry run answers within a web request)."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    clock = _Clock(settings.MODEL_FILES_DEADLINE_SECONDS)
+    clock = (_Clock(deadline_seconds, "DRY_RUN_MODEL_FILES_DEADLINE_SECONDS") if deadline_seconds
+             else _Clock(settings.MODEL_FILES_DEADLINE_SECONDS))
     try:
         repo = get_artifact_repository(model.download_uri, tracking_uri=source.tracking_uri)
     except Exception as exc:  # an artifact location MLflow cannot open here
@@ -186,7 +189,9 @@ def _stream(repo, entry: _Listed, target: Path, cap: int, clock: _Clock) -> tupl
         augmented_raise_for_status(response)
         sha, size = hashlib.sha256(), 0
         with target.open("wb") as out:
-            for chunk in response.iter_content(chunk_size=CHUNK):
+            # read1: what one socket read brings (at most CHUNK), so a server that drips bytes still meets the
+            # deadline check; iter_content would wait for a full chunk.
+            for chunk in iter(lambda: response.raw.read1(CHUNK), b""):
                 size += len(chunk)
                 if size > cap:
                     raise _over(entry.path, cap, "while it was downloaded (its listed size was smaller)")
@@ -242,9 +247,8 @@ def _scan_one(root, path, size, sha256, flavors, limits, clock) -> ScannedFile:
         with (root / path).open("rb") as fh:
             report = scan_files([(path, _Timed(fh, clock))], flavors=flavors, limits=limits)
     except _ScanDeadline:
-        seconds = settings.MODEL_FILES_DEADLINE_SECONDS
-        return _unreadable(path, size, sha256, f"{path}: the scan did not finish within {seconds} s "
-                                                "(MODEL_FILES_DEADLINE_SECONDS)")
+        return _unreadable(path, size, sha256, f"{path}: the scan did not finish within {clock.seconds:g} s "
+                                                f"({clock.setting})")
     top = report.files[0]
     if top.sha256 != sha256:  # the file changed on this disk between download and scan
         return _unreadable(path, size, sha256, f"{path}: changed between download and scan")

@@ -3,6 +3,7 @@ proxy in front of that server that records what is asked of it and can cut a dow
 import contextlib
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.local_http import serving
 
-MLMODEL_PYFUNC = b"flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n    python_model: python_model.pkl\n"
+MLMODEL_PYFUNC = (b"flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n"
+                  b"    python_model: python_model.pkl\n")
 REQUIREMENTS = b"requests==2.32.3\n"
 
 
@@ -39,12 +41,14 @@ def model(payload_path: str, payload: bytes, mlmodel: bytes = MLMODEL_PYFUNC) ->
 
 
 class Proxy:
-    """What the proxy saw, and how it misbehaves: `cut` = (path fragment, bytes to send before closing)."""
+    """What the proxy saw, and how it misbehaves: `cut` = (path fragment, bytes to send before closing);
+    `drip` = (path fragment, seconds between 16-byte pieces of the body)."""
 
     def __init__(self, upstream: str):
         self.upstream = upstream
         self.seen: list[tuple[str, str]] = []
         self.cut: tuple[str, int] | None = None
+        self.drip: tuple[str, float] | None = None
         self.lock = threading.Lock()
 
     def artifact_downloads(self) -> list[str]:
@@ -81,6 +85,18 @@ def _handler(proxy: Proxy):
                 self.close_connection = True
                 return
             self.end_headers()
+            drip = proxy.drip
+            if drip and drip[0] in self.path:
+                try:
+                    for start in range(0, len(content), 16):
+                        if proxy.drip is None:  # the test is over: so is the body
+                            break
+                        self.wfile.write(content[start:start + 16])
+                        self.wfile.flush()
+                        time.sleep(drip[1])
+                except OSError:  # the client gave up: what the test wants
+                    self.close_connection = True
+                return
             self.wfile.write(content)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
@@ -93,4 +109,7 @@ def proxy_to(upstream: str):
     proxy = Proxy(upstream)
     with serving(_handler(proxy)) as server:
         proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-        yield proxy
+        try:
+            yield proxy
+        finally:
+            proxy.drip = proxy.cut = None  # a dripping body stops, so the server's threads end

@@ -49,7 +49,7 @@ def every_record(db, owner, django_user_model):
                                   content="leaflib==2.5 \\\n    --hash=sha256:" + "a" * 64 + "\n")
     ModelFile.objects.create(release=release, path="model.pkl", size=3, sha256="ab" * 32, format="pickle",
                              verdict="dangerous", findings=[{"member": "", "kind": "call", "name": "posix.system",
-                                                             "classification": "dangerous", "reason": "runs a command"}])
+                                                             "classification": "dangerous", "reason": "a command"}])
     tokens.issue(owner, "owner's token")
     now = timezone.now()
     for success, model in ((True, Success), (False, Failure)):

@@ -208,6 +208,19 @@ def test_different_fetched_files_are_refused(owner, reg, files, reason):
     assert_refused(canary, reason)
 
 
+def test_different_model_files_are_refused(owner, reg):
+    """The image in staging holds the bytes scanned there; canary scanned other bytes (the file changed in
+    MLflow in between): promoting would ship what canary never scanned."""
+    from releases.models import ModelFile
+
+    staging, _built = succeeded_in_staging(owner, reg)
+    canary = building_in(owner, "canary")
+    for release, digest in ((staging, "a" * 64), (canary, "b" * 64)):
+        ModelFile.objects.create(release=release, path="python_model.pkl", size=9, sha256=digest, verdict="expected")
+    assert steps.trigger_build(canary.pk) == "refused"
+    assert_refused(canary, "different model files (python_model.pkl differ by sha256)")
+
+
 def assert_refused(release: Release, reason: str) -> None:
     release.refresh_from_db()
     assert release.status == Status.BUILD_FAILED and reason in release.status_message, release.status_message

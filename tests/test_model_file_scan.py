@@ -1,5 +1,6 @@
 """The model-file scan through the whole pipeline: hostile and real models logged to the session's real MLflow
 server, fetched, downloaded, scanned and decided on by the worker's steps; limits, outages and policy knobs."""
+import hashlib
 import pickle
 import warnings
 
@@ -7,7 +8,7 @@ import pytest
 
 from releases import model_files, steps
 from releases.artifact_scan import vocabulary
-from releases.models import EnvironmentPolicy, Environment, ModelFile, Release
+from releases.models import Environment, EnvironmentPolicy, ModelFile, Release
 from releases.models.model_files import Verdict
 from releases.services import retry_release
 from releases.statuses import Status, Step
@@ -30,7 +31,8 @@ HOSTILE = {
                       "data/model.pth!archive/data.pkl: posix.system (dangerous)"),
     "hostile-keras": (model("model.keras", bad.keras_zip([bad.keras_dense(), bad.keras_lambda()]), MLMODEL_KERAS),
                       "model.keras!config.json:"),
-    "hostile-getattr": (model("python_model.pkl", bad.getattr_builtins_eval()), "python_model.pkl: builtins.getattr (dangerous)"),
+    "hostile-getattr": (model("python_model.pkl", bad.getattr_builtins_eval()),
+                        "python_model.pkl: builtins.getattr (dangerous)"),
     # evasion: a pickle under a harmless name, and one inside a zip inside a tar in a subdirectory
     "hostile-renamed": (model("notes/readme.txt", bad.os_system_pickle(0)), "notes/readme.txt: posix.system"),
     "hostile-nested": (model("assets/bundle.tar", bad.tar_of({"inner.zip": bad.zip_of(
@@ -45,7 +47,8 @@ def hostile(mlflow_server):
 
 @pytest.fixture(scope="module")
 def real_models(mlflow_server):
-    """A scikit-learn model (pickled by MLflow's sklearn flavor) and a pyfunc whose class cloudpickle carries by value."""
+    """scikit-learn models (cloudpickled, and skops: MLflow 3's default) and a pyfunc whose class cloudpickle
+    carries by value."""
     import mlflow.pyfunc
     import mlflow.sklearn
     import numpy as np
@@ -98,7 +101,7 @@ def test_hostile_model_files_are_blocked_naming_the_file_and_the_call(owner, use
     assert any(expected in entry for entry in event.data["blocking"]), event.data["blocking"]
     payload = release.model_files.exclude(path__in=["MLmodel", "requirements.txt"]).get()
     assert payload.verdict == Verdict.DANGEROUS
-    assert payload.sha256 == model_files.hashlib.sha256(HOSTILE[name][0][payload.path]).hexdigest()
+    assert payload.sha256 == hashlib.sha256(HOSTILE[name][0][payload.path]).hexdigest()
     assert payload.size == len(HOSTILE[name][0][payload.path])
 
 
@@ -189,13 +192,28 @@ def test_mlflow_cut_off_mid_download_fails_retryably_then_retry_works(owner, pro
     assert steps.fetch_environment(release.pk) == "failed"
     release.refresh_from_db()
     assert (release.status, release.failed_step) == (Status.FAILED, Step.FETCH)
-    assert "could not be reached while downloading python_model.pkl" in release.status_message
+    assert "could not be reached while downloading python_model.pkl" in release.status_message, release.status_message
     assert "127.0.0.1" not in release.status_message
     assert not release.files.exists() and not release.model_files.exists()
     proxy.cut = None
     release = retry_release(release, owner)
     assert steps.fetch_environment(release.pk) == "fetched"
     assert Release.objects.get(pk=release.pk).model_files.get(path="python_model.pkl").verdict == Verdict.EXPECTED
+
+
+def test_a_server_dripping_bytes_is_cut_off_at_the_deadline(owner, proxy, settings):
+    import time
+
+    settings.MODEL_FILES_DEADLINE_SECONDS = 2
+    proxy.drip = ("python_model.pkl", 0.2)  # a byte every 12 ms: every read answers, the whole takes ~20 s
+    release = make_release(owner, model_name=CLEAN, ref="2")
+    started = time.monotonic()
+    assert steps.fetch_environment(release.pk) == "failed"
+    elapsed = time.monotonic() - started
+    release.refresh_from_db()
+    assert release.failed_step == Step.FETCH and "within 2 s (MODEL_FILES_DEADLINE_SECONDS, while downloading " \
+        "python_model.pkl)" in release.status_message, release.status_message
+    assert elapsed < 8, f"took {elapsed:.1f} s"
 
 
 def test_temporary_files_are_removed_after_success_and_failure(owner, proxy, hostile, tmp_path, monkeypatch):
@@ -439,3 +457,51 @@ def test_re_evaluation_keeps_the_model_file_findings(owner, use_mlflow, advisori
     latest = release.scan_reports.latest("created_at")
     assert any(b.get("model_file") == "artifacts/scaler.pkl" for b in latest.decision["blocking"])
     assert latest.decision["model_files"]["verdicts"]["unknown"] == 1
+
+
+def test_a_model_in_another_artifact_store_is_downloaded_by_mlflow_and_still_bounded(
+        owner, use_mlflow, mlflow_server, advisories, tmp_path, settings, monkeypatch):
+    """A version whose artifacts live in a plain directory (an experiment with a file: location), not behind the
+    tracking server's proxy: MLflow's own download, one file at a time, each checked after it arrived."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    mlflow.set_tracking_uri(mlflow_server.url)
+    experiment = client.create_experiment("file-store", artifact_location=(tmp_path / "store").as_uri())
+    files = model("model.pkl", bad.os_system_pickle(), MLMODEL_SKLEARN)
+    for path, data in files.items():
+        (tmp_path / "model" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "model" / path).write_bytes(data)
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_artifacts(str(tmp_path / "model"), "model")
+    assert run.info.artifact_uri.startswith("file:")
+    client.create_registered_model("file-store-model")
+    client.create_model_version("file-store-model", f"{run.info.artifact_uri}/model", run.info.run_id)
+    release = released(owner, "file-store-model")
+    assert release.status == Status.SCAN_FAILED and "model.pkl: posix.system (dangerous)" in release.status_message
+    assert release.model_files.get(path="model.pkl").sha256 == hashlib.sha256(files["model.pkl"]).hexdigest()
+    settings.MODEL_MAX_TOTAL_BYTES = 60  # listed sizes exist here too: refused before download
+    failed = make_release(owner, model_name="file-store-model", ref="1")
+    assert steps.fetch_environment(failed.pk) == "failed"
+    failed.refresh_from_db()
+    assert "over the 60-byte limit (MODEL_MAX_TOTAL_BYTES); nothing was downloaded" in failed.status_message
+    settings.MODEL_MAX_TOTAL_BYTES, settings.MODEL_MAX_FILE_BYTES = 10**6, 60
+    real = model_files._check_limits  # a store whose listing says 1 byte a file: the cap holds after download
+    monkeypatch.setattr(model_files, "_check_limits", lambda listed: real([model_files._Listed(e.path, 1)
+                                                                           for e in listed]))
+    grown = make_release(owner, model_name="file-store-model", ref="1")
+    assert steps.fetch_environment(grown.pk) == "failed"
+    grown.refresh_from_db()
+    assert "MLmodel went past the 60 bytes per model file (MODEL_MAX_FILE_BYTES) when it was downloaded" in (
+        grown.status_message)
+
+
+def test_the_dry_run_answers_within_its_own_deadline(api, proxy, advisories, settings):
+    settings.DRY_RUN_MODEL_FILES_DEADLINE_SECONDS = 1
+    proxy.drip = ("python_model.pkl", 0.2)
+    answer = api.post("/api/policy/evaluate/", {"model_name": CLEAN, "model_version": "2", "environment": "staging"},
+                      format="json")
+    assert answer.status_code == 503
+    assert "within 1 s (DRY_RUN_MODEL_FILES_DEADLINE_SECONDS, while downloading python_model.pkl)" in (
+        answer.json()["detail"])

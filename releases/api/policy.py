@@ -1,4 +1,5 @@
 """Waivers API and the policy dry run."""
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -127,7 +128,8 @@ class PolicyEvaluateView(viewsets.ViewSet):
             # imported here: the scanner (h5py, numpy) adds 0.35 s to every web process's start (measured)
             from releases import model_files
 
-            scanned = [f.as_dict() for f in model_files.fetch_and_scan(source, model, files)]
+            scanned = [f.as_dict() for f in model_files.fetch_and_scan(
+                source, model, files, deadline_seconds=settings.DRY_RUN_MODEL_FILES_DEADLINE_SECONDS)]
             result = run_scan(contents, lock)
         except ModelNotFound as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)

@@ -4,7 +4,8 @@
     report = scan_directory(downloaded_model_dir, limits=Limits(max_file_bytes=..., max_total_bytes=...))
     summarize(report)["verdict"]   # dangerous | unreadable | unknown | expected | clean
 
-Not wired into the release pipeline yet: see the README section on the model-file scan.
+The release pipeline's fetch step scans every model file with it (releases/model_files.py); the policy
+decides on the results (releases/scanning/model_policy.py).
 """
 from .formats import Limits
 from .report import FileReport, Finding, ScanReport, summarize

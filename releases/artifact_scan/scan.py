@@ -3,8 +3,7 @@
 Files are read once, streamed, each capped (`Limits.max_file_bytes`) and all
 together capped (`Limits.max_total_bytes`); size and SHA-256 of every stored
 file are recorded, including files the scanner could not read. The fetch
-step (MLflow download) is meant to hand its downloaded directory, or its
-streams, to these functions.
+step (releases/model_files.py) hands each downloaded file to scan_files.
 """
 import os
 from collections.abc import Iterable

@@ -13,7 +13,9 @@ The rule (`kind_for`), in one place:
 
 The source of a promotion is the newest release of the same model name and version that SUCCEEDED
 in the predecessor at least `min_soak_minutes` ago and whose evidence is this release's: the same
-MLflow run id, the same MLflow source and download URI, and the same fetched files (name → sha256).
+MLflow run id, the same MLflow source and download URI, the same fetched files (name → sha256), and the
+same scanned model files (path → sha256: the image holds the bytes scanned there, which must be the
+bytes scanned here).
 Its image is the digest its SUCCEEDED build recorded, read from the registry by digest (a moved tag
 cannot substitute another image), and it must live on BUILD_REGISTRY's host. Anything that does not
 match refuses the promotion with the reason (BUILD_FAILED); it is never silently rebuilt.
@@ -124,11 +126,19 @@ def evidence_mismatch(source: Release, release: Release) -> str:
     changed = sorted(name for name in theirs.keys() | ours.keys() if theirs.get(name) != ours.get(name))
     if changed:
         return "different fetched files (" + ", ".join(changed[:10]) + " differ by sha256)"
+    theirs, ours = _model_files(source), _model_files(release)
+    changed = sorted(path for path in theirs.keys() | ours.keys() if theirs.get(path) != ours.get(path))
+    if changed:
+        return "different model files (" + ", ".join(changed[:10]) + " differ by sha256)"
     return ""
 
 
 def _files(release: Release) -> dict[str, str]:
     return dict(release.files.values_list("name", "sha256"))
+
+
+def _model_files(release: Release) -> dict[str, str]:
+    return dict(release.model_files.values_list("path", "sha256"))
 
 
 # --- The promotion (in the worker's trigger_build task, which holds the release's lease) ------------

@@ -21,8 +21,8 @@ def evidence_lines(statement: dict) -> list[str]:
         f" at {release.get('requested_at')}, SUCCEEDED at {release.get('succeeded_at')}",
         f"Model:     {model.get('name')} version {model.get('version')} (MLflow run {model.get('mlflow_run_id')})",
         *(f"  file     {f.get('name')} {f.get('size')} bytes {_digest(f)}" for f in model.get("files", [])),
-        f"  model    {len(model.get('model_files', []))} file(s) scanned, list {_digest({'digest': model.get('model_files_digest')})}"
-        f" ({_verdicts(model.get('model_files', []))})",
+        f"  model    {len(model.get('model_files', []))} file(s) scanned, list "
+        f"{_digest({'digest': model.get('model_files_digest')})} ({_verdicts(model.get('model_files', []))})",
         f"Scan:      report #{scan.get('report')} {_digest(scan)} ({scan.get('form')}): "
         f"{'passed' if scan.get('passed') else 'FAILED'} — {scan.get('summary')}",
         f"Advisories: sync #{adv.get('sync')} snapshot at {adv.get('snapshot_at')}",
