@@ -71,6 +71,8 @@ def demo_settings(var_dir: Path, mlflow_url: str, registry: str) -> dict:
         BUILD_BACKEND="local",
         BUILD_REGISTRY=f"{registry}/models",
         BUILD_REGISTRY_TLS_VERIFY="false",
+        # Dependency locks (releases/locking/) resolve from PyPI unless the caller names a mirror.
+        PACKAGE_INDEX_URL=os.environ.get("PACKAGE_INDEX_URL") or "https://pypi.org/simple",
     )
 
 
