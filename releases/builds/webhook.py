@@ -2,7 +2,8 @@
 
 A Tekton Triggers EventListener or an Argo Events webhook receives it; the release id is the
 Idempotency-Key. The body carries the scanned model files (`model_files`, `model_files_sha256`): the
-pipeline must build only a download that matches them. Completion comes back as a signed callback (releases/api/builds.py).
+pipeline must build only a download that matches them. Completion comes back as a signed callback
+(releases/api/builds.py).
 """
 import json
 import time
