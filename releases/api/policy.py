@@ -108,8 +108,9 @@ DRY_RUN_MODEL_FILES = 50  # the worst first, each with its (capped) findings; th
 class PolicyEvaluateView(viewsets.ViewSet):
     """POST /api/policy/evaluate/: the decision a release would get today. Stores nothing.
 
-    Only for requesters: it makes the gateway fetch from MLflow and scan, under the same bounds
-    as the worker's scan step (file caps, dependency, finding and note caps)."""
+    Only for requesters: it makes the gateway fetch from MLflow and scan, the environment files and
+    every model file, under the same bounds as the worker's steps (file caps, dependency, finding and
+    note caps; the model-file limits), within DRY_RUN_MODEL_FILES_DEADLINE_SECONDS."""
 
     permission_classes = [IsAuthenticated, CanRequestRelease]
 

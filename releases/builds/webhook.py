@@ -1,7 +1,9 @@
 """The `webhook` backend: POST a signed JSON build request to BUILD_WEBHOOK_URL.
 
 A Tekton Triggers EventListener or an Argo Events webhook receives it; the release id is the
-Idempotency-Key. Completion comes back as a signed callback (releases/api/builds.py).
+Idempotency-Key. The body carries the scanned model files (`model_files`, `model_files_sha256`): the
+pipeline must build only a download that matches them. Completion comes back as a signed callback
+(releases/api/builds.py).
 """
 import json
 import time
