@@ -38,7 +38,10 @@ def _findings_of(model_file: dict) -> list[dict]:
 
 def judge(model_files: Sequence[dict], rules) -> tuple[list[dict], list[dict], int]:
     """(blocking, warnings, omitted): one entry per file, classification and name, capped at MAX_ENTRIES each."""
-    blocking, warnings, seen, omitted = [], [], set(), 0
+    blocking: list[dict] = []
+    warnings: list[dict] = []
+    seen: set = set()
+    omitted = 0
     for model_file in model_files:
         for finding in _findings_of(model_file):
             what = finding.get("classification")

@@ -4,6 +4,7 @@ import { usePortal, useResource } from '../lib/hooks.js';
 import { referenceBody, referenceErrors } from '../lib/validation.js';
 import { Alert, ErrorAlert, showError, ui } from './common.jsx';
 import { PolicyDecision } from './Decision.jsx';
+import { DependencyLock } from './DependencyLock.jsx';
 import { ModelFiles } from './ModelFiles.jsx';
 import { LocalFindings, SeverityChart } from './Findings.jsx';
 import { ReferenceFields, emptyReference } from './ReferenceFields.jsx';
@@ -49,6 +50,7 @@ export function DryRun() {
           <PolicyDecision decision={result.decision} />
           <ModelFiles files={result.model_files} count={result.model_files_count} />
           <SeverityChart counts={result.scan.counts} possible={result.scan.possible_counts} />
+          <DependencyLock lock={result.scan.dependency_lock} />
           <p className={ui.small}>{result.scan.dependencies.length} dependencies, {result.scan.findings_count} findings
             {result.scan.findings_count > result.scan.findings.length && ` (the ${result.scan.findings.length} most severe listed)`}.</p>
           <LocalFindings findings={result.scan.findings} />
