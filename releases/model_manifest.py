@@ -20,9 +20,21 @@ class ManifestMismatch(Exception):
     """The files differ from the scanned ones; the message names them."""
 
 
+NOTHING_SCANNED = ("the release has no scanned model files (fetched before model files were scanned, or never "
+                   "fetched); request it again")
+
+
 def manifest(release) -> list[dict]:
     return [{"path": path, "size": size, "sha256": sha256} for path, size, sha256 in
             ModelFile.objects.filter(release=release).order_by("path").values_list("path", "size", "sha256")]
+
+
+def required(release) -> list[dict]:
+    """The scanned list, or ManifestMismatch: no backend is asked to build what was never scanned."""
+    files = manifest(release)
+    if not files:
+        raise ManifestMismatch(NOTHING_SCANNED)
+    return files
 
 
 def manifest_digest(files: list[dict]) -> str:
@@ -32,10 +44,7 @@ def manifest_digest(files: list[dict]) -> str:
 
 def verify(release, root: Path) -> None:
     """Raise ManifestMismatch unless `root` holds exactly the scanned files, byte for byte."""
-    scanned = {f["path"]: f["sha256"] for f in manifest(release)}
-    if not scanned:
-        raise ManifestMismatch("the release has no scanned model files (fetched before model files were scanned, "
-                               "or never fetched); request it again")
+    scanned = {f["path"]: f["sha256"] for f in required(release)}
     present = _digests(Path(root))
     problems = [f"{path} changed since it was scanned (SHA-256 {scanned[path][:12]}… scanned, "
                 f"{present[path][:12]}… now)" for path in sorted(scanned.keys() & present.keys())

@@ -1,7 +1,7 @@
 """Small helpers that build rows for tests."""
 import hashlib
 
-from releases.models import Environment, Release, ReleaseFile
+from releases.models import Environment, ModelFile, Release, ReleaseFile
 from releases.statuses import Status, Step
 
 
@@ -13,6 +13,14 @@ def make_release(user, status=Status.PENDING, model_name="clean-model", ref="1",
         model_name=model_name, requested_ref=ref, environment=Environment.objects.get(name=env),
         requested_by=user, status=status, **fields,
     )
+
+
+def scanned_model_files(release, *paths: str) -> Release:
+    """ModelFile rows as the fetch step writes them: what a build request lists and a build checks."""
+    for path in paths or ("MLmodel", "python_model.pkl"):
+        ModelFile.objects.create(release=release, path=path, size=3, sha256=hashlib.sha256(path.encode()).hexdigest(),
+                                 verdict="expected")
+    return release
 
 
 def release_with_files(user, **files):

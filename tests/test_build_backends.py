@@ -109,6 +109,21 @@ def test_refused_trigger_is_an_operational_failure_and_retry_starts_a_new_attemp
     assert release.status == Status.APPROVED  # the build step is entered again from the start
 
 
+@pytest.mark.parametrize("backend", ["webhook", "gitlab"])
+def test_a_release_without_scanned_model_files_is_never_sent_to_ci(owner, build_settings, backend):
+    build_settings.BUILD_BACKEND = backend
+    build_settings.GITLAB_PROJECT_ID, build_settings.GITLAB_TRIGGER_TOKEN = "42", "glptt-test-token"
+    release = make_release(owner, status=Status.BUILDING_IMAGE, model_version="3")  # fetched before the scan
+    with fake_ci() as (url, received):
+        build_settings.BUILD_WEBHOOK_URL = build_settings.GITLAB_URL = url
+        steps.trigger_build(release.pk)
+    release.refresh_from_db()
+    assert received == []  # the CI system would have built whatever MLflow holds now
+    assert (release.status, release.failed_step) == (Status.FAILED, Step.BUILD)
+    assert "no scanned model files" in release.status_message
+    assert Build.objects.get(release=release).state == "failed"
+
+
 def test_unreachable_webhook_fails_the_step(owner, build_settings):
     from devtools.processes import free_port
 
@@ -137,6 +152,8 @@ def test_a_build_that_never_reports_back_times_out(owner, build_settings):
 def test_retry_of_build_failed_starts_attempt_two(owner, build_settings):
     build_settings.BUILD_BACKEND = "webhook"
     release = make_release(owner, status=Status.BUILD_FAILED)
+    for f in SCANNED:
+        ModelFile.objects.create(release=release, verdict="expected", **f)
     Build.objects.create(release=release, backend="webhook", state="failed")
     release = retry_release(release, owner)
     assert release.status == Status.BUILDING_IMAGE

@@ -19,7 +19,7 @@ from releases.locking import service, shipping
 from releases.models import Build, DependencyLock, Finding, Release, ReleaseEvidence, ReleaseFile
 from releases.services import retry_release
 from releases.statuses import Status, Step
-from tests.factories import make_release
+from tests.factories import make_release, scanned_model_files
 from tests.fake_ci import fake_ci
 from tests.lock_fixtures import LEAF_LATER, PYTHON_ENV, locked_release
 from tests.mlflow_models import _raw_model
@@ -135,7 +135,7 @@ def test_the_scan_api_shows_the_lock_and_who_pulled_a_finding_in(api, owner, loc
 def building(owner, lock_index, requirements="toplib\n") -> tuple[Release, DependencyLock]:
     release, lock = locked_release(owner, requirements)
     Release.objects.filter(pk=release.pk).update(status=Status.BUILDING_IMAGE, model_version="1")
-    return Release.objects.get(pk=release.pk), lock
+    return scanned_model_files(Release.objects.get(pk=release.pk)), lock
 
 
 def test_the_webhook_request_carries_the_lock_and_its_digest(owner, lock_index, settings):
@@ -165,7 +165,7 @@ def test_the_gitlab_trigger_carries_the_lock_as_variables(owner, lock_index, set
 
 def test_a_release_without_a_lock_sends_empty_lock_fields(owner, settings):
     settings.BUILD_BACKEND, settings.BUILD_CALLBACK_SECRETS, settings.BUILD_TRIGGER_RETRIES = "webhook", [SECRET], 0
-    release = make_release(owner, status=Status.BUILDING_IMAGE, model_version="1")
+    release = scanned_model_files(make_release(owner, status=Status.BUILDING_IMAGE, model_version="1"))
     with fake_ci() as (url, received):
         settings.BUILD_WEBHOOK_URL = f"{url}/hook"
         steps.trigger_build(release.pk)

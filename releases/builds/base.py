@@ -11,7 +11,7 @@ import requests
 from django.conf import settings
 
 from releases.locking import shipping
-from releases.model_manifest import manifest, manifest_digest
+from releases.model_manifest import ManifestMismatch, manifest_digest, required
 from releases.models import Build, ScanReport
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,10 @@ def build_request(build: Build) -> dict:
     """The facts a builder needs, and the evidence the image is built on (scan report, policy version)."""
     release = build.release
     report = ScanReport.objects.latest_for(release)
-    files = manifest(release)
+    try:
+        files = required(release)
+    except ManifestMismatch as exc:  # webhook and GitLab would build whatever MLflow holds: not asked at all
+        raise BuildTriggerError(f"Not built: {exc}.") from None
     return {
         "build_id": build.pk, "release_id": release.pk, "attempt": build.attempt,
         "model_name": release.model_name, "model_version": release.model_version,
