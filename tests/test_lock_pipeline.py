@@ -4,6 +4,8 @@ import base64
 import io
 import json
 import tarfile
+import time
+import uuid
 from urllib.parse import parse_qs
 
 import mlflow
@@ -11,8 +13,9 @@ import pytest
 import requests
 from django.utils import timezone
 from mlflow.tracking import MlflowClient
+from rest_framework.test import APIClient
 
-from releases import jobs, steps
+from releases import jobs, signing, steps
 from releases.builds import local
 from releases.evidence.stored import verify_stored
 from releases.locking import service, shipping
@@ -234,3 +237,34 @@ def test_service_lock_for_a_release_without_one_says_so(owner):
     release = make_release(owner)
     lock = service.lock_for_release(release)
     assert (lock.pk, lock.outcome, lock.message) == (None, "off", service.NOT_LOCKED)
+
+
+def _callback(body: dict):
+    raw = json.dumps(body).encode()
+    headers = signing.headers(SECRET, uuid.uuid4().hex, int(time.time()), raw)
+    return APIClient().post("/api/builds/callback/", raw, content_type="application/json",
+                            **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
+
+
+@pytest.mark.parametrize("reported, status", [("0" * 64, Status.BUILD_FAILED), ("same", Status.SUCCEEDED),
+                                              ("", Status.SUCCEEDED)])
+def test_a_callback_reporting_another_lock_fails_the_build(owner, lock_index, settings, reported, status):
+    settings.BUILD_CALLBACK_SECRETS = [SECRET]
+    release, lock = building(owner, lock_index)
+    build = Build.objects.create(release=release, backend="webhook", dependency_lock_sha256=lock.sha256)
+    done = {"build_id": build.pk, "status": "succeeded", "image_reference": "registry.local/models/m:v1",
+            "digest": "sha256:" + "ab" * 32, "dependency_lock_sha256": lock.sha256 if reported == "same" else reported}
+    assert _callback(done).status_code == 200
+    release.refresh_from_db()
+    assert release.status == status, release.status_message
+    if status == Status.BUILD_FAILED:
+        assert (f"installed dependency lock sha256 000000000000…, not the lock that was scanned "
+                f"({lock.sha256[:12]}…)") in release.status_message
+
+
+def test_a_callback_lock_digest_must_be_a_sha256(owner, lock_index, settings):
+    settings.BUILD_CALLBACK_SECRETS = [SECRET]
+    release, _lock = building(owner, lock_index)
+    build = Build.objects.create(release=release, backend="webhook")
+    answer = _callback({"build_id": build.pk, "status": "failed", "dependency_lock_sha256": "../../etc"})
+    assert answer.status_code == 400 and "dependency_lock_sha256" in answer.json()

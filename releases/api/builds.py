@@ -25,6 +25,9 @@ class CallbackSerializer(serializers.Serializer):
     digest = serializers.CharField(required=False, allow_blank=True, max_length=71)
     log_url = serializers.URLField(required=False, allow_blank=True, max_length=1024)
     message = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    dependency_lock_sha256 = serializers.RegexField(
+        r"^[0-9a-f]{64}$", required=False, allow_blank=True,
+        help_text="The SHA-256 of the dependency lock the build installed; another than the one sent fails the build.")
 
     def validate_digest(self, value: str) -> str:
         if value and not DIGEST_RE.fullmatch(value):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from releases.evidence import attest
 from releases.lifecycle import transition
+from releases.locking import shipping
 from releases.models import Build, CallbackDelivery, Release
 from releases.statuses import Status, Step
 
@@ -29,7 +30,8 @@ class Completion:
 
 
 def record_completion(delivery: str, data: dict, *, operational: bool = False) -> Completion:
-    """`data`: build_id or release_id, status ("succeeded"/"failed"), image_reference, digest, log_url, message.
+    """`data`: build_id or release_id, status ("succeeded"/"failed"), image_reference, digest, log_url, message,
+    and optionally dependency_lock_sha256 (the lock the build installed: another than the scanned one fails it).
 
     `operational`: the builder could not build for a reason outside the build (the local builder
     could not download the model): the release goes to FAILED (step build, retryable), not BUILD_FAILED.
@@ -83,6 +85,9 @@ def _seen(delivery: str) -> bool:
 
 def _finish(build: Build, data: dict) -> None:
     succeeded = data["status"] == "succeeded"
+    other_lock = shipping.installed_other_lock(build, data.get("dependency_lock_sha256"))
+    if succeeded and other_lock:  # what was scanned is not what ships: the image is refused
+        succeeded, data = False, {**data, "message": other_lock}
     build.state = Build.State.SUCCEEDED if succeeded else Build.State.FAILED
     build.finished_at = timezone.now()
     build.log_url = data.get("log_url", "") or build.log_url

@@ -152,7 +152,8 @@ def build_image(build: Build, deadline: float) -> dict:
         finally:
             _remove(build.pk)  # pushed or not, nothing of this build stays in local storage
     Build.objects.filter(pk=build.pk).update(external_id=image[:256])
-    return {"status": "succeeded", "image_reference": reference, "digest": digest}
+    return {"status": "succeeded", "image_reference": reference, "digest": digest,
+            "dependency_lock_sha256": lock_sha256}
 
 
 def _ship_lock(release, name: str, tmp: Path, deadline: float) -> str:

@@ -37,6 +37,16 @@ def request_fields(release: Release) -> dict:
             "dependency_lock_install": " ".join(install_command(LOCK_FILE))}
 
 
+def installed_other_lock(build, reported: str | None) -> str:
+    """Why a build that reports the lock it installed (`dependency_lock_sha256`) did not install the scanned
+    one; "" when it did, or says nothing (a CI system that does not report it is trusted to, README)."""
+    expected = build.dependency_lock_sha256
+    if not reported or reported == expected:
+        return ""
+    return (f"the build reports it installed dependency lock sha256 {reported[:12]}…, not the lock that was "
+            f"scanned ({expected[:12] + '…' if expected else 'none'})")
+
+
 def statement_entry(release: Release) -> dict | None:
     """The attestation's `dependency_lock`: what the image installed, by digest (None: no lock record)."""
     lock = DependencyLock.objects.filter(release_id=release.pk).first()
