@@ -17,5 +17,8 @@ export default defineConfig({
     environment: 'jsdom',
     setupFiles: ['src/test/setup.js'],
     include: ['src/**/*.test.{js,jsx}'],
+    // jsdom renders a 120-row table in about 1 s on an idle core of this 2-core machine, and took over the
+    // default 5 s while other test suites ran beside it: a timeout measures the machine, not the portal.
+    testTimeout: 20000,
   },
 });
