@@ -31,7 +31,6 @@ _LOCK = threading.RLock()  # a plan of nested rows makes its child's plan while 
 
 # Field types whose to_representation is the plain value: any other type calls its own to_representation.
 _VERBATIM = (serializers.JSONField, serializers.DictField, serializers.ListField)
-_TEXT = (serializers.CharField,)  # CharField and its subclasses (EmailField, SlugField...): str(value)
 # Fields a plan cannot take part by part: nested serializers, and fields that read the whole object.
 _UNPLANNABLE = (serializers.BaseSerializer, serializers.HiddenField, serializers.ModelField,
                 serializers.HyperlinkedIdentityField, serializers.ReadOnlyField)
@@ -88,10 +87,8 @@ class ReadPlan:
                        and output_format.lower() == ISO_8601 and not hasattr(field, "timezone"))
             if isinstance(field, _VERBATIM):
                 convert = None
-            elif type(field) in (serializers.CharField,) or (isinstance(field, _TEXT)
-                                                             and type(field).to_representation
-                                                             is serializers.CharField.to_representation):
-                convert = str
+            elif type(field).to_representation is serializers.CharField.to_representation:
+                convert = str  # CharField and the subclasses that keep its str(value) (EmailField, SlugField...)
             else:
                 convert = field.to_representation
             key = "__".join(field.source_attrs)
