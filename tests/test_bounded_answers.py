@@ -74,6 +74,16 @@ def test_scan_report_cuts_dependencies_and_notes_and_pages_them(api, owner):
     assert api.get(f"/api/releases/{release.pk}/scan/notes/", {"page": 99}).status_code == 404
 
 
+def test_the_report_shows_the_first_of_each_list_in_order_and_nothing_of_a_value_that_is_not_a_list(api, owner):
+    release = make_release(owner, status=Status.SCAN_FAILED)
+    report = large_report(release, 1)
+    deps = [{"name": f"pkg-{i}"} for i in range(LIST_LIMIT + 5)]
+    ScanReport.objects.filter(pk=report.pk).update(dependencies=deps, issues={"not": "a list"})
+    body = api.get(f"/api/releases/{release.pk}/scan/").json()
+    assert [d["name"] for d in body["dependencies"]] == [f"pkg-{i}" for i in range(LIST_LIMIT)]
+    assert (body["issues"], body["issues_count"], body["dependencies_count"]) == ([], 0, LIST_LIMIT + 5)
+
+
 def test_an_external_scanners_raw_report_is_never_loaded_for_an_answer(api, owner):
     release = make_release(owner, status=Status.SCAN_FAILED)
     report = large_report(release, 5)

@@ -263,7 +263,8 @@ class ScanReportSerializer(serializers.ModelSerializer):
     @staticmethod
     def _head(obj, name: str) -> list:
         head = getattr(obj, f"{name}_head", None)
-        return list((getattr(obj, name) if head is None else head) or [])[:LIST_LIMIT]
+        value = getattr(obj, name) if head is None else head
+        return value[:LIST_LIMIT] if isinstance(value, list) else []  # not a list: empty, as its count says
 
     @staticmethod
     def _count(obj, name: str) -> int:
