@@ -720,8 +720,13 @@ def main() -> int:
         tokens = seed_users(max(levels + [args.burst_clients, 1]))
         (run_dir / "tokens.json").write_text(json.dumps(tokens))
         release_id, seeded = (0, {}) if args.burst else seed_releases(args.releases, args.large_findings)
-        queries = [] if args.burst else count_queries(tokens[0], release_id)
         from django.db import connection
+
+        # Statistics for the planner, as autovacuum keeps them on a database in use: without them it takes
+        # the freshly seeded tables for empty and sorts all 5,000 findings for a page (8.6 ms, not 0.3).
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        queries = [] if args.burst else count_queries(tokens[0], release_id)
 
         connection.close()  # not held open through the phases
 
