@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Load benchmark of the whole gateway: gunicorn, the django-q2 worker, PostgreSQL and a real MLflow server.
 
-    .venv/bin/python bench/load.py [--clients 5,50] [--seconds 30] [--workers 4] [--threads 4]
+    .venv/bin/python bench/load.py [--clients 5,50] [--seconds 30] [--workers 4] [--threads 1]
     .venv/bin/python bench/load.py --burst 500 [--burst-clients 20] [--worker-processes 2]
 
 Drops and creates the database in --database-url (default gateway_load on 127.0.0.1:5432, user postgres),
@@ -672,7 +672,8 @@ def main() -> int:
     parser.add_argument("--mix", default="list=55,detail=20,scan=5,findings=15,create=4,replay=1",
                         help="request kinds and weights: list, detail, scan, findings, create, replay")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per gunicorn worker: 1 is sync workers, as gunicorn.conf.py; more is gthread")
     parser.add_argument("--worker-processes", type=int, default=2, help="qcluster workers (WORKER_PROCESSES)")
     parser.add_argument("--background-nice", type=int, default=19,
                         help="nice value of the qcluster and MLflow (0: the same priority as gunicorn). On one "
@@ -722,10 +723,11 @@ def main() -> int:
         release_id, seeded = (0, {}) if args.burst else seed_releases(args.releases, args.large_findings)
         from django.db import connection
 
-        # Statistics for the planner, as autovacuum keeps them on a database in use: without them it takes
-        # the freshly seeded tables for empty and sorts all 5,000 findings for a page (8.6 ms, not 0.3).
+        # Statistics for the planner and the visibility map, as autovacuum keeps them on a database in use:
+        # without statistics the planner takes the freshly seeded tables for empty and sorts all 5,000
+        # findings for a page (8.6 ms, not 0.3); without the map, counting them visits every row.
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("VACUUM ANALYZE")
         queries = [] if args.burst else count_queries(tokens[0], release_id)
 
         connection.close()  # not held open through the phases

@@ -133,7 +133,14 @@ CACHES = {
     "requests": {**_REDIS_CACHE, "KEY_PREFIX": "gateway-requests"} if REDIS_URL else {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "requests",
         "OPTIONS": {"MAX_ENTRIES": 10_000}},
+    # A release's detail and scan report, under the release's ETag (releases/api/answer_cache.py).
+    "answers": {**_REDIS_CACHE, "KEY_PREFIX": "gateway-answers"} if REDIS_URL else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "answers",
+        "OPTIONS": {"MAX_ENTRIES": env_int("ANSWER_CACHE_ENTRIES", 256, minimum=1)}},
 }
+# At most ANSWER_CACHE_ENTRIES x ANSWER_CACHE_MAX_BYTES per web process (32 MiB by default); 0 seconds: off.
+ANSWER_CACHE_SECONDS = env_int("ANSWER_CACHE_SECONDS", 300, minimum=0)
+ANSWER_CACHE_MAX_BYTES = env_int("ANSWER_CACHE_MAX_BYTES", 128 * 1024, minimum=0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

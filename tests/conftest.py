@@ -34,10 +34,13 @@ def fast_password_hasher(request, settings):
 @pytest.fixture(autouse=True)
 def fresh_request_cache():
     """The per-process "requests" cache (throttle counts, read access by user id) starts empty in
-    every test: ids are reused after a rollback, and a remembered answer would belong to another user."""
+    every test: ids are reused after a rollback, and a remembered answer would belong to another user.
+    So does "answers" (a release's answers under its ETag): a test that changes a row behind the
+    lifecycle's back (no event, no save) would otherwise read what it saw before."""
     from django.core.cache import caches
 
     caches["requests"].clear()
+    caches["answers"].clear()
 
 
 @pytest.fixture(scope="session")

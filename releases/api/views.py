@@ -1,3 +1,5 @@
+import hashlib
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -6,7 +8,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from releases import promotion, services
-from releases.api import conditional
+from releases.api import answer_cache, conditional
 from releases.api.evidence import ReleaseEvidenceActions
 from releases.api.filters import FindingFilter, ReleaseFilter, asks_to_filter
 from releases.api.read_plans import plan_for
@@ -99,6 +101,11 @@ class ReleaseViewSet(ReleaseEvidenceActions,
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*plan.columns))
         return self.get_paginated_response(plan.represent_values(page))
 
+    def _etag(self, pk) -> str | None:
+        """The caller's release `pk`'s ETag, or None when it is not one of the caller's visible releases."""
+        pk = str(pk or "")
+        return conditional.release_etag(self.visible_releases(), int(pk)) if pk.isdigit() else None
+
     def get_permissions(self):
         if self.action in ("cancel", "retry", "rebuild"):
             return [IsAuthenticated(), CanReadGateway(), CanManageRelease()]
@@ -149,11 +156,10 @@ class ReleaseViewSet(ReleaseEvidenceActions,
     def retrieve(self, request, *args, **kwargs):
         """The release with its files, events and latest scan summary. Answers carry an ETag; send it back
         in If-None-Match to get 304 Not Modified while nothing changed (how the portal follows a release)."""
-        pk = str(kwargs.get("pk", ""))
-        etag = conditional.release_etag(self.visible_releases(), int(pk)) if pk.isdigit() else None
+        etag = self._etag(kwargs.get("pk"))
         if etag and conditional.matches(request, etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        response = super().retrieve(request, *args, **kwargs)
+        response = Response(answer_cache.answer("detail", etag, lambda: self.get_serializer(self.get_object()).data))
         if etag:
             response["ETag"] = etag
         response["Cache-Control"] = "private, no-cache"
@@ -220,10 +226,14 @@ class ReleaseViewSet(ReleaseEvidenceActions,
     def scan(self, request, pk=None):
         """The latest scan report: decision with every reason, counts, dependencies, notes (404 before the
         first scan). Its findings are paginated at scan/findings/."""
-        report = self._latest_report()
-        if report is None:
+        data = answer_cache.answer("scan", self._etag(pk), self._scan_answer)
+        if data is None:
             return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
-        return Response(ScanReportSerializer(report).data)
+        return Response(data)
+
+    def _scan_answer(self) -> dict | None:
+        report = self._latest_report()
+        return None if report is None else ScanReportSerializer(report).data
 
     @extend_schema(responses={200: paginated_schema("PaginatedScanFindingList", FindingSerializer(many=True)),
                               400: None, 404: None},
@@ -233,10 +243,19 @@ class ReleaseViewSet(ReleaseEvidenceActions,
     def scan_findings(self, request, pk=None):
         """The latest report's findings, paginated, most severe first; filters severity, definite, package,
         advisory_id, role."""
+        # Per page, filter and order as asked (the whole address: the links in the page name the host).
+        asked = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()
+        data = answer_cache.answer(f"findings:{asked}", self._etag(pk), self._findings_page)
+        if data is None:
+            return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(data)
+
+    def _findings_page(self) -> dict | None:
+        request = self.request
         latest = ScanReport.objects.filter(release=self.get_object()).newest_first()
         report = latest.values_list("id", flat=True).first()
         if report is None:
-            return Response({"detail": "This release has not been scanned yet."}, status=status.HTTP_404_NOT_FOUND)
+            return None
         findings = Finding.objects.filter(report_id=report)
         if asks_to_filter(FindingFilter, request.query_params):
             filtered = FindingFilter(request.query_params, queryset=findings)
@@ -246,7 +265,7 @@ class ReleaseViewSet(ReleaseEvidenceActions,
         # severity_rank is stored (Finding): the default order is read from the finding_most_severe_first index
         findings = findings.order_by(*self._finding_order(request))
         page = self.paginate_queryset(findings)
-        return self.get_paginated_response(FindingSerializer(page, many=True).data)
+        return self.get_paginated_response(FindingSerializer(page, many=True).data).data
 
     @staticmethod
     def _finding_order(request) -> "list[str]":  # quoted: `list` in this class body is the action
