@@ -453,7 +453,9 @@ def memory_phase(base: str, token: str, release_id: int, master_pid: int, count:
 
     get(paths[0][1])  # opens the connection
     sock = conn.sock
-    serving = worker_serving(sock, port, workers)
+    # Sync workers close every connection after its answer: then each worker serves a share of the requests
+    # (serving None), and every worker's growth is the measure.
+    serving = worker_serving(sock, port, workers) if sock is not None else None
     snapshots = [("at the start", {pid: rss_kib(pid) for pid in workers})]
     statuses = Counter()
     # A first large answer in a worker grows its heap once (allocator arenas, cached querysets' classes):
@@ -590,11 +592,15 @@ def print_memory(m: dict) -> None:
     rows = []
     for pid in snapshots[0][1]:
         values = [snap[pid] for _, snap in snapshots]
-        name = f"{pid} (served them all)" if pid == m["serving"] else f"{pid} (idle: control)"
+        shared = m["serving"] is None
+        name = f"{pid} (served a share)" if shared else (
+            f"{pid} (served them all)" if pid == m["serving"] else f"{pid} (idle: control)")
         growth = f"{(values[-1] - values[1]) / 1024:+.1f} MiB"
         rows.append([name] + [f"{v / 1024:.1f} MiB" for v in values] +
-                    [f"**{growth}**" if pid == m["serving"] else growth])
-    print("\n### gunicorn worker memory (VmRSS) across sequential reads of the large release, one connection\n")
+                    [f"**{growth}**" if shared or pid == m["serving"] else growth])
+    how = ("a new connection each (sync workers), served by every worker" if m["serving"] is None
+           else "one connection")
+    print(f"\n### gunicorn worker memory (VmRSS) across sequential reads of the large release, {how}\n")
     print(table(header, rows))
     print("\nAnswers: " + ", ".join(f"{label} {status}: {n}" for (label, status), n in m["statuses"]) +
           ("" if m["same"] else ". **The connection was reopened or a worker replaced: the serving worker may "
@@ -681,7 +687,7 @@ def main() -> int:
                              "of its own; every release is still followed to its decision (the drain)")
     parser.add_argument("--large-findings", type=int, default=5000)
     parser.add_argument("--releases", type=int, default=300, help="seeded releases besides the large one")
-    parser.add_argument("--drain-seconds", type=float, default=45,
+    parser.add_argument("--drain-seconds", type=float, default=150,
                         help="after a phase, wait this long at most for its releases to leave the pipeline")
     parser.add_argument("--memory-requests", type=int, default=100, help="per read, for the memory phase (0: skip)")
     parser.add_argument("--burst", type=int, default=0, help="burst mode: submit this many releases at once")
