@@ -19,18 +19,28 @@ REQUEST = "releases.add_release"
 READ = "releases.view_release"
 
 
-def can_read(user) -> bool:
-    """Remembered for READ_ACCESS_CACHE_SECONDS: it is asked on every API request, and costs two queries."""
+def _remembered(user, perm: str, name: str) -> bool:
+    """user.has_perm(perm), remembered for READ_ACCESS_CACHE_SECONDS: it is asked on every API request
+    (reading) or every release request, and costs two queries (the user's and the groups' permissions)."""
     if not (user and user.is_authenticated):
         return False
     if not settings.READ_ACCESS_CACHE_SECONDS:
-        return user.has_perm(READ)
-    key = f"can-read:{user.pk}"
+        return user.has_perm(perm)
+    key = f"{name}:{user.pk}"
     allowed = caches["requests"].get(key)
     if allowed is None:
-        allowed = user.has_perm(READ)
+        allowed = user.has_perm(perm)
         caches["requests"].set(key, allowed, settings.READ_ACCESS_CACHE_SECONDS)
     return allowed
+
+
+def can_read(user) -> bool:
+    return _remembered(user, READ, "can-read")
+
+
+def can_request(user) -> bool:
+    """Requesting a release: a role taken away stops requesting within READ_ACCESS_CACHE_SECONDS too."""
+    return _remembered(user, REQUEST, "can-request")
 
 
 class CanReadGateway(BasePermission):
@@ -48,7 +58,7 @@ class CanRequestRelease(BasePermission):
     message = "Only requesters may request releases (group 'requesters')."
 
     def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm(REQUEST))
+        return can_request(request.user)
 
 
 class CanManageRelease(BasePermission):

@@ -63,3 +63,23 @@ def test_a_removed_role_stops_reading_within_the_cache_time(owner, django_user_m
         assert client.get("/api/releases/").status_code == 200  # still remembered
         caches["requests"].delete(f"can-read:{user.pk}")  # what the expiry does
     assert client.get("/api/releases/").status_code == 403
+
+
+@pytest.mark.parametrize("cache_seconds", [10, 0])
+def test_a_removed_requester_stops_requesting_within_the_cache_time(django_user_model, settings, cache_seconds):
+    """The same rule for requesting a release (permissions.can_request): remembered, then refused."""
+    from django.core.cache import caches
+
+    settings.READ_ACCESS_CACHE_SECONDS = cache_seconds
+    user = django_user_model.objects.create_user("quitter", password="pw-quitter-123")
+    user.groups.add(Group.objects.get(name="requesters"))
+    client = token_client(user)
+    body = {"model_name": "clean-model", "model_version": "1", "target_environment": "staging"}
+    assert client.post("/api/releases/", body, format="json").status_code == 201
+    user.groups.clear()
+    if cache_seconds:
+        assert client.post("/api/releases/", body, format="json").status_code == 201  # still remembered
+        caches["requests"].delete(f"can-request:{user.pk}")  # what the expiry does
+        caches["requests"].delete(f"can-read:{user.pk}")
+    refused = client.post("/api/releases/", body, format="json")
+    assert refused.status_code == 403 and "requesters" in refused.json()["detail"]
