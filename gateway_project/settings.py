@@ -133,7 +133,7 @@ CACHES = {
     "requests": {**_REDIS_CACHE, "KEY_PREFIX": "gateway-requests"} if REDIS_URL else {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "requests",
         "OPTIONS": {"MAX_ENTRIES": 10_000}},
-    # A release's detail and scan report, under the release's ETag (releases/api/answer_cache.py).
+    # A release's detail, scan report and findings pages, under its ETag (releases/api/answer_cache.py).
     "answers": {**_REDIS_CACHE, "KEY_PREFIX": "gateway-answers"} if REDIS_URL else {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "answers",
         "OPTIONS": {"MAX_ENTRIES": env_int("ANSWER_CACHE_ENTRIES", 256, minimum=1)}},

@@ -110,3 +110,38 @@ def test_findings_pages_are_kept_per_address_and_follow_a_new_report(api, owner)
     large_report(release, 2)
     record_event(release, "re-evaluated")
     assert api.get(base).json()["count"] == 2
+
+
+def test_a_cache_that_is_down_costs_the_work_not_the_answer(api, owner, monkeypatch):
+    """With REDIS_URL the cache can fail: a kept answer only saves work, so the answer is computed."""
+    from releases.api import answer_cache
+
+    class Down:
+        def get(self, key):
+            raise ConnectionError("redis is down")
+
+        def set(self, *args, **kwargs):
+            raise ConnectionError("redis is down")
+
+    release = make_release(owner, status=Status.SCANNING_DEPENDENCIES)
+    large_report(release, 3)
+    transition(release, Status.SCAN_FAILED, message="failed")
+    monkeypatch.setattr(answer_cache, "_cache", lambda: Down())
+    for path in (f"/api/releases/{release.pk}/", f"/api/releases/{release.pk}/scan/",
+                 f"/api/releases/{release.pk}/scan/findings/"):
+        assert api.get(path).status_code == 200
+
+
+def test_a_cache_that_fails_only_on_writes_still_answers(api, owner, monkeypatch):
+    from releases.api import answer_cache
+
+    class ReadOnly:
+        def get(self, key):
+            return None
+
+        def set(self, *args, **kwargs):
+            raise ConnectionError("read-only replica")
+
+    monkeypatch.setattr(answer_cache, "_cache", lambda: ReadOnly())
+    release = make_release(owner)
+    assert api.get(f"/api/releases/{release.pk}/").json()["id"] == release.pk

@@ -14,11 +14,14 @@ Authorization is not cached: the view checks the caller and finds the tag throug
 visible releases before it looks here, and an answer holds nothing that depends on who asks.
 """
 import json
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import caches
 from rest_framework.utils.encoders import JSONEncoder
+
+log = logging.getLogger(__name__)
 
 
 def _cache():
@@ -31,11 +34,19 @@ def answer(kind: str, etag: str | None, compute: Callable[[], object]) -> object
     if etag is None or not settings.ANSWER_CACHE_SECONDS:
         return compute()
     key = f"{kind}:{etag}"
-    found = _cache().get(key)
+    try:
+        found = _cache().get(key)
+    except Exception:  # the cache (Redis) is down: a kept answer only saves work, so compute it
+        log.warning("answer cache unreadable; computing %s", kind, exc_info=True)
+        return compute()
     if found is not None:
         return found
     data = compute()
-    # Size as the client gets it; an answer larger than the bound is served, not kept.
-    if len(json.dumps(data, cls=JSONEncoder)) <= settings.ANSWER_CACHE_MAX_BYTES:
-        _cache().set(key, data, settings.ANSWER_CACHE_SECONDS)
+    # Size as the client gets it; an answer larger than the bound is served, not kept. None (nothing to
+    # show yet, a 404) is not kept: it is cheap, and the cache's own "missing".
+    if data is not None and len(json.dumps(data, cls=JSONEncoder)) <= settings.ANSWER_CACHE_MAX_BYTES:
+        try:
+            _cache().set(key, data, settings.ANSWER_CACHE_SECONDS)
+        except Exception:
+            log.warning("answer cache unwritable; %s served without keeping it", kind, exc_info=True)
     return data
