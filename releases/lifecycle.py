@@ -87,9 +87,10 @@ def transition(
 
 
 def record_creation(release: Release, actor, message: str = "Release requested.") -> None:
-    """The first event of every release, and its first step (within the caller's transaction)."""
-    ReleaseEvent.objects.create(
-        release=release, from_status="", to_status=release.status, actor=actor, message=message,
+    """The first event of every release, and its first step: in the transaction that inserted the release
+    (ReleaseEvent.open_chain refuses to run outside one)."""
+    ReleaseEvent.open_chain(
+        release, from_status="", to_status=release.status, actor=actor, message=message,
         data={"model_name": release.model_name, "requested_ref": release.requested_ref,
               "environment": release.environment.name},
     )

@@ -19,7 +19,9 @@ class IdempotencyMismatch(Exception):
 def request_release(user, *, model_name: str, requested_ref: str, environment: Environment) -> Release:
     """Raises promotion.PromotionRefused when the predecessor environment's step is missing."""
     promotion.check(model_name, "" if requested_ref.startswith("@") else requested_ref, environment)
-    with transaction.atomic():
+    # savepoint=False: inside request_release_idempotent's transaction a savepoint would only add two
+    # round trips; nothing here is caught and carried on from, so a failure fails the whole transaction.
+    with transaction.atomic(savepoint=False):
         release = Release.objects.create(
             model_name=model_name, requested_ref=requested_ref, environment=environment, requested_by=user
         )

@@ -53,6 +53,23 @@ def test_create_by_version(api, owner):
     assert [e["to_status"] for e in body["events"]] == [Status.PENDING]
 
 
+def test_a_created_release_is_answered_as_stored_in_a_bounded_number_of_queries(api):
+    api.post(URL, BODY, format="json")  # warm: the token's last use, the requester's permissions
+    with CaptureQueriesContext(connection) as captured:
+        created = api.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-answer")
+    assert created.status_code == 201, created.json()
+    sql = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]  # the test's transaction
+    # Token, environment, key lookup; the release, its first event and the key inserted; the detail's scan,
+    # files and events. Not: a lock or head query for the first event (no one else can see the new release)
+    # nor reading the release back (the 201 is built from the instance just committed).
+    assert len(sql) == 9, sql
+    assert not [q for q in sql if q.startswith('SELECT "releases_release"')], sql
+    stored = api.get(f"{URL}{created.json()['id']}/")
+    assert created.json() == stored.json()  # ... and it says what the database says
+    replayed = api.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-answer")
+    assert replayed.json() == stored.json()
+
+
 @pytest.mark.parametrize("alias", ["champion", "@champion"])
 def test_create_by_alias_accepts_with_or_without_at(api, alias):
     body = {"model_name": "fraud-detector", "model_alias": alias, "target_environment": "staging"}

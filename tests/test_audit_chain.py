@@ -192,6 +192,26 @@ def test_the_unique_sequence_refuses_a_fork_even_without_the_guard(owner):
         sql(f"INSERT INTO {TABLE} ({columns}, message) SELECT {columns}, 'fork' FROM {TABLE} WHERE id = %s", [first.pk])
 
 
+def test_a_second_first_event_is_refused_and_nothing_is_stored(owner):
+    # open_chain (a create's first event) reads no head: the unique sequence is what stops it forking a chain.
+    release = make_release(owner)
+    record_creation(release, owner)
+    record_event(release, "a note", actor=owner)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReleaseEvent.open_chain(release, from_status="", to_status=release.status, actor=owner, message="again")
+    assert list(release.events.order_by("sequence").values_list("sequence", "message")) == [
+        (1, "Release requested."), (2, "a note")]
+    assert problems() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_event_outside_the_releases_transaction_is_refused(restored_environments, owner):
+    release = make_release(owner)  # committed on its own: another writer may already have linked to it
+    with pytest.raises(transaction.TransactionManagementError):
+        record_creation(release, owner)
+    assert not release.events.exists()
+
+
 def test_the_guard_is_in_place_after_the_whole_migration_chain():
     # A later migration that rebuilds the table on SQLite drops the trigger with it: this fails then.
     assert list(audit_chain.guard_problems()) == []
@@ -230,8 +250,9 @@ def _append_in_threads(release_id: int, writers: int, each: int) -> list:
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_make_one_linear_chain(restored_environments, owner):
     for _ in range(3):  # several rounds: a race that passes once by luck fails here
-        release = make_release(owner)
-        record_creation(release, owner)
+        with transaction.atomic():  # a release and its first event are written together
+            release = make_release(owner)
+            record_creation(release, owner)
         assert _append_in_threads(release.pk, writers=6, each=5) == []
         sequences = list(ReleaseEvent.objects.filter(release=release).order_by("sequence")
                          .values_list("sequence", flat=True))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from releases import audit_chain, audit_hash
 from releases.lifecycle import record_creation, record_event, transition
@@ -41,14 +41,16 @@ def verify_log(*args) -> tuple[int, str]:
 @pytest.fixture
 def history(owner):
     """A release with five events (creation, moves, notes), and a second release with two."""
-    release = make_release(owner)
-    record_creation(release, owner)
+    with transaction.atomic():  # a release and its first event are written together
+        release = make_release(owner)
+        record_creation(release, owner)
     release = transition(release, Status.SCANNING_DEPENDENCIES, message="scanning")
     record_event(release, "a note", actor=owner, data={"score": 0.93, "tags": ["é", 1e2]})
     release = transition(release, Status.CANCELLED, actor=owner, message="no longer needed")
     record_event(release, "after the end", data={"n": 1})
-    other = make_release(owner, model_name="other")
-    record_creation(other, owner)
+    with transaction.atomic():
+        other = make_release(owner, model_name="other")
+        record_creation(other, owner)
     record_event(other, "other note")
     return release, other
 

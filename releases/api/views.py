@@ -127,28 +127,26 @@ class ReleaseViewSet(ReleaseEvidenceActions,
         data = serializer.validated_data
         fields = {"model_name": data["model_name"], "requested_ref": data["requested_ref"],
                   "environment": data["target_environment"]}
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        headers = {}
         try:
-            release, headers = self._create(request, key, fields, headers)
+            release, replayed = self._create(request, request.headers.get(IDEMPOTENCY_HEADER), fields)
         except promotion.PromotionRefused as exc:
             return _conflict(str(exc))
         except services.IdempotencyMismatch as exc:
             return _conflict(str(exc))
-        release = self.get_queryset().get(pk=release.pk)
-        headers["Location"] = f"/api/releases/{release.pk}/"
+        headers = {"Location": f"/api/releases/{release.pk}/"}
+        if replayed:  # the key's release as it is now, with what its detail shows
+            headers["Idempotent-Replayed"] = "true"
+            release = self.get_queryset().get(pk=release.pk)
+        # A new release is answered from the instance just committed: its environment and requester are
+        # the objects it was made with, so reading it back would only cost a query.
         return Response(ReleaseDetailSerializer(release).data, status=status.HTTP_201_CREATED, headers=headers)
 
-    def _create(self, request, key, fields, headers):
+    def _create(self, request, key, fields) -> tuple[Release, bool]:
         if key is None:
-            release = services.request_release(request.user, **fields)
-        else:
-            if not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
-                raise ValidationError({IDEMPOTENCY_HEADER: [f"Must be 1-{IDEMPOTENCY_KEY_MAX} printable characters."]})
-            release, replayed = services.request_release_idempotent(request.user, key, **fields)
-            if replayed:
-                headers["Idempotent-Replayed"] = "true"
-        return release, headers
+            return services.request_release(request.user, **fields), False
+        if not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+            raise ValidationError({IDEMPOTENCY_HEADER: [f"Must be 1-{IDEMPOTENCY_KEY_MAX} printable characters."]})
+        return services.request_release_idempotent(request.user, key, **fields)
 
     @extend_schema(responses={200: ReleaseDetailSerializer, 304: None, 404: None},
                    parameters=[OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, required=False,

@@ -199,6 +199,24 @@ class ReleaseEvent(models.Model):
             link_to_chain([self])
             super().save(*args, **kwargs)
 
+    @classmethod
+    def open_chain(cls, release: Release, **fields) -> "ReleaseEvent":
+        """Insert the first event of `release`, a row the caller's transaction has just inserted.
+
+        No other transaction can see that row yet: there is no writer to wait for and no predecessor
+        to read, so the event takes sequence 1 after GENESIS without link_to_chain's lock and head
+        queries (two of a create's round trips). Called on a release that already has events, the
+        unique (release, sequence) refuses it and the caller's transaction fails: nothing is linked
+        out of order."""
+        if transaction.get_autocommit():
+            raise transaction.TransactionManagementError(
+                "open_chain inserts a release's first event in the transaction that inserted the release.")
+        event = cls(release=release, **fields)
+        audit_hash.canonical_data(_as_stored(event.data))
+        _link(event, (0, audit_hash.GENESIS), _usernames_of([event]))
+        super(ReleaseEvent, event).save(force_insert=True)
+        return event
+
     def delete(self, *args, **kwargs):
         raise AppendOnlyError(APPEND_ONLY)
 
@@ -226,12 +244,17 @@ def link_to_chain(events: list[ReleaseEvent]) -> None:
     for event in events:
         if event.to_status is None:  # a note (lifecycle.record_event): the status as it is now, under the lock
             event.from_status = event.to_status = statuses.get(event.release_id)
-        sequence, previous = heads[event.release_id]
-        event.sequence = sequence + 1
-        event.created_at = timezone.now()
-        event.actor_username = usernames.get(event.actor_id, "")
-        event.chain_hash = audit_hash.chain_hash(event.chained_fields(), previous)
-        heads[event.release_id] = (event.sequence, event.chain_hash)
+        heads[event.release_id] = _link(event, heads[event.release_id], usernames)
+
+
+def _link(event: ReleaseEvent, head: tuple[int, str], usernames: dict) -> tuple[int, str]:
+    """Place `event` after `head` (the newest link's sequence and hash); returns the new head."""
+    sequence, previous = head
+    event.sequence = sequence + 1
+    event.created_at = timezone.now()
+    event.actor_username = usernames.get(event.actor_id, "")
+    event.chain_hash = audit_hash.chain_hash(event.chained_fields(), previous)
+    return event.sequence, event.chain_hash
 
 
 def _usernames_of(events: list[ReleaseEvent]) -> dict:
