@@ -86,16 +86,17 @@ def transition(
     return Release.objects.select_related("environment", "requested_by").get(pk=release.pk)
 
 
-def record_creation(release: Release, actor, message: str = "Release requested.") -> None:
+def record_creation(release: Release, actor, message: str = "Release requested.") -> ReleaseEvent:
     """The first event of every release, and its first step: in the transaction that inserted the release
     (ReleaseEvent.open_chain refuses to run outside one)."""
-    ReleaseEvent.open_chain(
+    event = ReleaseEvent.open_chain(
         release, from_status="", to_status=release.status, actor=actor, message=message,
         data={"model_name": release.model_name, "requested_ref": release.requested_ref,
               "environment": release.environment.name},
     )
     release_id, status = release.pk, release.status
     transaction.on_commit(lambda: queue.enqueue_step(release_id, status))
+    return event
 
 
 def record_event(release: Release, message: str, *, actor=None, data: dict | None = None) -> ReleaseEvent:

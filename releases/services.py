@@ -1,6 +1,7 @@
 """What people (through the API, the portal or admin) can do to releases."""
 import hashlib
 import json
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -8,7 +9,7 @@ from django.utils import timezone
 from releases import promotion
 from releases.builds import promote
 from releases.lifecycle import record_creation, transition
-from releases.models import Build, Environment, IdempotencyKey, Release
+from releases.models import Build, Environment, IdempotencyKey, Release, ReleaseEvent
 from releases.statuses import RETRY_ENTRY, Status, Step
 
 
@@ -16,7 +17,20 @@ class IdempotencyMismatch(Exception):
     """The Idempotency-Key was already used for a different request."""
 
 
-def request_release(user, *, model_name: str, requested_ref: str, environment: Environment) -> Release:
+@dataclass(frozen=True)
+class Requested:
+    """What asking for a release gave: the release, and its first event when this call created it (None
+    when an Idempotency-Key gave back the release an earlier call created)."""
+
+    release: Release
+    first_event: ReleaseEvent | None
+
+    @property
+    def replayed(self) -> bool:
+        return self.first_event is None
+
+
+def request_release(user, *, model_name: str, requested_ref: str, environment: Environment) -> Requested:
     """Raises promotion.PromotionRefused when the predecessor environment's step is missing."""
     promotion.check(model_name, "" if requested_ref.startswith("@") else requested_ref, environment)
     # savepoint=False: inside request_release_idempotent's transaction a savepoint would only add two
@@ -25,26 +39,28 @@ def request_release(user, *, model_name: str, requested_ref: str, environment: E
         release = Release.objects.create(
             model_name=model_name, requested_ref=requested_ref, environment=environment, requested_by=user
         )
-        record_creation(release, actor=user)
-    return release
+        return Requested(release, record_creation(release, actor=user))
 
 
-def request_release_idempotent(user, key: str, **request) -> tuple[Release, bool]:
-    """Create a release once per (user, key). Returns (release, replayed)."""
+def request_release_idempotent(user, key: str, **request) -> Requested:
+    """Create a release once per (user, key); the same key again gives back that release."""
     fingerprint = _fingerprint(request)
-    existing = IdempotencyKey.objects.select_related("release").filter(user=user, key=key).first()
+    keys = IdempotencyKey.objects.filter(user=user, key=key).values_list("request_hash", "release_id")
+    existing = keys.first()
     if existing is None:
         try:
             with transaction.atomic():
-                release = request_release(user, **request)
-                IdempotencyKey.objects.create(user=user, key=key, request_hash=fingerprint, release=release)
-                return release, False
+                requested = request_release(user, **request)
+                IdempotencyKey.objects.create(user=user, key=key, request_hash=fingerprint,
+                                              release=requested.release)
+                return requested
         except IntegrityError:
             # A concurrent request with the same key won; its release is the answer.
-            existing = IdempotencyKey.objects.select_related("release").get(user=user, key=key)
-    if existing.request_hash != fingerprint:
+            existing = keys.get()
+    request_hash, release_id = existing
+    if request_hash != fingerprint:
         raise IdempotencyMismatch(f"Idempotency-Key {key!r} was already used with a different request body.")
-    return existing.release, True
+    return Requested(Release.objects.select_related("environment", "requested_by").get(pk=release_id), None)
 
 
 def _fingerprint(request: dict) -> str:

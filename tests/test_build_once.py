@@ -71,7 +71,7 @@ def approve_and_build(release: Release, approvers: list) -> str:
 
 def request(owner, env: str, ref: str = "2") -> Release:
     return services.request_release(owner, model_name=CLEAN, requested_ref=ref,
-                                    environment=Environment.objects.get(name=env))
+                                    environment=Environment.objects.get(name=env)).release
 
 
 # --- The chain, with a real build ------------------------------------------------------------------

@@ -126,19 +126,30 @@ class ReleaseDetailSerializer(PlannedSerializer, ReleaseSerializer):
         newest = self._newest_events(obj)
         return len(newest) if len(newest) < LIST_LIMIT else obj.events.count()  # counted only when over
 
+    def _just_created(self, obj) -> bool:
+        """Is `obj` the release this request created (context "first_event", its creation event)? Then
+        its answer is as committed: that one event, no files, no scan, and none of them is read."""
+        first = self.context.get("first_event")
+        return first is not None and first.release_id == obj.pk
+
     def _newest_events(self, obj) -> list:
         """The newest LIST_LIMIT events, read once per answer (this serializer's, not the instance's)."""
         read = self.__dict__.setdefault("_newest_events_of", {})
         if obj.pk not in read:
-            read[obj.pk] = list(obj.events.select_related("actor").order_by("-created_at", "-id")[:LIST_LIMIT])
+            read[obj.pk] = [self.context["first_event"]] if self._just_created(obj) else list(
+                obj.events.select_related("actor").order_by("-created_at", "-id")[:LIST_LIMIT])
         return read[obj.pk]
 
     @extend_schema_field(ReleaseFileSerializer(many=True))
     def get_files(self, obj):
+        if self._just_created(obj):
+            return []
         return ReleaseFileSerializer(ReleaseFile.objects.filter(release_id=obj.pk).defer("content"), many=True).data
 
     @extend_schema_field(ScanSummarySerializer(allow_null=True))
     def get_latest_scan(self, obj):
+        if self._just_created(obj):
+            return None
         report = ScanReport.objects.filter(release_id=obj.pk).newest_first().only(
             "id", "release_id", "scanner", "passed", "summary", "counts", "possible_counts", "created_at").first()
         return None if report is None else ScanSummarySerializer(report).data

@@ -11,6 +11,7 @@ from releases import promotion, services
 from releases.api import answer_cache, conditional
 from releases.api.evidence import ReleaseEvidenceActions
 from releases.api.filters import FindingFilter, ReleaseFilter, asks_to_filter
+from releases.api.pagination import ValuesCountedApart
 from releases.api.read_plans import plan_for
 from releases.api.serializers import (
     LIST_LIMIT,
@@ -98,7 +99,7 @@ class ReleaseViewSet(ReleaseEvidenceActions,
         """Releases, newest first; filters status (repeat for several), environment, model_name,
         model_name_contains, requested_by, created_after, created_before."""
         plan = plan_for(ReleaseSerializer)  # answered from values() rows: no model instances
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*plan.columns))
+        page = self.paginate_queryset(ValuesCountedApart(self.filter_queryset(self.get_queryset()), plan.columns))
         return self.get_paginated_response(plan.represent_values(page))
 
     def _etag(self, pk) -> str | None:
@@ -128,22 +129,21 @@ class ReleaseViewSet(ReleaseEvidenceActions,
         fields = {"model_name": data["model_name"], "requested_ref": data["requested_ref"],
                   "environment": data["target_environment"]}
         try:
-            release, replayed = self._create(request, request.headers.get(IDEMPOTENCY_HEADER), fields)
+            requested = self._create(request, request.headers.get(IDEMPOTENCY_HEADER), fields)
         except promotion.PromotionRefused as exc:
             return _conflict(str(exc))
         except services.IdempotencyMismatch as exc:
             return _conflict(str(exc))
-        headers = {"Location": f"/api/releases/{release.pk}/"}
-        if replayed:  # the key's release as it is now, with what its detail shows
+        headers = {"Location": f"/api/releases/{requested.release.pk}/"}
+        if requested.replayed:  # the key's release as it is now
             headers["Idempotent-Replayed"] = "true"
-            release = self.get_queryset().get(pk=release.pk)
-        # A new release is answered from the instance just committed: its environment and requester are
-        # the objects it was made with, so reading it back would only cost a query.
-        return Response(ReleaseDetailSerializer(release).data, status=status.HTTP_201_CREATED, headers=headers)
+        # A new release is answered as committed, from the objects it was made with: nothing is read back.
+        detail = ReleaseDetailSerializer(requested.release, context={"first_event": requested.first_event})
+        return Response(detail.data, status=status.HTTP_201_CREATED, headers=headers)
 
-    def _create(self, request, key, fields) -> tuple[Release, bool]:
+    def _create(self, request, key, fields) -> services.Requested:
         if key is None:
-            return services.request_release(request.user, **fields), False
+            return services.request_release(request.user, **fields)
         if not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
             raise ValidationError({IDEMPOTENCY_HEADER: [f"Must be 1-{IDEMPOTENCY_KEY_MAX} printable characters."]})
         return services.request_release_idempotent(request.user, key, **fields)
