@@ -372,7 +372,31 @@ BUILD_REGISTRY_TLS_VERIFY = env_bool("BUILD_REGISTRY_TLS_VERIFY", True)
 BUILD_REGISTRY_USERNAME = env_str("BUILD_REGISTRY_USERNAME", "")
 BUILD_REGISTRY_PASSWORD = env_str("BUILD_REGISTRY_PASSWORD", "")  # or a token; also from _FILE
 BUILD_REGISTRY_TIMEOUT_SECONDS = env_int("BUILD_REGISTRY_TIMEOUT_SECONDS", 15, minimum=1)
-BUILD_BASE_IMAGE = env_str("BUILD_BASE_IMAGE", "scratch")
+# The base of every locally built image, by digest (a tag can move): `manage.py build_base_image` makes the
+# default one here (Debian 12 minbase with Python) and prints its reference. "scratch" is the one exception:
+# a files-only image with no Python and no server, which is never smoke-tested, so an environment whose
+# policy requires a smoke test refuses it. Empty: the local backend refuses to build.
+BUILD_BASE_IMAGE = env_str("BUILD_BASE_IMAGE", "")
+if BUILD_BASE_IMAGE not in ("", "scratch") and not re.fullmatch(r"[a-z0-9][^@\s]*@sha256:[0-9a-f]{64}",
+                                                                  BUILD_BASE_IMAGE):
+    raise ImproperlyConfigured(
+        f"BUILD_BASE_IMAGE must name an image by digest (name@sha256:<64 hex>), not {BUILD_BASE_IMAGE[:200]!r}: "
+        "a tag can be moved to another image after it was scanned. `manage.py build_base_image` makes a local "
+        "base and prints its reference; 'scratch' builds a files-only image that cannot serve.")
+# Where build_base_image keeps its root file system tarball (outside the checkout, so fresh clones on the same
+# machine reuse it) and where it records the base it pushed.
+CACHE_HOME = Path(env_str("GATEWAY_CACHE_DIR", str(Path.home() / ".cache" / "model-release-gateway")))
+BUILD_BASE_CACHE_DIR = CACHE_HOME / "base"
+BUILD_BASE_RECORD = Path(env_str("BUILD_BASE_RECORD", str(VAR_DIR / "base-image.json")))
+# Wheels of locked packages, downloaded once (checked against the lock's hashes on every install).
+BUILD_WHEEL_CACHE_DIR = CACHE_HOME / "wheels"
+# The serving image: MLflow's scoring server on this port (ExposedPorts), as this user (never root).
+SERVING_PORT = env_int("SERVING_PORT", 8080, minimum=1)
+# The scoring server of a model that declares neither mlflow nor mlflow-skinny (releases.locking.runtime).
+SERVING_MLFLOW_VERSION = env_str("SERVING_MLFLOW_VERSION", "3.17.2")
+# The smoke test of every locally built image (releases.builds.smoke): from start to a prediction, and memory.
+SMOKE_TEST_TIMEOUT_SECONDS = env_int("SMOKE_TEST_TIMEOUT_SECONDS", 120, minimum=5)
+SMOKE_TEST_MEMORY_MB = env_int("SMOKE_TEST_MEMORY_MB", 4096, minimum=256)
 BUILDAH_ROOT = Path(env_str("BUILDAH_ROOT", str(VAR_DIR / "buildah")))
 BUILD_MAX_MODEL_BYTES = env_int("BUILD_MAX_MODEL_BYTES", 2 * 1024**3, minimum=1)
 BUILD_STEP_TIMEOUT_SECONDS = env_int("BUILD_STEP_TIMEOUT_SECONDS", 60, minimum=1)

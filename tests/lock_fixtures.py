@@ -7,6 +7,9 @@ from tests.osv_records import CRITICAL_V3, record
 from tests.package_index import Package
 
 PYTHON_ENV = "python: 3.10.12\nbuild_dependencies: []\ndependencies: [-r requirements.txt]\n"
+# The serving runtime every lock gets (releases.locking.runtime), as stand-ins with no dependencies.
+RUNTIME = {"mlflow-skinny": "3.17.2", "pandas": "2.2.2"}
+RUNTIME_PACKAGES = [Package(name, version) for name, version in RUNTIME.items()]
 # toplib -> midlib -> leaflib: three levels, and leaflib 2.5 has a CRITICAL advisory.
 PACKAGES = [
     Package("toplib", "1.0", ["midlib>=1.1"]),
@@ -21,6 +24,7 @@ PACKAGES = [
     Package("pyonly312", "1.0", requires_python=">=3.12"),
     Package("yamluser", "1.0", ["PyYAML>=5"]),
     Package("PyYAML", "5.3.1"),
+    *RUNTIME_PACKAGES,
 ]
 LEAF_ADVISORY = record("GHSA-leaf-0001", "leaflib", [{"introduced": "2.1"}, {"fixed": "2.6"}], vector=CRITICAL_V3,
                        summary="leaflib runs what it reads")

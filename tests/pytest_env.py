@@ -8,6 +8,9 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "k" * 50)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# The build plumbing's tests push files-only images (seconds); the serving image tests build on the real base
+# (tests/serving.py) and set BUILD_BASE_IMAGE to its digest themselves.
+os.environ.setdefault("BUILD_BASE_IMAGE", "scratch")
 
 
 def _session_signing_key() -> None:

@@ -10,7 +10,7 @@ from releases.locking.resolver import ResolverUnavailable
 from releases.models import DependencyLock, Environment, EnvironmentPolicy, Finding, Release, ScanReport
 from releases.statuses import Status
 from tests.hanging import hanging_server
-from tests.lock_fixtures import LEAF_ADVISORY, locked_release, model_files, sha256
+from tests.lock_fixtures import LEAF_ADVISORY, RUNTIME, RUNTIME_PACKAGES, locked_release, model_files, sha256
 from tests.osv_records import DEFAULT_SET, sync_records
 from tests.package_index import Package, package_index
 
@@ -36,11 +36,12 @@ def test_the_lock_pins_the_whole_closure_with_the_index_hashes(lock_index):
     lock = service.make_lock(model_files("toplib\n"), "warn")
     assert lock.outcome == Outcome.RESOLVED, lock.message
     packages = {p.name: p for p in lockfile.parse(lock.content, 100)}
-    assert {name: p.version for name, p in packages.items()} == {"toplib": "1.0", "midlib": "1.2", "leaflib": "2.5"}
+    assert {name: p.version for name, p in packages.items()} == {"toplib": "1.0", "midlib": "1.2", "leaflib": "2.5",
+                                                                 **RUNTIME}
     assert packages["leaflib"].hashes == [served_hash(lock_index, "leaflib-2.5-py3-none-any.whl")]
     assert packages["toplib"].declared and packages["leaflib"].chain == ["toplib", "midlib"]
     assert "winlib" not in packages  # its marker is for Windows: the target is Linux
-    assert (lock.package_count, lock.python_version, lock.platform) == (3, "3.10.12", "x86_64-manylinux_2_28")
+    assert (lock.package_count, lock.python_version, lock.platform) == (5, "3.10.12", "x86_64-manylinux_2_28")
     assert lock.sha256 == sha256(lock.content.encode()) and lock.uv_version.startswith("uv 0.13.9")
     assert "--hash=sha256:" in lock.content and "==" in lock.content
 
@@ -64,7 +65,8 @@ def test_python_version_comes_from_the_model_and_its_absence_is_refused(lock_ind
     assert lock.outcome == Outcome.UNRESOLVABLE
     assert lock.message == ("not resolved: no Python version to resolve for: neither python_env.yaml (python:) nor "
                             "conda.yaml (python=X.Y) names one")
-    assert lock_index.requests == [] or all("pyonly312" in r for r in lock_index.requests)
+    assert all(any(name in r for name in ("pyonly312", "mlflow-skinny", "mlflow_skinny", "pandas"))
+               for r in lock_index.requests)  # toplib was never asked for: no Python, no resolution
 
 
 def test_conflicting_python_versions_are_refused_with_both_places(lock_index):
@@ -77,8 +79,8 @@ def test_conflicting_python_versions_are_refused_with_both_places(lock_index):
 def test_conda_packages_are_not_locked_and_the_lock_says_so(lock_index):
     conda = "dependencies:\n  - python=3.10.12\n  - numpy=1.19.0\n  - pip:\n    - toplib\n"
     lock = service.make_lock({"MLmodel": "flavors: {}\n", "conda.yaml": conda}, "warn")
-    assert lock.outcome == Outcome.RESOLVED and lock.package_count == 3
-    assert lock.notes == ["1 conda package(s) are not in the lock (conda's solver and channels choose them); they "
+    assert lock.outcome == Outcome.RESOLVED and lock.package_count == 3 + len(RUNTIME)
+    assert lock.notes[:1] == ["1 conda package(s) are not in the lock (conda's solver and channels choose them); they "
                           "are scanned as declared: numpy"]
 
 
@@ -89,7 +91,7 @@ def test_an_sdist_only_package_is_unresolvable_and_its_build_code_never_runs(loc
     assert lock.outcome == Outcome.UNRESOLVABLE
     assert "buildme==1.0 has no usable wheels" in lock.message and "building from source is disabled" in lock.message
     assert not lock_index.build_marker.exists()  # setup.py would have written it
-    assert not any(r.startswith("/files/") for r in lock_index.requests)  # not even downloaded
+    assert not any(r.startswith("/files/buildme") for r in lock_index.requests)  # not even downloaded
 
 
 @pytest.mark.parametrize("line", ["leaflib @ http://127.0.0.1:9/leaflib-2.5-py3-none-any.whl",
@@ -106,7 +108,7 @@ def test_a_direct_reference_is_refused_before_anything_is_asked(lock_index, line
 def test_a_wheel_that_requires_a_url_is_refused_by_the_resolver_without_fetching_it(settings, tmp_path):
     with hanging_server() as elsewhere:
         sneaky = Package("sneaky", "1.0", [f"payload @ {elsewhere}/payload-1.0-py3-none-any.whl"])
-        with package_index([sneaky], tmp_path / "built") as (url, index):
+        with package_index([sneaky, *RUNTIME_PACKAGES], tmp_path / "built") as (url, index):
             settings.PACKAGE_INDEX_URL, settings.DEPENDENCY_LOCK_CACHE_DIR = url, tmp_path / "cache"
             lock = service.make_lock(model_files("sneaky\n"), "require")
     assert lock.outcome == Outcome.UNRESOLVABLE and "URL dependencies must be expressed as direct" in lock.message
@@ -260,7 +262,8 @@ def test_admin_refuses_an_unknown_knob_value_and_adds_no_version(admin_client):
 # --- A later environment keeps its predecessor's versions ---------------------------------------------
 
 def test_a_later_environment_prefers_the_predecessors_lock_and_gets_the_same_digest(owner, settings, tmp_path):
-    chain = [Package("toplib", "1.0", ["midlib"]), Package("midlib", "1.2", ["leaflib<3"]), Package("leaflib", "2.0")]
+    chain = [Package("toplib", "1.0", ["midlib"]), Package("midlib", "1.2", ["leaflib<3"]), Package("leaflib", "2.0"),
+             *RUNTIME_PACKAGES]
     with package_index(chain, tmp_path / "built") as (url, index):
         index.page_max_age = 0  # every run sees what the mirror serves now
         settings.PACKAGE_INDEX_URL, settings.DEPENDENCY_LOCK_CACHE_DIR = url, tmp_path / "cache"

@@ -59,10 +59,10 @@ def fetched(owner, use_mlflow, locked_model, lock_index, tmp_path):
 @pytest.mark.mlflow
 def test_the_fetch_step_stores_the_lock_with_the_release(fetched, lock_index):
     lock = DependencyLock.objects.get(release=fetched)
-    assert lock.outcome == "resolved" and lock.package_count == 3 and "leaflib==2.5" in lock.content
+    assert lock.outcome == "resolved" and lock.package_count == 5 and "leaflib==2.5" in lock.content
     event = fetched.events.get(to_status=Status.SCANNING_DEPENDENCIES)
-    assert event.data["dependency_lock"] == {"outcome": "resolved", "sha256": lock.sha256, "packages": 3}
-    assert f"Locked 3 packages (sha256 {lock.sha256[:12]}" in event.message
+    assert event.data["dependency_lock"] == {"outcome": "resolved", "sha256": lock.sha256, "packages": 5}
+    assert f"Locked 5 packages (sha256 {lock.sha256[:12]}" in event.message
     assert lock.index_url == lock_index.url
 
 
@@ -126,7 +126,7 @@ def test_the_scan_api_shows_the_lock_and_who_pulled_a_finding_in(api, owner, loc
     release, lock = locked_release(owner, "toplib\n")
     steps.scan_dependencies(release.pk)
     scan = api.get(f"/api/releases/{release.pk}/scan/").json()
-    assert scan["dependency_lock"]["sha256"] == lock.sha256 and scan["dependency_lock"]["packages"] == 3
+    assert scan["dependency_lock"]["sha256"] == lock.sha256 and scan["dependency_lock"]["packages"] == 5
     assert "content" not in scan["dependency_lock"]
     findings = api.get(f"/api/releases/{release.pk}/scan/findings/").json()["results"]
     assert [(f["package"], f["pulled_in_by"], f["source_file"]) for f in findings] == [

@@ -15,6 +15,8 @@ from releases.builds.completion import Outcome, record_completion
 
 MAX_BODY_BYTES = 64 * 1024
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+SMOKE_FIELDS = ("passed", "pinged", "endpoint", "status", "latency_ms", "ready_seconds", "input_sha256",
+                "answer_sha256", "message", "log_tail", "image")
 
 
 class CallbackSerializer(serializers.Serializer):
@@ -28,6 +30,24 @@ class CallbackSerializer(serializers.Serializer):
     dependency_lock_sha256 = serializers.RegexField(
         r"^[0-9a-f]{64}$", required=False, allow_blank=True,
         help_text="The SHA-256 of the dependency lock the build installed; another than the one sent fails the build.")
+
+    base_image = serializers.RegexField(
+        r"^[^@\s]+@sha256:[0-9a-f]{64}$", required=False, allow_blank=True, max_length=512,
+        help_text="The base image the build started from, by digest.")
+    smoke_test = serializers.DictField(
+        required=False, help_text='The smoke test of the pushed digest: {"passed": bool, "endpoint", "status", '
+        '"latency_ms", "ready_seconds", "input_sha256", "message"}. Required where the environment\'s policy has '
+        'require_smoke_test; one that did not pass fails the build.')
+
+    def validate_smoke_test(self, value: dict) -> dict:
+        if not isinstance(value.get("passed"), bool):
+            raise serializers.ValidationError('A smoke test says whether it passed: "passed": true or false.')
+        kept = {key: value[key] for key in SMOKE_FIELDS if key in value}
+        if any(not isinstance(v, (str, int, float, bool)) or (isinstance(v, str) and len(v) > 2000)
+               for v in kept.values()):
+            raise serializers.ValidationError("Smoke test fields are numbers, booleans or strings of at most "
+                                              "2000 characters.")
+        return kept
 
     def validate_digest(self, value: str) -> str:
         if value and not DIGEST_RE.fullmatch(value):

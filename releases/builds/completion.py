@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from releases.builds import smoke
 from releases.evidence import attest
 from releases.lifecycle import transition
 from releases.locking import shipping
 from releases.models import Build, CallbackDelivery, Release
+from releases.policies import current_rules
 from releases.statuses import Status, Step
 
 
@@ -31,7 +33,9 @@ class Completion:
 
 def record_completion(delivery: str, data: dict, *, operational: bool = False) -> Completion:
     """`data`: build_id or release_id, status ("succeeded"/"failed"), image_reference, digest, log_url, message,
-    and optionally dependency_lock_sha256 (the lock the build installed: another than the scanned one fails it).
+    and optionally dependency_lock_sha256 (the lock the build installed: another than the scanned one fails it),
+    base_image (by digest) and smoke_test (releases.builds.smoke.SmokeResult: one that did not pass fails the
+    build; none where the environment's policy requires one fails it too).
 
     `operational`: the builder could not build for a reason outside the build (the local builder
     could not download the model): the release goes to FAILED (step build, retryable), not BUILD_FAILED.
@@ -61,7 +65,8 @@ def record_completion(delivery: str, data: dict, *, operational: bool = False) -
                        fields={"failed_step": Step.BUILD})
         elif build.state == Build.State.SUCCEEDED:
             release = transition(release, Status.SUCCEEDED,
-                                 message=f"{_DONE[build.kind]}: {build.image_reference}@{build.image_digest}",
+                                 message=f"{_DONE[build.kind]}: {build.image_reference}@{build.image_digest}. "
+                                         f"{smoke.describe(build.smoke_test)}",
                                  data={"build": build.pk, "delivery": delivery, "log_url": build.log_url},
                                  fields={"image_reference": build.image_reference, "image_digest": build.image_digest})
             attest.attest(release, build)  # in this transaction: if signing fails, SUCCEEDED is not written
@@ -79,15 +84,32 @@ _DONE = {Build.Kind.BUILD: "Image built", Build.Kind.REBUILD: "Image rebuilt",
          Build.Kind.PROMOTE: "Image promoted by digest"}
 
 
+def _smoke_refusal(build: Build, data: dict) -> str:
+    """Why a build that reports success is refused for its smoke test ("" if it is not): a reported smoke test
+    that did not pass always is; none at all is where the environment's policy requires one."""
+    smoke = data.get("smoke_test")
+    if isinstance(smoke, dict) and not smoke.get("passed"):
+        return f"the image failed its smoke test: {str(smoke.get('message', ''))[:500]}"
+    if smoke:
+        return ""
+    _rules, policy = current_rules(build.release.environment)
+    if policy is not None and policy.require_smoke_test:
+        return (f"the {build.release.environment.name} policy (v{policy.version}) requires a passed smoke test of the "
+                "image, and the build reported none")
+    return ""
+
+
 def _seen(delivery: str) -> bool:
     return CallbackDelivery.objects.filter(delivery_id=delivery).exists()
 
 
 def _finish(build: Build, data: dict) -> None:
     succeeded = data["status"] == "succeeded"
-    other_lock = shipping.installed_other_lock(build, data.get("dependency_lock_sha256"))
-    if succeeded and other_lock:  # what was scanned is not what ships: the image is refused
-        succeeded, data = False, {**data, "message": other_lock}
+    refusal = shipping.installed_other_lock(build, data.get("dependency_lock_sha256")) or _smoke_refusal(build, data)
+    if succeeded and refusal:  # what was scanned is not what ships, or the image did not serve: refused
+        succeeded, data = False, {**data, "message": refusal}
+    build.smoke_test = data.get("smoke_test") or build.smoke_test
+    build.base_image = data.get("base_image", "") or build.base_image
     build.state = Build.State.SUCCEEDED if succeeded else Build.State.FAILED
     build.finished_at = timezone.now()
     build.log_url = data.get("log_url", "") or build.log_url

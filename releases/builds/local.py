@@ -19,6 +19,7 @@ Every container is named `gateway-build-<build id>` and every committed image
 and removed (`remove_leftovers`): the storage stays flat however many builds run.
 """
 import hashlib
+import json
 import logging
 import os
 import re
@@ -36,7 +37,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from releases import leases, model_manifest
+from releases.builds import base_image, buildah, serving, smoke, wheels
 from releases.builds.base import BuildTriggerError, Started, build_request
+from releases.builds.buildah import BuildFailure
 from releases.builds.completion import record_completion
 from releases.locking import shipping
 from releases.mlflow_source import apply_request_bounds
@@ -44,12 +47,10 @@ from releases.models import Build
 
 log = logging.getLogger(__name__)
 PREFIX = "gateway-build-"
+DEPS_PREFIX = "gateway-deps:"  # localhost/gateway-deps:<key>: the base plus one lock's venv, kept for reuse
+INSTALL_TIMEOUT_SECONDS = 900
 OWN_NAME = re.compile(rf"(?:localhost/)?{PREFIX}(\d+)(?::latest)?")
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
-
-
-class BuildFailure(Exception):
-    """The build itself failed: reported as a failed build (BUILD_FAILED), not an outage."""
 
 
 def name_for(build_id: int) -> str:
@@ -96,7 +97,8 @@ def run(build_id: int) -> str:
         deadline = time.monotonic() + _time_left(build)
         try:
             completion = build_image(build, deadline)
-        except BuildTriggerError as exc:  # MLflow down, buildah missing: retryable, not the build's fault
+        except (BuildTriggerError, buildah.BuildahMissing, wheels.IndexUnavailable) as exc:
+            # MLflow or the package index down, buildah missing: retryable, not the build's fault
             completion, operational = {"status": "failed", "message": str(exc)}, True
         except BuildFailure as exc:
             completion = {"status": "failed", "message": str(exc)}
@@ -120,57 +122,145 @@ def _beat(build_id: int) -> bool:
 
 
 def build_image(build: Build, deadline: float) -> dict:
+    """Build, push and smoke-test the release's image; the completion to record (see serving for the layers)."""
     release = build.release
     info = build_request(build)
     reference = f"{repository_for(release.model_name)}:v{release.model_version}-r{release.pk}-a{build.attempt}"
     name = name_for(build.pk)
+    base = _base_reference()
+    lock = _verified_lock(release)
     with tempfile.TemporaryDirectory(prefix=PREFIX) as tmp:
         model_dir = _download_model(release, Path(tmp) / "download")
         try:
-            _buildah(["from", "--name", name,
-                      "--pull-never" if settings.BUILD_BASE_IMAGE == "scratch" else "--pull",
-                      settings.BUILD_BASE_IMAGE], deadline)
-            _buildah(["copy", name, str(model_dir), "/model"], deadline)
-            lock_sha256 = _ship_lock(release, name, Path(tmp), deadline)
-            labels = {
-                "org.opencontainers.image.title": release.model_name,
-                "gateway.model.name": release.model_name, "gateway.model.version": release.model_version,
-                "gateway.release.id": str(release.pk), "gateway.scan.report": str(info["scan_report_id"] or ""),
-                "gateway.policy.version": str(info["policy_version"] or ""),
-                "gateway.environment": release.environment.name,
-                **({shipping.LOCK_LABEL: lock_sha256} if lock_sha256 else {}),
-            }
-            config = ["config", "--env", "MLFLOW_MODEL_URI=/model"]
-            for key, value in labels.items():
-                config += ["--label", f"{key}={value}"]
-            _buildah(config + [name], deadline)
-            image = _buildah(["commit", "--quiet", name, f"localhost/{name}"], deadline)
+            start_from = "scratch" if base == "scratch" else _deps_image(base, lock, deadline)
+            _buildah(["from", "--name", name, "--pull-never", start_from], deadline)
+            _buildah(["copy", "--chown", "0:0", name, str(model_dir), serving.MODEL_DIR], deadline)
+            if lock is not None:
+                path = Path(tmp) / shipping.LOCK_FILE
+                path.write_bytes(lock.content.encode())
+                _buildah(["copy", "--chown", "0:0", name, str(path), shipping.LOCK_PATH_IN_IMAGE], deadline)
+            labels = _labels(release, info, base, lock)
+            config = _files_only_config(labels) if base == "scratch" else serving.config_args(labels)
+            _buildah(["config", *config, name], deadline)
+            image = _buildah(["commit", "--quiet", "--timestamp", "0", name, f"localhost/{name}"], deadline)
             digest_file = Path(tmp) / "digest"
-            _buildah(["push", f"--tls-verify={'true' if settings.BUILD_REGISTRY_TLS_VERIFY else 'false'}",
-                      "--digestfile", str(digest_file), f"localhost/{name}", f"docker://{reference}"], deadline)
+            _buildah(["push", buildah.tls_flag(), "--digestfile", str(digest_file), f"localhost/{name}",
+                      f"docker://{reference}"], deadline)
             digest = digest_file.read_text().strip()
         finally:
             _remove(build.pk)  # pushed or not, nothing of this build stays in local storage
-    Build.objects.filter(pk=build.pk).update(external_id=image[:256])
-    return {"status": "succeeded", "image_reference": reference, "digest": digest,
-            "dependency_lock_sha256": lock_sha256}
+        Build.objects.filter(pk=build.pk).update(external_id=image[:256])
+        completion = {"status": "succeeded", "image_reference": reference, "digest": digest,
+                      "dependency_lock_sha256": lock.sha256 if lock else "",
+                      "base_image": "" if base == "scratch" else base}
+        if base == "scratch" or lock is None:
+            return completion  # nothing can serve: no smoke result (an environment that requires one refuses it)
+        pushed = f"{reference.rsplit(':', 1)[0]}@{digest}"
+        result = smoke.run(pushed, build.pk, smoke.example_of(model_dir), deadline)
+    if not result.get("passed"):
+        tail = result.get("log_tail", "")
+        message = f"the image {pushed} failed its smoke test: {result.get('message', '')}"
+        raise BuildFailure(message + (f"\nLast lines of the container's log:\n{tail}" if tail else ""))
+    return {**completion, "smoke_test": smoke.stored(result)}
 
 
-def _ship_lock(release, name: str, tmp: Path, deadline: float) -> str:
-    """Put the release's lock in the image (and, on a base image with Python, install exactly it); its sha256.
+def _base_reference() -> str:
+    """BUILD_BASE_IMAGE, already checked at start to be a digest reference or scratch."""
+    if not settings.BUILD_BASE_IMAGE:
+        raise BuildTriggerError("BUILD_BASE_IMAGE is not set: run `manage.py build_base_image` and set it to the "
+                                "reference it prints (or to 'scratch' for files-only images).")
+    return settings.BUILD_BASE_IMAGE
 
-    The bytes written are checked against the digest recorded at fetch time: the image ships the scanned lock."""
+
+def _verified_lock(release):
+    """The release's lock, its bytes checked against the digest recorded when it was scanned (None: no lock)."""
     lock = shipping.shipped_lock(release)
-    if lock is None:
-        return ""
-    path = tmp / shipping.LOCK_FILE
-    path.write_bytes(lock.content.encode())
-    if hashlib.sha256(path.read_bytes()).hexdigest() != lock.sha256:
+    if lock is not None and hashlib.sha256(lock.content.encode()).hexdigest() != lock.sha256:
         raise BuildFailure("the dependency lock does not match the digest recorded when it was scanned")
-    _buildah(["copy", name, str(path), shipping.LOCK_PATH_IN_IMAGE], deadline)
-    if settings.BUILD_BASE_IMAGE != "scratch":  # scratch has no Python to install with
-        _buildah(["run", "--isolation", "chroot", name, "--", *shipping.install_command()], deadline)
-    return lock.sha256
+    return lock
+
+
+def _deps_image(base: str, lock, deadline: float) -> str:
+    """The base plus the locked venv, committed once per (base, lock, recipe) and reused by later builds.
+
+    Without a lock there is nothing to install: the base itself (the image will not serve)."""
+    key = serving.deps_key(base, lock.sha256 if lock else "")
+    image = f"localhost/{DEPS_PREFIX}{key[:32]}"
+    if buildah.exists(image):
+        return image
+    work = f"gateway-deps-work-{key[:12]}-{os.getpid()}"
+    _call(["rm", work], 60)
+    try:
+        _buildah(["from", "--name", work, buildah.tls_flag(), f"docker://{base}"], deadline)
+        if lock is not None:
+            _check_python(work, lock, deadline)
+            wheel_dir = wheels.download(lock.content, lock.python_version, max(deadline - time.monotonic(), 1))
+            with tempfile.TemporaryDirectory(prefix="gateway-lock-") as lock_dir:
+                (Path(lock_dir) / shipping.LOCK_FILE).write_text(lock.content)
+                _install(work, wheel_dir, Path(lock_dir), deadline)
+        _buildah(["commit", "--quiet", "--timestamp", "0", work, image], deadline)
+    finally:
+        _call(["rm", work], 60)
+    return image
+
+
+def _install(work: str, wheel_dir: Path, lock_dir: Path, deadline: float) -> None:
+    """pip in the image, with no network (`unshare --net`): only the mounted wheels, each checked by hash."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise BuildFailure(f"the build did not finish within {settings.BUILD_TIMEOUT_MINUTES} minutes")
+    args = ["unshare", "--net", "--", *buildah.command(
+        ["run", "--isolation", "chroot", "--user", "0:0", "-v", f"{wheel_dir}:/wheels:ro", "-v", f"{lock_dir}:/lock:ro",
+         "--env", "SOURCE_DATE_EPOCH=0", "--env", "PIP_NO_CACHE_DIR=1", work, "--", "sh", "-c",
+         serving.INSTALL_SCRIPT])]
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=min(left, INSTALL_TIMEOUT_SECONDS),
+                              check=False, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    except subprocess.TimeoutExpired:
+        raise BuildFailure("installing the dependency lock did not finish in time") from None
+    if proc.returncode != 0:
+        log.error("installing the lock failed (exit %s): %s", proc.returncode, proc.stderr.strip()[-3000:])
+        raise BuildFailure(f"installing the dependency lock failed (exit {proc.returncode}): "
+                           f"{proc.stderr.strip()[-600:]}")
+
+
+def _check_python(work: str, lock, deadline: float) -> None:
+    """The model's Python (the lock's target) must be the base's: another minor version is refused before
+    anything is installed."""
+    labels = json.loads(_buildah(["inspect", "--format", "{{json .OCIv1.Config.Labels}}", work], deadline) or "{}")
+    have = (labels or {}).get(base_image.PYTHON_LABEL, "")
+    if not have:
+        raise BuildFailure(f"the base image does not say which Python it has (label {base_image.PYTHON_LABEL}); "
+                           "use one made by `manage.py build_base_image`")
+    if base_image.python_minor(have) != base_image.python_minor(lock.python_version):
+        raise BuildFailure(f"the model needs Python {base_image.python_minor(lock.python_version)} (its lock was "
+                           f"resolved for Python {lock.python_version}, from python_env.yaml or conda.yaml), and the "
+                           f"base image BUILD_BASE_IMAGE has Python {have}")
+
+
+def _labels(release, info: dict, base: str, lock) -> dict[str, str]:
+    labels = {
+        "org.opencontainers.image.title": release.model_name,
+        "org.opencontainers.image.version": str(release.model_version),
+        "org.opencontainers.image.description": f"MLflow model {release.model_name} version "
+                                                f"{release.model_version}, served by MLflow's scoring server",
+        "gateway.model.name": release.model_name, "gateway.model.version": release.model_version,
+        "gateway.release.id": str(release.pk), "gateway.scan.report": str(info["scan_report_id"] or ""),
+        "gateway.policy.version": str(info["policy_version"] or ""),
+        "gateway.environment": release.environment.name, "gateway.recipe": serving.RECIPE_VERSION,
+        **({shipping.LOCK_LABEL: lock.sha256} if lock else {}),
+    }
+    if base != "scratch":
+        name, _, digest = base.partition("@")
+        labels.update({"org.opencontainers.image.base.name": name, "org.opencontainers.image.base.digest": digest})
+    return labels
+
+
+def _files_only_config(labels: dict[str, str]) -> list[str]:
+    args = ["--env", f"MLFLOW_MODEL_URI={serving.MODEL_DIR}"]
+    for key, value in labels.items():
+        args += ["--label", f"{key}={value}"]
+    return args
 
 
 def _download_model(release, into: Path) -> Path:
@@ -197,32 +287,14 @@ def _download_model(release, into: Path) -> Path:
 
 
 def _buildah(args: list[str], deadline: float) -> str:
-    """One buildah call, bounded by BUILD_STEP_TIMEOUT_SECONDS and by what is left of the whole build."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise BuildFailure(f"the build did not finish within {settings.BUILD_TIMEOUT_MINUTES} minutes")
-    timeout = min(settings.BUILD_STEP_TIMEOUT_SECONDS, left)
-    try:
-        proc = _call(args, timeout)
-    except subprocess.TimeoutExpired:
-        raise BuildFailure(f"buildah {args[0]} did not finish within {timeout:g} s") from None
-    if proc.returncode != 0:
-        # buildah's text names the registry and paths: the build's log keeps it, the release says what failed
-        log.error("buildah %s failed (exit %s): %s", args[0], proc.returncode, proc.stderr.strip()[-2000:])
-        doing = {"push": "pushing the image to BUILD_REGISTRY", "from": "preparing the base image",
-                 "copy": "copying the model in", "commit": "committing the image",
-                 "run": "installing the dependency lock"}.get(args[0], args[0])
-        raise BuildFailure(f"buildah failed while {doing} (exit {proc.returncode}); see the build log.")
-    return proc.stdout.strip()
+    return buildah.run(args, deadline)
 
 
 def _call(args: list[str], timeout: float) -> subprocess.CompletedProcess:
-    base = ["buildah", "--storage-driver", "vfs", "--root", str(settings.BUILDAH_ROOT / "storage"),
-            "--runroot", str(settings.BUILDAH_ROOT / "run")]
     try:
-        return subprocess.run(base + args, capture_output=True, text=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise BuildTriggerError("buildah is not installed (Debian package `buildah`).") from None
+        return buildah.call(args, timeout)
+    except buildah.BuildahMissing as exc:
+        raise BuildTriggerError(str(exc)) from None
 
 
 # --- Cleanup --------------------------------------------------------------------------------------

@@ -207,4 +207,6 @@ def copy(release: Release, source: Build) -> dict:
             from None
     if digest != source.image_digest or tagged != digest:  # the promise itself, read back from the registry
         raise Refused(f"Promotion refused: the registry's {tag} names {tagged}, not {source.image_digest}.")
-    return {"status": "succeeded", "image_reference": f"{target.repo_ref}:{tag}", "digest": digest}
+    # The same digest, so the same smoke test: the promotion carries its source's result (and base).
+    return {"status": "succeeded", "image_reference": f"{target.repo_ref}:{tag}", "digest": digest,
+            "smoke_test": source.smoke_test, "base_image": source.base_image}

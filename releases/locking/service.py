@@ -7,7 +7,7 @@ missing, or an environment that requires a lock on a gateway with no PACKAGE_IND
 """
 from django.conf import settings
 
-from releases.locking import inputs, lockfile, resolver
+from releases.locking import inputs, lockfile, resolver, runtime
 from releases.locking.resolver import ResolverUnavailable
 from releases.models import DependencyLock, LockRequirement
 from releases.policies import current_rules
@@ -32,7 +32,7 @@ def make_lock(files: dict[str, str], resolve_dependencies: str, preferred: str =
         return DependencyLock(outcome=Outcome.OFF, message="no package index is configured (PACKAGE_INDEX_URL)")
     common = {"platform": settings.DEPENDENCY_LOCK_PLATFORM, "index_url": resolver.public_index_url(index_url)}
     try:
-        lock_input = inputs.build(parse_environment(files))
+        lock_input = runtime.with_runtime(inputs.build(parse_environment(files)))
     except inputs.Refused as exc:
         return DependencyLock(outcome=Outcome.UNRESOLVABLE, message=f"not resolved: {exc}", **common)
     common.update(python_version=lock_input.python_version, notes=lock_input.notes)

@@ -35,6 +35,11 @@ class Build(models.Model):
     source_build = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # The dependency lock this build was asked to install (DependencyLock.sha256; empty: the release has none).
     dependency_lock_sha256 = models.CharField(max_length=64, blank=True)
+    # The base image the build started from, by digest (empty: scratch, or a backend that did not say).
+    base_image = models.CharField(max_length=512, blank=True)
+    # The smoke test of the pushed digest (releases.builds.smoke.SmokeResult); a promotion carries its source's.
+    # None: none was run or reported.
+    smoke_test = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -65,6 +65,10 @@ class EnvironmentPolicy(models.Model):
     model_file_unknown = models.CharField(
         max_length=8, choices=Action.choices, default=Action.WARN,
         help_text="Imports in model files that are neither dangerous nor expected for the model's flavor.")
+    require_smoke_test = models.BooleanField(
+        default=False, help_text="A build must report a passed smoke test of its pushed digest (the image started, "
+        "/ping and a prediction answered) before the release can succeed. The local backend always runs one; a "
+        "remote backend reports it in its callback.")
     metric_gates = models.JSONField(default=list, blank=True,
                                     help_text='e.g. [{"metric": "accuracy", "op": ">=", "value": 0.9}]')
     required_tags = models.JSONField(default=list, blank=True, help_text='e.g. ["git_sha"]')

@@ -1,0 +1,68 @@
+"""The serving image's recipe: where things go, what starts, and who runs it. One place for all backends.
+
+Layers, from the bottom: the base (by digest), the locked dependencies in a venv (one layer, shared by every
+model version with the same lock on the same base), then the model's files and its lock (one layer). Each is
+committed with a fixed timestamp and the install writes hash-based bytecode (SOURCE_DATE_EPOCH), so the same
+base, lock, model files and recipe give the same image digest.
+
+The image runs MLflow's pyfunc scoring server (uvicorn) from the venv, as the base's non-root user, with the
+model owned by root and so read-only to it. Its config alone starts it: Entrypoint + Cmd, ExposedPorts.
+"""
+import hashlib
+import json
+
+from django.conf import settings
+
+VENV = "/opt/venv"
+MODEL_DIR = "/model"
+RECIPE_VERSION = "mlflow-pyfunc-1"  # change it when anything below changes what an image holds
+USER = "10001:10001"  # releases.builds.base_image's `model` user
+INPUT_EXAMPLE = "serving_input_example.json"  # what MLflow writes when a model is logged with an input example
+# pip is run from a throw-away venv against the image's venv (`--python`), so pip itself is not installed in an
+# image whose every package must be in the lock. Wheels only, no network (the step runs in `unshare --net`).
+INSTALL_SCRIPT = (
+    f"set -e; python3 -m venv --without-pip {VENV}; python3 -m venv /tmp/installer; "
+    f"/tmp/installer/bin/python -m pip --python {VENV}/bin/python install --quiet --no-input "
+    "--disable-pip-version-check --no-index --find-links /wheels --require-hashes --no-deps --only-binary :all: "
+    "-r /lock/requirements.lock.txt; rm -rf /tmp/installer /root/.cache"
+)
+
+
+def entrypoint() -> list[str]:
+    return [f"{VENV}/bin/python", "-m", "uvicorn", "mlflow.pyfunc.scoring_server.app:app"]
+
+
+def cmd() -> list[str]:
+    return ["--host", "0.0.0.0", "--port", str(settings.SERVING_PORT)]
+
+
+def environment() -> dict[str, str]:
+    return {
+        "PATH": f"{VENV}/bin:/usr/local/bin:/usr/bin:/bin",
+        "__pyfunc_model_path__": MODEL_DIR,  # where mlflow.pyfunc.scoring_server.app loads the model from
+        "MLFLOW_MODEL_URI": MODEL_DIR,
+        "PYTHONDONTWRITEBYTECODE": "1",  # the image is read-only to its user; the venv ships its bytecode
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "HOME": "/tmp",
+    }
+
+
+def healthcheck() -> str:
+    """The check a runtime should use (OCI images carry no HEALTHCHECK: it is a label)."""
+    return json.dumps({"http_get": "/ping", "port": settings.SERVING_PORT, "interval_seconds": 10})
+
+
+def config_args(labels: dict[str, str]) -> list[str]:
+    """`buildah config` arguments for the final image."""
+    args = ["--user", USER, "--workingdir", "/tmp", "--port", f"{settings.SERVING_PORT}/tcp",
+            "--entrypoint", json.dumps(entrypoint()), "--cmd", json.dumps(cmd()), "--stop-signal", "SIGTERM"]
+    for name, value in environment().items():
+        args += ["--env", f"{name}={value}"]
+    for name, value in {**labels, "gateway.healthcheck": healthcheck()}.items():
+        args += ["--label", f"{name}={value}"]
+    return args
+
+
+def deps_key(base_reference: str, lock_sha256: str) -> str:
+    """The dependency layer's identity: the same base, lock and recipe give the same layer."""
+    return hashlib.sha256(f"{base_reference}\n{lock_sha256}\n{RECIPE_VERSION}\n{INSTALL_SCRIPT}".encode()).hexdigest()
