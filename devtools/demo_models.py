@@ -50,6 +50,55 @@ def log_model(client: MlflowClient, name: str, pip_requirements=None, conda_env=
     return str(mv.version)
 
 
+SERVING_PACKAGES = ("scikit-learn", "numpy", "scipy", "pandas", "skops")
+
+
+def serving_requirements() -> list[str]:
+    """Pins of this interpreter's own versions, so the image serves the model with what trained it."""
+    from importlib.metadata import version
+
+    return [f"mlflow-skinny=={version('mlflow-skinny')}", *(f"{name}=={version(name)}" for name in SERVING_PACKAGES)]
+
+
+def training_data(rows: int = 200, seed: int = 7):
+    """A small synthetic fraud data set: amount, hour, distance from home, and card age (days)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"amount": rng.gamma(2.0, 60.0, rows), "hour": rng.integers(0, 24, rows).astype(float),
+                          "distance_km": rng.exponential(12.0, rows), "card_age_days": rng.integers(1, 3000, rows)
+                          .astype(float)})
+    risk = frame.amount / 200 + (frame.hour < 5) * 1.5 + frame.distance_km / 30 - frame.card_age_days / 1500
+    return frame, (risk + rng.normal(0, 0.3, rows) > 1.2).astype(int)
+
+
+def log_sklearn_model(client: MlflowClient, name: str, example=None, metrics=None, tags=None,
+                      alias: str | None = "champion"):
+    """Log a real scikit-learn model trained on `training_data`, with its signature and an input example
+    (MLflow writes serving_input_example.json from it); return (version, model, example)."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = training_data()
+    model = LogisticRegression(max_iter=500).fit(features, labels)
+    example = features.head(3) if example is None else example
+    mlflow.set_experiment(f"demo-{name}")
+    with mlflow.start_run():
+        for key, value in (metrics or {}).items():
+            mlflow.log_metric(key, value)
+        for key, value in (tags or {}).items():
+            mlflow.set_tag(key, value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = mlflow.sklearn.log_model(model, name="model", input_example=example,
+                                            pip_requirements=serving_requirements())
+    mv = mlflow.register_model(info.model_uri, name)
+    if alias:
+        client.set_registered_model_alias(name, alias, mv.version)
+    return str(mv.version), model, example
+
+
 def seed(tracking_uri: str) -> dict[str, str]:
     """Register each demo model once (idempotent); return name -> latest version."""
     import logging

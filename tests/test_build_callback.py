@@ -50,7 +50,8 @@ def test_success_records_reference_and_digest(build):
     release = Release.objects.get(pk=build.release_id)
     assert release.status == Status.SUCCEEDED
     assert (release.image_reference, release.image_digest) == ("registry.local/models/fraud", DIGEST)
-    assert ReleaseEvent.objects.get(release=release).message == f"Image built: registry.local/models/fraud@{DIGEST}"
+    assert ReleaseEvent.objects.get(release=release).message == (f"Image built: registry.local/models/fraud@{DIGEST}. "
+                                                                  "Not smoke-tested.")
     build.refresh_from_db()
     assert build.state == "succeeded" and build.finished_at and build.log_url == "https://ci.example/runs/7"
 
@@ -182,3 +183,63 @@ def test_parallel_copies_of_one_delivery_record_once_and_replay_the_rest(owner):
     assert sorted(answers) == [(200, False)] + [(200, True)] * (copies - 1)
     assert Release.objects.get(pk=release.pk).status == Status.SUCCEEDED
     assert ReleaseEvent.objects.filter(release=release, to_status=Status.SUCCEEDED).count() == 1
+
+
+# --- The smoke test a remote backend reports (releases.builds.completion._smoke_refusal) ----------------------
+
+PASSED_SMOKE = {"passed": True, "endpoint": "/invocations", "status": 200, "latency_ms": 14.2, "ready_seconds": 6.1,
+                "input_sha256": "cd" * 32, "message": "answered /ping and a prediction"}
+
+
+def requiring_smoke(environment):
+    from releases.models import EnvironmentPolicy
+
+    current = EnvironmentPolicy.current_for(environment.pk)
+    current.require_smoke_test, current.comment = True, "tests: smoke required"
+    current.save()  # a new version
+
+
+def test_a_passed_smoke_test_is_kept_on_the_build_and_named_in_the_event(build):
+    requiring_smoke(build.release.environment)
+    response = post({**succeeded(build), "smoke_test": {**PASSED_SMOKE, "unknown_field": "dropped"},
+                     "base_image": "registry.local/base@" + DIGEST})
+    assert response.status_code == 200, response.json()
+    build.refresh_from_db()
+    assert build.smoke_test == PASSED_SMOKE and build.base_image == "registry.local/base@" + DIGEST
+    release = Release.objects.get(pk=build.release_id)
+    assert release.status == Status.SUCCEEDED
+    assert "Smoke-tested: ready in 6.1 s, /invocations answered 200 in 14.2 ms." in release.status_message
+
+
+def test_no_smoke_test_where_the_policy_requires_one_fails_the_build(build):
+    requiring_smoke(build.release.environment)
+    assert post(succeeded(build)).status_code == 200
+    release = Release.objects.get(pk=build.release_id)
+    assert release.status == Status.BUILD_FAILED
+    assert "policy (v2) requires a passed smoke test of the image, and the build reported none" in \
+        release.status_message
+    assert release.image_digest == ""  # nothing was recorded as released
+
+
+def test_a_failed_smoke_test_fails_the_build_whatever_the_policy(build):
+    response = post({**succeeded(build), "smoke_test": {**PASSED_SMOKE, "passed": False, "status": 500,
+                                                        "message": "/invocations answered HTTP 500"}})
+    assert response.status_code == 200
+    release = Release.objects.get(pk=build.release_id)
+    assert release.status == Status.BUILD_FAILED
+    assert "the image failed its smoke test: /invocations answered HTTP 500" in release.status_message
+
+
+@pytest.mark.parametrize("smoke", [{}, {"passed": "yes"}, {"passed": True, "message": ["not", "text"]},
+                                   {"passed": True, "message": "x" * 2001}])
+def test_a_malformed_smoke_test_is_a_400_and_changes_nothing(build, smoke):
+    response = post({**succeeded(build), "smoke_test": smoke})
+    assert response.status_code == 400 and "smoke_test" in response.json()
+    assert Release.objects.get(pk=build.release_id).status == Status.BUILDING_IMAGE
+
+
+def test_production_requires_a_smoke_test_by_default():
+    from releases.models import Environment, EnvironmentPolicy
+
+    required = {env.name: EnvironmentPolicy.current_for(env.pk).require_smoke_test for env in Environment.objects.all()}
+    assert required == {"staging": False, "canary": False, "production": True}

@@ -58,6 +58,20 @@ def test_task_timeout_must_stay_below_retry():
     assert result.returncode != 0 and "TASK_RETRY_SECONDS must be greater" in result.stderr
 
 
+@pytest.mark.parametrize("reference", ["127.0.0.1:5000/models/gateway-base:1", "127.0.0.1:5000/models/gateway-base",
+                                       "debian@sha256:" + "a" * 63, "python:3.11-slim"])
+def test_a_base_image_not_named_by_digest_is_refused_at_start(reference):
+    result = _manage("check", env_overrides={**PRODUCTION_ENV, "BUILD_BASE_IMAGE": reference})
+    assert result.returncode != 0
+    assert "BUILD_BASE_IMAGE must name an image by digest (name@sha256:<64 hex>)" in result.stderr
+
+
+@pytest.mark.parametrize("reference", ["127.0.0.1:5000/models/gateway-base@sha256:" + "a" * 64, "scratch"])
+def test_a_base_image_by_digest_or_scratch_is_accepted(reference):
+    result = _manage("check", env_overrides={**PRODUCTION_ENV, "BUILD_BASE_IMAGE": reference})
+    assert result.returncode == 0, result.stderr
+
+
 def test_bad_typed_value_names_the_variable():
     result = _manage("check", env_overrides={**PRODUCTION_ENV, "MLFLOW_REQUEST_TIMEOUT_SECONDS": "soon"})
     assert result.returncode != 0 and "MLFLOW_REQUEST_TIMEOUT_SECONDS must be an integer" in result.stderr

@@ -3,6 +3,7 @@
 Every call names the gateway's own storage (BUILDAH_ROOT), so builds, the base image and smoke
 tests share layers, and nothing touches the machine's default container storage.
 """
+import json
 import logging
 import subprocess
 import time
@@ -63,3 +64,13 @@ def tls_flag() -> str:
 def exists(image: str) -> bool:
     """Whether local storage holds `image` (a name or id)."""
     return call(["inspect", "--type", "image", "--format", "{{.FromImageID}}", image], 60).returncode == 0
+
+
+def image_config(container: str, deadline: float) -> dict:
+    """The OCI config (User, Env, Entrypoint, Cmd, ExposedPorts, Labels) of a working container."""
+    try:
+        inspected = json.loads(run(["inspect", "--type", "container", container], deadline) or "{}")
+    except ValueError:
+        raise BuildFailure("buildah inspect did not answer JSON") from None
+    config = (inspected.get("OCIv1") or {}).get("config")
+    return config if isinstance(config, dict) else {}

@@ -19,7 +19,6 @@ Every container is named `gateway-build-<build id>` and every committed image
 and removed (`remove_leftovers`): the storage stays flat however many builds run.
 """
 import hashlib
-import json
 import logging
 import os
 import re
@@ -227,8 +226,7 @@ def _install(work: str, wheel_dir: Path, lock_dir: Path, deadline: float) -> Non
 def _check_python(work: str, lock, deadline: float) -> None:
     """The model's Python (the lock's target) must be the base's: another minor version is refused before
     anything is installed."""
-    labels = json.loads(_buildah(["inspect", "--format", "{{json .OCIv1.Config.Labels}}", work], deadline) or "{}")
-    have = (labels or {}).get(base_image.PYTHON_LABEL, "")
+    have = (buildah.image_config(work, deadline).get("Labels") or {}).get(base_image.PYTHON_LABEL, "")
     if not have:
         raise BuildFailure(f"the base image does not say which Python it has (label {base_image.PYTHON_LABEL}); "
                            "use one made by `manage.py build_base_image`")

@@ -57,14 +57,14 @@ def _port(config: dict) -> int:
     raise BuildFailure("the image declares no TCP port (ExposedPorts): it cannot be smoke-tested")
 
 
-def run(image: str, build_id: int, example: bytes | None, deadline: float) -> SmokeResult:
+def run(image: str, build_id: int | str, example: bytes | None, deadline: float) -> SmokeResult:
     """Start `image` (reference@digest) as its config says and probe it; the result (passed or not)."""
     name = f"gateway-smoke-{build_id}"
     buildah.call(["rm", name], 60)
     try:
         buildah.run(["from", "--name", name, buildah.tls_flag(), f"docker://{image}"], deadline,
                     doing="pulling the pushed image by digest for its smoke test")
-        config = json.loads(buildah.run(["inspect", "--format", "{{json .OCIv1.Config}}", name], deadline) or "{}")
+        config = buildah.image_config(name, deadline)
         command = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
         if not command:
             raise BuildFailure("the image's config has no Entrypoint or Cmd: nothing starts it")
