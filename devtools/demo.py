@@ -33,7 +33,7 @@ def _persisted_secret(path: Path, nbytes: int) -> str:
     return path.read_text().strip()
 
 
-def _port(preferred: int) -> int:
+def _port(preferred: int, what: str = "the web server", variable: str = "GATEWAY_PORT") -> int:
     try:
         import socket
 
@@ -42,8 +42,20 @@ def _port(preferred: int) -> int:
         return preferred
     except OSError:
         port = processes.free_port()
-        print(f"==> port {preferred} is busy: using {port} instead (choose one with --port N or GATEWAY_PORT=N)")
+        print(f"==> port {preferred} is busy: {what} uses {port} instead (choose one with {variable}=N)")
         return port
+
+
+def _registry_port(root: Path) -> int:
+    """The registry keeps its port (and its storage under var/) from run to run: the images of earlier runs are
+    named by it, and promotion refuses an image that is not in BUILD_REGISTRY's registry."""
+    remembered = root / "port"
+    preferred = int(os.environ.get("GATEWAY_REGISTRY_PORT") or (remembered.read_text() if remembered.exists() else 0)
+                    or processes.free_port())
+    port = _port(preferred, "the registry", "GATEWAY_REGISTRY_PORT")
+    root.mkdir(parents=True, exist_ok=True)
+    remembered.write_text(str(port))
+    return port
 
 
 def demo_settings(var_dir: Path, mlflow_url: str, registry: str) -> dict:
@@ -119,10 +131,11 @@ EXPECTED = {"churn-legacy": "SCAN_FAILED", "forecast-conda": "SCAN_FAILED", "fra
 IN_PROGRESS = ("PENDING", "SCANNING_DEPENDENCIES", "SCAN_PASSED", "APPROVED", "BUILDING_IMAGE")
 
 
-def smoke_check(base: str, token: str, timeout: float = 90) -> None:
-    """Release each demo model; each must end its scan as expected (vulnerable ones fail)."""
+def smoke_check(base: str, token: str, timeout: float = 900) -> dict:
+    """Release each demo model; each must end as expected (vulnerable ones fail their scan, fraud-detector is
+    built, smoke-tested and SUCCEEDED; its first build on a machine downloads its wheels). Returns that release."""
     headers = {"Authorization": f"Token {token}"}
-    urls = {}
+    urls, released = {}, {}
     for model in EXPECTED:
         body = {"model_name": model, "model_alias": "champion", "target_environment": "staging"}
         response = requests.post(f"{base}/api/releases/", json=body, headers=headers, timeout=10)
@@ -137,7 +150,9 @@ def smoke_check(base: str, token: str, timeout: float = 90) -> None:
             time.sleep(0.5)
         if release["status"] != EXPECTED[model]:
             raise SystemExit(f"smoke check failed: {model} is {release['status']}: {release['status_message']}")
-        print(f"==> {model}: {release['status']}: {release['status_message']}")
+        print(f"==> {model}: {release['status']}: {release['status_message'][:300]}")
+        if release["status"] == "SUCCEEDED":
+            released = release
     # The portal: its login page, and the bundle whitenoise serves (built and collected by the demo).
     login = requests.get(f"{base}/login/", timeout=10)
     bundle = requests.get(f"{base}/portal.js", timeout=10)
@@ -145,6 +160,24 @@ def smoke_check(base: str, token: str, timeout: float = 90) -> None:
         raise SystemExit(f"smoke check failed: portal login {login.status_code}, bundle {bundle.status_code}")
     print(f"==> portal: login page and bundle served ({len(bundle.content) // 1024} KB)")
     print("==> smoke check passed")
+    return released
+
+
+def serve_check(env: dict, release: dict, mlflow_url: str, var_dir: Path) -> None:
+    """The released image, started from its digest, answers a prediction for the model's own input example."""
+    import mlflow.artifacts
+
+    image = f"{release['image_reference'].rsplit(':', 1)[0]}@{release['image_digest']}"
+    example = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{release['model_name']}/{release['model_version']}/serving_input_example.json",
+        dst_path=str(var_dir / "examples" / str(release["id"])), tracking_uri=mlflow_url))
+    print(f"==> starting {image} (its own network, non-root) and asking it for a prediction")
+    answer = json.loads(manage(env, "smoke_image", image, "--input", str(example), capture=True))
+    print(f"==> the released image answered: predictions {answer['predictions']} "
+          f"(ready in {answer['ready_seconds']} s, {answer['latency_ms']} ms)")
+    print(f"""==> run it on your own machine:
+  podman run --rm --tls-verify=false -p 8080:8080 {image}
+  curl -s -H 'Content-Type: application/json' --data @{example} http://127.0.0.1:8080/invocations""")
 
 
 def main(argv=None) -> int:
@@ -162,7 +195,7 @@ def main(argv=None) -> int:
     var_dir.mkdir(parents=True, exist_ok=True)
     children: list = []
     mlflow = MlflowServer(var_dir / "demo-mlflow")
-    registry = Registry(var_dir / "demo-registry")
+    registry = Registry(var_dir / "demo-registry", port=_registry_port(var_dir / "demo-registry"))
 
     def shutdown(*_):
         for child in reversed(children):  # the worker (a qcluster) is stopped through its leader alone
@@ -182,6 +215,9 @@ def main(argv=None) -> int:
         registry.start()
         print(f"==> OCI registry on {registry.address}")
         demo = demo_settings(var_dir, mlflow.url, registry.address)
+        print("==> the serving base image (Debian + Python; made once, about a minute, then reused)")
+        demo["BUILD_BASE_IMAGE"] = manage({**gateway_env(demo), "BUILD_BASE_IMAGE": "scratch"}, "build_base_image",
+                                          "--quiet-reference", capture=True).strip().splitlines()[-1]
         write_env_file(var_dir / "demo.env", demo)
         env = gateway_env(demo)
         manage(env, "migrate", "--noinput", "-v0")
@@ -228,7 +264,8 @@ forecast-conda (conda numpy=1.19.0: fails). Scan report: GET /api/releases/ID/sc
 Press Ctrl-C to stop.
 """, flush=True)
         if args.smoke:
-            smoke_check(base, token)
+            released = smoke_check(base, token)
+            serve_check(env, released, mlflow.url, var_dir)
             return 0
         while all(child.poll() is None for child in children):
             time.sleep(1)

@@ -12,23 +12,20 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # MLflow suggests type hints; this model is never served
 
     class EchoModel(mlflow.pyfunc.PythonModel):
-        """A trivial model: the gateway cares about its environment, not its predictions."""
+        """A trivial model for the tests' environment files: the gateway cares about its environment here."""
 
         def predict(self, context, model_input, params=None):
             return model_input
 
 
-# name -> (pip requirements, conda env or None, metrics, tags)
+DEMO_RECIPE = "sklearn-1"  # a demo model version logged before this recipe is replaced by a new version
+VULNERABLE_PINS = ["pyyaml==5.3.1", "pillow==8.0.0", "requests==2.19.0"]
+# name -> (extra pip requirements, conda env or None, metrics, tags). Every demo model is a real scikit-learn
+# model with an input example, so each image could serve it; the bundled advisories decide which may ship.
 DEMO_MODELS = {
-    "fraud-detector": (["scikit-learn==1.5.2", "pyyaml==6.0.2", "requests==2.32.3"], None,
-                       {"accuracy": 0.95, "latency_ms": 12.0}, {"git_sha": "4f2c9e1"}),
-    "churn-legacy": (["pyyaml==5.3.1", "pillow==8.0.0", "requests==2.19.0"], None,
-                     {"accuracy": 0.91, "latency_ms": 40.0}, {"git_sha": "a17b3d0"}),
-    "forecast-conda": (None, {
-        "name": "forecast",
-        "channels": ["conda-forge"],
-        "dependencies": ["python=3.11", "numpy=1.19.0", "pip", {"pip": ["mlflow", "pandas==2.2.2"]}],
-    }, {"accuracy": 0.88, "latency_ms": 25.0}, {}),
+    "fraud-detector": ([], None, {"accuracy": 0.95, "latency_ms": 12.0}, {"git_sha": "4f2c9e1"}),
+    "churn-legacy": (VULNERABLE_PINS, None, {"accuracy": 0.91, "latency_ms": 40.0}, {"git_sha": "a17b3d0"}),
+    "forecast-conda": ([], "conda", {"accuracy": 0.88, "latency_ms": 25.0}, {}),
 }
 
 
@@ -73,8 +70,14 @@ def training_data(rows: int = 200, seed: int = 7):
     return frame, (risk + rng.normal(0, 0.3, rows) > 1.2).astype(int)
 
 
+def conda_env(extra: list[str]) -> dict:
+    """A conda environment whose conda-level numpy is old (the scanner reads conda.yaml too)."""
+    return {"name": "forecast", "channels": ["conda-forge"],
+            "dependencies": ["python=3.11", "numpy=1.19.0", "pip", {"pip": serving_requirements() + extra}]}
+
+
 def log_sklearn_model(client: MlflowClient, name: str, example=None, metrics=None, tags=None,
-                      alias: str | None = "champion"):
+                      alias: str | None = "champion", extra_requirements=(), conda: bool = False):
     """Log a real scikit-learn model trained on `training_data`, with its signature and an input example
     (MLflow writes serving_input_example.json from it); return (version, model, example)."""
     import mlflow.sklearn
@@ -87,12 +90,13 @@ def log_sklearn_model(client: MlflowClient, name: str, example=None, metrics=Non
     with mlflow.start_run():
         for key, value in (metrics or {}).items():
             mlflow.log_metric(key, value)
-        for key, value in (tags or {}).items():
+        for key, value in {**(tags or {}), "demo_recipe": DEMO_RECIPE}.items():
             mlflow.set_tag(key, value)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            info = mlflow.sklearn.log_model(model, name="model", input_example=example,
-                                            pip_requirements=serving_requirements())
+            environment = ({"conda_env": conda_env(list(extra_requirements))} if conda else
+                           {"pip_requirements": serving_requirements() + list(extra_requirements)})
+            info = mlflow.sklearn.log_model(model, name="model", input_example=example, **environment)
     mv = mlflow.register_model(info.model_uri, name)
     if alias:
         client.set_registered_model_alias(name, alias, mv.version)
@@ -100,7 +104,7 @@ def log_sklearn_model(client: MlflowClient, name: str, example=None, metrics=Non
 
 
 def seed(tracking_uri: str) -> dict[str, str]:
-    """Register each demo model once (idempotent); return name -> latest version."""
+    """Register each demo model once (idempotent: a version of this recipe is reused); name -> champion version."""
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)  # per-run banners and dependency mismatch notes
@@ -108,10 +112,20 @@ def seed(tracking_uri: str) -> dict[str, str]:
     mlflow.set_registry_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     versions = {}
-    for name, (pip_reqs, conda_env, metrics, tags) in DEMO_MODELS.items():
-        existing = client.search_model_versions(f"name='{name}'")
-        if existing:
-            versions[name] = str(max(int(mv.version) for mv in existing))
+    for name, (extra, conda, metrics, tags) in DEMO_MODELS.items():
+        current = _current_version(client, name)
+        if current:
+            versions[name] = current
             continue
-        versions[name] = log_model(client, name, pip_reqs, conda_env, metrics, tags)
+        versions[name], _model, _example = log_sklearn_model(client, name, metrics=metrics, tags=tags,
+                                                             extra_requirements=extra, conda=bool(conda))
     return versions
+
+
+def _current_version(client: MlflowClient, name: str) -> str:
+    """The newest version of `name` made by this recipe ("" if none: an older demo's echo models are replaced)."""
+    existing = client.search_model_versions(f"name='{name}'")
+    for mv in sorted(existing, key=lambda mv: int(mv.version), reverse=True):
+        if client.get_run(mv.run_id).data.tags.get("demo_recipe") == DEMO_RECIPE:
+            return str(mv.version)
+    return ""

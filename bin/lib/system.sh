@@ -1,9 +1,12 @@
 # Sourced by bin/demo and bin/test: Debian packages the local image builds need
-# (daemonless buildah, and docker-registry as the OCI registry it pushes to), and chromium.
+# (daemonless buildah, docker-registry as the OCI registry it pushes to, mmdebstrap for the
+# serving base image, iproute2's `ip` for the smoke test's own network), and chromium.
 ensure_system_packages() {
     local missing=()
     command -v buildah >/dev/null || missing+=(buildah)
     command -v docker-registry >/dev/null || missing+=(docker-registry)
+    command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+    command -v ip >/dev/null || missing+=(iproute2)
     [ ${#missing[@]} -eq 0 ] && return 0
     apt_install "${missing[@]}"
 }

@@ -1,7 +1,9 @@
-"""Calls to Debian's buildah (vfs storage, works as root without a daemon), bounded in time.
+"""Calls to Debian's buildah (rootful, no daemon), bounded in time.
 
-Every call names the gateway's own storage (BUILDAH_ROOT), so builds, the base image and smoke
-tests share layers, and nothing touches the machine's default container storage.
+Every call names the gateway's own storage (BUILDAH_ROOT, driver BUILDAH_STORAGE_DRIVER), so builds, the base
+image and smoke tests share layers, and nothing touches the machine's default container storage. overlay is the
+default: vfs copies the whole file system for every container (measured here: 29 s for a 700 MB serving image,
+against 0.07 s with overlay); vfs stays available where overlay mounts are not allowed.
 """
 import json
 import logging
@@ -28,7 +30,8 @@ _DOING = {"push": "pushing the image to BUILD_REGISTRY", "from": "preparing the 
 
 
 def command(args: list[str]) -> list[str]:
-    return ["buildah", "--storage-driver", "vfs", "--root", str(settings.BUILDAH_ROOT / "storage"),
+    return ["buildah", "--storage-driver", settings.BUILDAH_STORAGE_DRIVER,
+            "--root", str(settings.BUILDAH_ROOT / f"storage-{settings.BUILDAH_STORAGE_DRIVER}"),
             "--runroot", str(settings.BUILDAH_ROOT / "run"), *args]
 
 
@@ -66,10 +69,10 @@ def exists(image: str) -> bool:
     return call(["inspect", "--type", "image", "--format", "{{.FromImageID}}", image], 60).returncode == 0
 
 
-def image_config(container: str, deadline: float) -> dict:
-    """The OCI config (User, Env, Entrypoint, Cmd, ExposedPorts, Labels) of a working container."""
+def image_config(name: str, deadline: float, kind: str = "container") -> dict:
+    """The OCI config (User, Env, Entrypoint, Cmd, ExposedPorts, Labels) of a working container or an image."""
     try:
-        inspected = json.loads(run(["inspect", "--type", "container", container], deadline) or "{}")
+        inspected = json.loads(run(["inspect", "--type", kind, name], deadline) or "{}")
     except ValueError:
         raise BuildFailure("buildah inspect did not answer JSON") from None
     config = (inspected.get("OCIv1") or {}).get("config")

@@ -146,16 +146,17 @@ def build_image(build: Build, deadline: float) -> dict:
             _buildah(["push", buildah.tls_flag(), "--digestfile", str(digest_file), f"localhost/{name}",
                       f"docker://{reference}"], deadline)
             digest = digest_file.read_text().strip()
+            Build.objects.filter(pk=build.pk).update(external_id=image[:256])
+            completion = {"status": "succeeded", "image_reference": reference, "digest": digest,
+                          "dependency_lock_sha256": lock.sha256 if lock else "",
+                          "base_image": "" if base == "scratch" else base}
+            if base == "scratch" or lock is None:
+                return completion  # nothing can serve: no smoke result (a policy that requires one refuses it)
+            # Pulled back by digest while the layers are still here: only the manifest and config travel.
+            pushed = f"{reference.rsplit(':', 1)[0]}@{digest}"
+            result = smoke.run(pushed, build.pk, smoke.example_of(model_dir), deadline)
         finally:
             _remove(build.pk)  # pushed or not, nothing of this build stays in local storage
-        Build.objects.filter(pk=build.pk).update(external_id=image[:256])
-        completion = {"status": "succeeded", "image_reference": reference, "digest": digest,
-                      "dependency_lock_sha256": lock.sha256 if lock else "",
-                      "base_image": "" if base == "scratch" else base}
-        if base == "scratch" or lock is None:
-            return completion  # nothing can serve: no smoke result (an environment that requires one refuses it)
-        pushed = f"{reference.rsplit(':', 1)[0]}@{digest}"
-        result = smoke.run(pushed, build.pk, smoke.example_of(model_dir), deadline)
     if not result.get("passed"):
         tail = result.get("log_tail", "")
         message = f"the image {pushed} failed its smoke test: {result.get('message', '')}"
@@ -186,13 +187,15 @@ def _deps_image(base: str, lock, deadline: float) -> str:
     key = serving.deps_key(base, lock.sha256 if lock else "")
     image = f"localhost/{DEPS_PREFIX}{key[:32]}"
     if buildah.exists(image):
+        if lock is not None:
+            _check_python(buildah.image_config(image, deadline, kind="image"), lock)
         return image
     work = f"gateway-deps-work-{key[:12]}-{os.getpid()}"
     _call(["rm", work], 60)
     try:
         _buildah(["from", "--name", work, buildah.tls_flag(), f"docker://{base}"], deadline)
         if lock is not None:
-            _check_python(work, lock, deadline)
+            _check_python(buildah.image_config(work, deadline), lock)
             wheel_dir = wheels.download(lock.content, lock.python_version, max(deadline - time.monotonic(), 1))
             with tempfile.TemporaryDirectory(prefix="gateway-lock-") as lock_dir:
                 (Path(lock_dir) / shipping.LOCK_FILE).write_text(lock.content)
@@ -223,10 +226,10 @@ def _install(work: str, wheel_dir: Path, lock_dir: Path, deadline: float) -> Non
                            f"{proc.stderr.strip()[-600:]}")
 
 
-def _check_python(work: str, lock, deadline: float) -> None:
+def _check_python(config: dict, lock) -> None:
     """The model's Python (the lock's target) must be the base's: another minor version is refused before
-    anything is installed."""
-    have = (buildah.image_config(work, deadline).get("Labels") or {}).get(base_image.PYTHON_LABEL, "")
+    anything is installed (`config`: the base's, or the dependency image's, which keeps the base's labels)."""
+    have = (config.get("Labels") or {}).get(base_image.PYTHON_LABEL, "")
     if not have:
         raise BuildFailure(f"the base image does not say which Python it has (label {base_image.PYTHON_LABEL}); "
                            "use one made by `manage.py build_base_image`")

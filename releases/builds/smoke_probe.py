@@ -92,8 +92,9 @@ def probe(port: int, example: bytes | None, deadline: float, server: subprocess.
     result.update(endpoint="/invocations", status=status, latency_ms=round((time.monotonic() - sent) * 1000, 1),
                   input_sha256=hashlib.sha256(example).hexdigest(),
                   answer_sha256=hashlib.sha256(answer[:MAX_ANSWER_BYTES]).hexdigest())
-    if status != 200:
-        return {**result, "passed": False, "message": f"/invocations answered HTTP {status}"}
+    if status != 200:  # the server's own words (MLflow puts the model's error in the body) help most
+        said = answer[:600].decode("utf-8", "replace").strip()
+        return {**result, "passed": False, "message": f"/invocations answered HTTP {status}: {said}"}
     problem = well_formed(answer)
     if problem:
         return {**result, "passed": False, "message": f"/invocations answered 200, but {problem}"}

@@ -101,7 +101,22 @@ def _waivers(report: ScanReport) -> list[dict]:
 def _build(build: Build) -> dict:
     return {"id": build.pk, "backend": build.backend, "attempt": build.attempt, "external_id": build.external_id,
             "log_url": build.log_url, "image_reference": build.image_reference,
-            "started_at": _stamp(build.started_at), "finished_at": _stamp(build.finished_at)}
+            "started_at": _stamp(build.started_at), "finished_at": _stamp(build.finished_at),
+            "base_image": _base_image(build.base_image), "smoke_test": _smoke_test(build.smoke_test)}
+
+
+def _base_image(reference: str) -> dict | None:
+    """The base the image was built on, by digest (None: scratch, or a backend that did not say)."""
+    name, _, digest = reference.partition("@")
+    return {"name": name, "digest": {"sha256": digest.removeprefix("sha256:")}} if digest else None
+
+
+# What the attestation says of the smoke test: its outcome and evidence, not the server's log.
+_SMOKE_ATTESTED = ("passed", "endpoint", "status", "latency_ms", "ready_seconds", "input_sha256", "answer_sha256")
+
+
+def _smoke_test(result: dict | None) -> dict | None:
+    return {key: result[key] for key in _SMOKE_ATTESTED if key in result} if isinstance(result, dict) else None
 
 
 def _predecessors(release: Release) -> list[int]:
