@@ -36,7 +36,8 @@ def build_request(build: Build) -> dict:
     report = ScanReport.objects.latest_for(release)
     try:
         files = required(release)
-    except ManifestMismatch as exc:  # webhook and GitLab would build whatever MLflow holds: not asked at all
+        lock_fields = shipping.request_fields(release)  # the lock re-derived and checked against the fetch event
+    except (ManifestMismatch, shipping.LockMismatch) as exc:  # a builder would build what was not scanned
         raise BuildTriggerError(f"Not built: {exc}.") from None
     return {
         "build_id": build.pk, "release_id": release.pk, "attempt": build.attempt,
@@ -47,7 +48,7 @@ def build_request(build: Build) -> dict:
         "policy_version": report.policy.version if report and report.policy_id else None,
         "callback_url": settings.BUILD_CALLBACK_URL,
         # What was scanned is what ships: install exactly this lock (README, "Ship the lock").
-        **shipping.request_fields(release),
+        **lock_fields,
         # What was scanned, file by file: the CI system builds only if its download matches (README).
         "model_files": files, "model_files_sha256": manifest_digest(files),
     }

@@ -160,17 +160,20 @@ def _ship_lock(release, name: str, tmp: Path, deadline: float) -> str:
     """Put the release's lock in the image (and, on a base image with Python, install exactly it); its sha256.
 
     The bytes written are checked against the digest recorded at fetch time: the image ships the scanned lock."""
-    lock = shipping.shipped_lock(release)
+    try:
+        lock, expected = shipping.shipped_lock(release), shipping.lock_digest(release)  # checked with the fetch event
+    except shipping.LockMismatch as exc:
+        raise BuildFailure(str(exc)) from None
     if lock is None:
         return ""
     path = tmp / shipping.LOCK_FILE
     path.write_bytes(lock.content.encode())
-    if hashlib.sha256(path.read_bytes()).hexdigest() != lock.sha256:
+    if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
         raise BuildFailure("the dependency lock does not match the digest recorded when it was scanned")
     _buildah(["copy", name, str(path), shipping.LOCK_PATH_IN_IMAGE], deadline)
     if settings.BUILD_BASE_IMAGE != "scratch":  # scratch has no Python to install with
         _buildah(["run", "--isolation", "chroot", name, "--", *shipping.install_command()], deadline)
-    return lock.sha256
+    return expected
 
 
 def _download_model(release, into: Path) -> Path:

@@ -116,10 +116,9 @@ def evidence_mismatch(source: Release, release: Release) -> str:
     for name, theirs, ours in pairs:
         if not ours or theirs != ours:
             return f"a different {name} ({theirs[:100]!r} there, {ours[:100]!r} here)"
-    theirs_lock, our_lock = shipping.lock_digest(source), shipping.lock_digest(release)
-    if theirs_lock != our_lock:
-        return (f"a different dependency lock (sha256 {theirs_lock[:12] or 'none'} there, "
-                f"{our_lock[:12] or 'none'} here)")
+    lock_mismatch = _lock_mismatch(source, release)
+    if lock_mismatch:
+        return lock_mismatch
     theirs, ours = _files(source), _files(release)
     if not ours:
         return "this release has no fetched files to compare"
@@ -130,6 +129,21 @@ def evidence_mismatch(source: Release, release: Release) -> str:
     changed = sorted(path for path in theirs.keys() | ours.keys() if theirs.get(path) != ours.get(path))
     if changed:
         return "different model files (" + ", ".join(changed[:10]) + " differ by sha256)"
+    return ""
+
+
+def _lock_mismatch(source: Release, release: Release) -> str:
+    """Why the two releases do not ship the same scanned lock, or "". Each digest is re-derived from the stored
+    content and checked against its fetch event (shipping): a lock edited in the database refuses the promotion."""
+    digests = {}
+    for where, which in (("there", source), ("here", release)):
+        try:
+            digests[where] = shipping.lock_digest(which)
+        except shipping.LockMismatch as exc:
+            return f"the dependency lock {where} is not the one that was scanned ({exc})"
+    if digests["there"] != digests["here"]:
+        return (f"a different dependency lock (sha256 {digests['there'][:12] or 'none'} there, "
+                f"{digests['here'][:12] or 'none'} here)")
     return ""
 
 
