@@ -56,7 +56,7 @@ def test_success_records_reference_and_digest(build):
 
 
 def test_failure_records_the_message(build):
-    response = post({"release_id": build.release_id, "status": "failed", "message": "pip install failed"})
+    response = post({"release_id": build.release_id, "attempt": 1, "status": "failed", "message": "pip install failed"})
     assert response.status_code == 200
     release = Release.objects.get(pk=build.release_id)
     assert release.status == Status.BUILD_FAILED and release.status_message == "Build failed: pip install failed"
@@ -138,7 +138,10 @@ def test_bad_digest_is_400(build, digest):
 def test_other_bad_bodies(build):
     assert post(None, raw=b"{not json").status_code == 400
     assert post({"build_id": build.pk, "status": "succeeded"}).status_code == 400  # no image/digest
-    assert post({"build_id": build.pk, "release_id": build.release_id, "status": "failed"}).status_code == 400
+    assert post({"release_id": build.release_id, "status": "failed"}).status_code == 400  # which attempt?
+    assert post({"attempt": 1, "status": "failed"}).status_code == 400
+    assert post({"build_id": build.pk, "release_id": build.release_id + 1, "status": "failed"}).status_code == 404
+    assert post({"build_id": build.pk, "attempt": 2, "status": "failed"}).status_code == 404
     assert post({"build_id": 999999, "status": "failed"}).status_code == 404
     assert Release.objects.get(pk=build.release_id).status == Status.BUILDING_IMAGE
 

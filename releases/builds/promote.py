@@ -173,22 +173,29 @@ def promote(release: Release, owner: str, attempt: int) -> str:
                  f"{source.release.environment.name} release #{source.release_id} (build #{source.pk}).",
                  data={"build": build.pk, "source_build": source.pk, "source_release": source.release_id,
                        "digest": source.image_digest})
-    operational, outcome = False, "refused"
+    operational = False
     # The lease keeps a second delivery out; the build's heartbeat lets the sweep (releases.jobs) close
     # a promotion whose worker died, so the next attempt starts.
     with leases.kept_alive(release.pk, owner), leases.heartbeat(
             lambda: _beat(build.pk), settings.LEASE_RENEW_SECONDS, f"promote-{build.pk}"):
         try:
             completion = copy(release, source)
-            outcome = "succeeded"
         except Refused as exc:
             completion = {"status": "failed", "message": str(exc)}
         except Unavailable as exc:
-            completion, operational, outcome = {"status": "failed", "message": str(exc)}, True, "failed"
+            completion, operational = {"status": "failed", "message": str(exc)}, True
     recorded = record_completion(f"promote-{build.pk}", {"build_id": build.pk, **completion}, operational=operational)
     leases.release_lease(release.pk, owner)
-    # "succeeded", "refused" (BUILD_FAILED) or "failed" (FAILED, operational), as recorded; else why not
-    return outcome if recorded.outcome.value == "recorded" else recorded.outcome.value
+    return _outcome(recorded)
+
+
+def _outcome(recorded) -> str:
+    """"succeeded", "refused" (BUILD_FAILED) or "failed" (FAILED, operational), as recorded (the completion path
+    checks the copied image again, so a copy that worked can still be failed there); else why not recorded."""
+    if recorded.outcome.value != "recorded":
+        return recorded.outcome.value
+    status = Release.objects.values_list("status", flat=True).get(pk=recorded.build.release_id)
+    return {Status.SUCCEEDED: "succeeded", Status.BUILD_FAILED: "refused"}.get(status, "failed")
 
 
 def _beat(build_id: int) -> bool:
