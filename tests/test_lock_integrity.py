@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from releases import steps
+from releases import audit_chain, steps
 from releases.builds.base import BuildTriggerError, build_request
 from releases.builds.completion import record_completion
 from releases.evidence import attest, keys
@@ -107,11 +107,14 @@ def test_postgresql_refuses_a_delete_in_sql_too(owner):
 
 def test_the_trigger_is_in_place_after_the_whole_migration_chain():
     # A later migration that rebuilds the table on SQLite drops the trigger with it: this fails then.
-    query = ("SELECT 1 FROM pg_trigger WHERE tgname = %s AND tgenabled <> 'D'" if connection.vendor == "postgresql"
-             else "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = %s")
-    with connection.cursor() as cursor:
-        cursor.execute(query, [TRIGGER])
-        assert cursor.fetchone() is not None
+    assert list(audit_chain.guard_problems()) == []
+
+
+def test_verify_audit_log_reports_a_dropped_lock_trigger(owner):
+    with owning_the_table():
+        [problem] = audit_chain.guard_problems()
+    assert problem.kind == "guard" and f"trigger {TRIGGER} is missing: dependency locks" in problem.detail
+    assert audit_chain.LOCK_GUARD_TRIGGER == TRIGGER
 
 
 # --- Every use re-derives the digest and compares it with the fetch event -------------------------------------
