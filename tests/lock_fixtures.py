@@ -49,7 +49,8 @@ def locked_release(owner, requirements: str, knob: str = "warn", python_env: str
 
 
 def record_fetched_lock(release, lock) -> ReleaseEvent:
-    """The fetch step's event recording the lock (releases.steps._fetch): what every use of the lock is checked against."""
+    """The fetch step's event recording the lock (releases.steps._fetch): every use of the lock is checked
+    against it (releases.locking.shipping)."""
     return ReleaseEvent.objects.create(release=release, from_status=Status.PENDING,
                                        to_status=Status.SCANNING_DEPENDENCIES, message="Fetched (test).",
                                        data={shipping.EVENT_KEY: shipping.fetch_record(lock)})

@@ -13,7 +13,15 @@ from releases.evidence.canonical import policy_digest, scan_report_digest
 from releases.evidence.dsse import Verification, verify_envelope
 from releases.evidence.statement import subject_name
 from releases.locking import shipping
-from releases.models import DependencyLock, EnvironmentPolicy, ModelFile, Release, ReleaseEvidence, ReleaseFile, ScanReport
+from releases.models import (
+    DependencyLock,
+    EnvironmentPolicy,
+    ModelFile,
+    Release,
+    ReleaseEvidence,
+    ReleaseFile,
+    ScanReport,
+)
 
 
 def _sha256(text: str) -> str:
