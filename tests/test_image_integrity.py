@@ -171,3 +171,11 @@ def test_a_report_for_a_build_that_is_not_running_asks_the_registry_nothing(buil
     Build.objects.filter(pk=build.pk).update(state=Build.State.FAILED)
     monkeypatch.setattr(registry, "get_manifest", lambda *a, **k: pytest.fail("asked the registry"))
     assert callback(succeeded(build, "registry.example:5000/models/m:v3", NEVER_PUSHED)).status_code == 409
+
+
+def test_the_build_request_names_the_repository_to_push_to(build):
+    from releases.builds.base import build_request
+    from tests.factories import scanned_model_files
+
+    scanned_model_files(build.release)
+    assert build_request(build)["image_repository"] == repository_for(build.release.model_name)

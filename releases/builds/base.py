@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
+from releases.builds.repository import repository_for
 from releases.locking import shipping
 from releases.model_manifest import ManifestMismatch, manifest_digest, required
 from releases.models import Build, ScanReport
@@ -47,6 +48,8 @@ def build_request(build: Build) -> dict:
         "scan_report_id": report.pk if report else None,
         "policy_version": report.policy.version if report and report.policy_id else None,
         "callback_url": settings.BUILD_CALLBACK_URL,
+        # Where the image must be pushed: a completion naming any other place is refused (image_check).
+        "image_repository": repository_for(release.model_name) if settings.BUILD_REGISTRY else "",
         # What was scanned is what ships: install exactly this lock (README, "Ship the lock").
         **lock_fields,
         # What was scanned, file by file: the CI system builds only if its download matches (README).

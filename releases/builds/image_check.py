@@ -4,7 +4,7 @@ A completion names an image (reference and digest). Whoever holds the callback s
 that was never pushed, or an image on some other registry, and either would have been attested. So every
 success (remote callback, local builder, promotion) passes through `check`, called by
 releases.builds.completion.record_completion, the one path to SUCCEEDED: the image must be in
-BUILD_REGISTRY, in the release's own repository (releases.builds.local.repository_for, where the local
+BUILD_REGISTRY, in the release's own repository (releases.builds.repository.repository_for, where the local
 builder pushes and promotions tag), and the registry must serve that manifest by digest (the client checks
 the bytes against the digest). The reasons name what was wrong, never the registry's address or answer:
 those go to the worker's log.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from releases import registry
-from releases.builds import local  # the module, not the name: local imports completion, which imports this
+from releases.builds.repository import repository_for
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def check(model_name: str, image_reference: str, digest: str) -> Verdict:
         return Verdict(unavailable="BUILD_REGISTRY must be set to check that a reported image exists before a "
                                    "release can succeed (whatever the build backend).")
     try:
-        expected = registry.parse_reference(local.repository_for(model_name))
+        expected = registry.parse_reference(repository_for(model_name))
     except ValueError:
         return Verdict(unavailable="BUILD_REGISTRY is not a usable registry reference (host[:port]/namespace).")
     wrong_place = _wrong_place(expected, image_reference, digest)

@@ -38,6 +38,7 @@ from django.utils import timezone
 from releases import leases, model_manifest
 from releases.builds.base import BuildTriggerError, Started, build_request
 from releases.builds.completion import record_completion
+from releases.builds.repository import repository_for  # noqa: F401 (also imported from here: promote, tests)
 from releases.locking import shipping
 from releases.mlflow_source import apply_request_bounds
 from releases.models import Build
@@ -54,11 +55,6 @@ class BuildFailure(Exception):
 
 def name_for(build_id: int) -> str:
     return f"{PREFIX}{build_id}"
-
-
-def repository_for(model_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9._-]+", "-", model_name.lower()).strip("-._") or "model"
-    return f"{settings.BUILD_REGISTRY.rstrip('/')}/{slug}"
 
 
 # --- In the worker's task ---------------------------------------------------------------------
