@@ -16,6 +16,7 @@ from releases import registry, signing
 from releases.builds.completion import record_completion
 from releases.builds.local import repository_for
 from releases.models import Build, Release, ReleaseEvidence
+from releases.services import retry_release
 from releases.statuses import Status, Step
 from tests.factories import make_release
 
@@ -138,6 +139,7 @@ def test_a_registry_outage_during_the_check_is_an_operational_failure(build, set
     assert "Could not check the reported image" in release.status_message
     assert "can be retried" in release.status_message and dead not in release.status_message
     assert done.state == Build.State.FAILED and not ReleaseEvidence.objects.filter(release=release).exists()
+    assert retry_release(release, release.requested_by).status == Status.APPROVED  # retried: a new attempt
 
 
 def test_no_build_registry_is_an_operational_failure(build, settings):
