@@ -779,6 +779,24 @@ def scenario_registry(ctx: Context, token: str) -> Report:
 
 # --- 5. callbacks delivered three times, and a late `failed` -------------------------------------------------
 
+def pushed_image(repository: str) -> str:
+    """A tiny image (config + one random layer) pushed with the gateway's registry client; its digest."""
+    from django.test import override_settings
+
+    from releases import registry
+
+    with override_settings(BUILD_REGISTRY=repository.rsplit("/", 1)[0], BUILD_REGISTRY_TLS_VERIFY=False):
+        layer = secrets.token_bytes(64)
+        config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+        descriptors = [{"digest": registry.push_blob(repository, blob), "size": len(blob)}
+                       for blob in (config, layer)]
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": registry.OCI_MANIFEST,
+                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **descriptors[0]},
+                               "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **descriptors[1]}]})
+        return registry.put_manifest(repository, f"bench-{uuid.uuid4().hex[:12]}", manifest.encode(),
+                                     registry.OCI_MANIFEST)
+
+
 def scenario_callback(ctx: Context) -> Report:
     from django.contrib.auth.models import User
 
@@ -788,7 +806,11 @@ def scenario_callback(ctx: Context) -> Report:
 
     report = Report("5. A callback delivered three times, and a `failed` after `succeeded`")
     secret = secrets.token_urlsafe(32)
-    gw = Gateway(ctx, "callback", BUILD_CALLBACK_SECRETS=secret)
+    # A reported image must exist in the release's repository (releases/builds/image_check.py): the
+    # gateway checks each digest in the run's registry, and each one here is really pushed there.
+    gw = Gateway(ctx, "callback", BUILD_CALLBACK_SECRETS=secret, BUILD_REGISTRY=f"{ctx.registry.address}/models",
+                 BUILD_REGISTRY_TLS_VERIFY="false")
+    repository = f"{ctx.registry.address}/models/fraud-detector"
     owner = User.objects.get(username="load-000")
     staging = Environment.objects.get(name="staging")
 
@@ -806,8 +828,8 @@ def scenario_callback(ctx: Context) -> Report:
         return answer.status_code, answer.text[:200]
 
     def succeeded(build) -> dict:
-        return {"build_id": build.pk, "status": "succeeded", "digest": "sha256:" + secrets.token_hex(32),
-                "image_reference": f"registry.example/models/fraud-detector:v1-r{build.release_id}-a1"}
+        return {"build_id": build.pk, "status": "succeeded", "digest": pushed_image(repository),
+                "image_reference": f"{repository}:v1-r{build.release_id}-a1"}
 
     concurrent_rounds = 10
     try:

@@ -18,10 +18,11 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Subquery
 
 from releases.audit_hash import GENESIS, canonical_event, chain_hash  # noqa: F401 (canonical_event: API)
-from releases.models import Release, ReleaseEvent
+from releases.models import DependencyLock, Release, ReleaseEvent
 
 # Created by migration 0020 (PostgreSQL: UPDATE and DELETE; SQLite: UPDATE, see the migration).
 GUARD_TRIGGER = "releases_event_append_only"
+LOCK_GUARD_TRIGGER = "releases_dependencylock_append_only"  # migration 0026: locks are append-only too
 CHUNK = 2000  # rows per fetch: the memory of a verification does not grow with the log
 _COLUMNS = ("id", "release_id", "sequence", "from_status", "to_status", "actor_id", "actor_username", "message",
             "data", "created_at", "chain_hash", "release__status")
@@ -168,19 +169,25 @@ def _chained_fields(event: dict) -> dict:
 
 
 def guard_problems() -> Iterator[Problem]:
-    """The append-only trigger must be there and enabled (an attacker's first step is to drop it)."""
+    """The append-only triggers must be there and enabled (an attacker's first step is to drop them): the
+    events' (migration 0020) and the dependency locks' (migration 0026, the evidence of what ships)."""
+    yield from _trigger_problems(GUARD_TRIGGER, ReleaseEvent._meta.db_table, "events")
+    yield from _trigger_problems(LOCK_GUARD_TRIGGER, DependencyLock._meta.db_table, "dependency locks")
+
+
+def _trigger_problems(trigger: str, table: str, rows: str) -> Iterator[Problem]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = %s AND tgrelid = %s::regclass",
-                           [GUARD_TRIGGER, ReleaseEvent._meta.db_table])
+                           [trigger, table])
             row = cursor.fetchone()
             state = None if row is None else row[0]
             if state in ("D", b"D"):
-                yield Problem(None, None, None, "guard", f"trigger {GUARD_TRIGGER} is disabled")
+                yield Problem(None, None, None, "guard", f"trigger {trigger} is disabled")
         elif connection.vendor == "sqlite":
-            cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = %s", [GUARD_TRIGGER])
+            cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = %s", [trigger])
             state = cursor.fetchone()
         else:
             return
     if state is None:
-        yield Problem(None, None, None, "guard", f"trigger {GUARD_TRIGGER} is missing: events can be changed in SQL")
+        yield Problem(None, None, None, "guard", f"trigger {trigger} is missing: {rows} can be changed in SQL")

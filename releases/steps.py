@@ -103,8 +103,8 @@ def _fetch(release: Release, owner: str) -> str:
                     "run_id": model.run_id,
                     "source": model.source,
                     "files": {f.name: f.sha256 for f in files},
-                    "dependency_lock": {"outcome": lock.outcome, "sha256": lock.sha256,
-                                        "packages": lock.package_count},
+                    # Hash-chained: every later use of the stored lock is checked against this record.
+                    shipping.EVENT_KEY: shipping.fetch_record(lock),
                     "model_files": scan,
                 },
                 fields={
@@ -184,8 +184,12 @@ def trigger_build(release_id: int) -> str:
     backend = settings.BUILD_BACKEND
     if not backend:  # removed since this release started building: nothing can build it
         return _fail(release, Step.BUILD, "No build backend is configured (BUILD_BACKEND is empty).", owner)
+    try:
+        lock_sha256 = shipping.lock_digest(release)  # re-derived and checked against the fetch event
+    except shipping.LockMismatch as exc:  # the lock in the record is not the scanned one: not asked to build
+        return _fail(release, Step.BUILD, f"Not built: {exc}.", owner)
     build = Build.objects.create(release=release, backend=backend, attempt=attempt, kind=kind,
-                                 dependency_lock_sha256=shipping.lock_digest(release))
+                                 dependency_lock_sha256=lock_sha256)
     try:
         started = BACKENDS[backend](build)
     except BuildTriggerError as exc:

@@ -1,7 +1,9 @@
 """The generated packages the dependency-lock tests resolve, and the advisory one of them carries."""
 import hashlib
 
-from releases.locking import service
+from releases.locking import service, shipping
+from releases.models import ReleaseEvent
+from releases.statuses import Status
 from tests.factories import release_with_files
 from tests.osv_records import CRITICAL_V3, record
 from tests.package_index import Package
@@ -46,7 +48,16 @@ def locked_release(owner, requirements: str, knob: str = "warn", python_env: str
     files = model_files(requirements, python_env)
     release = release_with_files(owner, **{name.replace(".", "_"): text for name, text in files.items()})
     lock = service.store(release.pk, service.make_lock(files, knob))
+    record_fetched_lock(release, lock)
     return release, lock
+
+
+def record_fetched_lock(release, lock) -> ReleaseEvent:
+    """The fetch step's event recording the lock (releases.steps._fetch): every use of the lock is checked
+    against it (releases.locking.shipping)."""
+    return ReleaseEvent.objects.create(release=release, from_status=Status.PENDING,
+                                       to_status=Status.SCANNING_DEPENDENCIES, message="Fetched (test).",
+                                       data={shipping.EVENT_KEY: shipping.fetch_record(lock)})
 
 
 def sha256(data: bytes) -> str:

@@ -57,7 +57,7 @@ def test_success_records_reference_and_digest(build):
 
 
 def test_failure_records_the_message(build):
-    response = post({"release_id": build.release_id, "status": "failed", "message": "pip install failed"})
+    response = post({"release_id": build.release_id, "attempt": 1, "status": "failed", "message": "pip install failed"})
     assert response.status_code == 200
     release = Release.objects.get(pk=build.release_id)
     assert release.status == Status.BUILD_FAILED and release.status_message == "Build failed: pip install failed"
@@ -139,9 +139,63 @@ def test_bad_digest_is_400(build, digest):
 def test_other_bad_bodies(build):
     assert post(None, raw=b"{not json").status_code == 400
     assert post({"build_id": build.pk, "status": "succeeded"}).status_code == 400  # no image/digest
-    assert post({"build_id": build.pk, "release_id": build.release_id, "status": "failed"}).status_code == 400
+    assert post({"release_id": build.release_id, "status": "failed"}).status_code == 400  # which attempt?
+    assert post({"attempt": 1, "status": "failed"}).status_code == 400
+    assert post({"build_id": build.pk, "release_id": build.release_id + 1, "status": "failed"}).status_code == 404
+    assert post({"build_id": build.pk, "attempt": 2, "status": "failed"}).status_code == 404
     assert post({"build_id": 999999, "status": "failed"}).status_code == 404
     assert Release.objects.get(pk=build.release_id).status == Status.BUILDING_IMAGE
+
+
+# --- A callback names its build attempt (issue 25, item 6) --------------------------------------------------
+
+@pytest.fixture
+def second_attempt(build):
+    """Attempt 1 failed; a rebuild started attempt 2, which is building now."""
+    assert post({"build_id": build.pk, "status": "failed", "message": "flaky"}, delivery="attempt-1-failed"
+                ).status_code == 200
+    Release.objects.filter(pk=build.release_id).update(status=Status.BUILDING_IMAGE)
+    return Build.objects.create(release_id=build.release_id, backend="webhook", attempt=2)
+
+
+def test_a_late_callback_of_attempt_1_is_not_applied_to_attempt_2(build, second_attempt):
+    late = {"release_id": build.release_id, "attempt": 1, "status": "succeeded",
+            "image_reference": "registry.local/models/fraud", "digest": DIGEST}
+    for body in (late, succeeded(build)):  # named by release and attempt, or by its build id
+        response = post(body)
+        assert response.status_code == 409
+        assert f"is attempt 1 of release #{build.release_id}; attempt 2 replaced it" in response.json()["detail"]
+    second_attempt.refresh_from_db()
+    release = Release.objects.get(pk=build.release_id)
+    assert second_attempt.state == "running" and release.status == Status.BUILDING_IMAGE and not release.image_digest
+    assert post({**late, "attempt": 2}).status_code == 200  # the running attempt, named
+    assert Release.objects.get(pk=build.release_id).status == Status.SUCCEEDED
+
+
+def test_a_release_id_alone_names_no_attempt_and_is_400(build, second_attempt):
+    response = post({"release_id": build.release_id, "status": "succeeded",
+                     "image_reference": "registry.local/models/fraud", "digest": DIGEST})
+    assert response.status_code == 400
+    assert "build_id, or release_id and attempt" in json.dumps(response.json())
+    second_attempt.refresh_from_db()
+    assert second_attempt.state == "running"
+
+
+def test_a_replay_of_attempt_1s_delivery_stays_a_no_op_200(build, second_attempt):
+    events = ReleaseEvent.objects.count()
+    replay = post({"build_id": build.pk, "status": "failed", "message": "flaky"}, delivery="attempt-1-failed")
+    assert replay.status_code == 200 and replay.json()["replayed"] is True
+    assert ReleaseEvent.objects.count() == events
+    second_attempt.refresh_from_db()
+    assert second_attempt.state == "running"
+
+
+def test_ids_that_name_different_builds_are_404(build, second_attempt):
+    assert post({"build_id": second_attempt.pk, "release_id": build.release_id, "attempt": 1,
+                 "status": "failed"}).status_code == 404
+    assert post({"release_id": build.release_id, "attempt": 3, "status": "failed"}).status_code == 404
+    second_attempt.refresh_from_db()
+    assert second_attempt.state == "running"
 
 
 def test_signing_round_trip_and_constant_time_verify():

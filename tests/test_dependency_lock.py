@@ -8,6 +8,7 @@ from releases.evidence import canonical
 from releases.locking import lockfile, service
 from releases.locking.resolver import ResolverUnavailable
 from releases.models import DependencyLock, Environment, EnvironmentPolicy, Finding, Release, ScanReport
+from releases.models.core import AppendOnlyError
 from releases.statuses import Status
 from tests.hanging import hanging_server
 from tests.lock_fixtures import LEAF_ADVISORY, RUNTIME, RUNTIME_PACKAGES, locked_release, model_files, sha256
@@ -159,7 +160,7 @@ def test_require_without_an_index_is_a_configuration_outage_and_warn_resolves_no
 def test_a_lock_is_written_once(owner, lock_index):
     _release, lock = locked_release(owner, "toplib\n")
     lock.content = "toplib==9.9 \\\n    --hash=sha256:" + "0" * 64 + "\n"
-    with pytest.raises(ValueError, match="never changed"):
+    with pytest.raises(AppendOnlyError, match="never changed"):
         lock.save()
 
 

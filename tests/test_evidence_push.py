@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from devtools import processes
 from releases import registry
+from releases.builds import image_check
 from releases.evidence import push
 from releases.evidence.dsse import PREDICATE_TYPE
 from releases.models import ReleaseEvent, ReleaseEvidence
@@ -49,7 +50,13 @@ def our_registry(settings, registry):
 def released(owner, advisories, our_registry):
     approved_waiver()
     repo, digest = push_image(our_registry)
-    return complete(scanned_release(owner), f"{repo}:v3", digest)
+    return complete(scanned_release(owner, model_name=model_of(repo)), f"{repo}:v3", digest)
+
+
+def model_of(repo: str) -> str:
+    """The model whose repository (releases.builds.local.repository_for) `repo` is: a completion is checked
+    against the release's own repository, so each test's image is its own model's."""
+    return repo.rsplit("/", 1)[1]
 
 
 def blob(repo: str, digest: str) -> bytes:
@@ -101,7 +108,8 @@ def test_a_push_repeated_after_a_crash_adds_nothing(released):
 def test_a_digest_promoted_to_another_environment_carries_both_attestations(released, owner):
     push.push_evidence(released.pk)
     approved_waiver("PYSEC-2018-28")  # canary blocks HIGH
-    second = complete(scanned_release(owner, env="canary"), f"{released.subject_name}:canary",
+    second = complete(scanned_release(owner, env="canary", model_name=model_of(released.subject_name)),
+                      f"{released.subject_name}:canary",
                       released.subject_digest)
     push.push_evidence(second.pk)
     att, _, _ = registry.get_manifest(released.subject_name, released.subject_digest.replace(":", "-") + ".att")
@@ -109,11 +117,13 @@ def test_a_digest_promoted_to_another_environment_carries_both_attestations(rele
     assert contents == [released.envelope.encode(), second.envelope.encode()]
 
 
-def test_registry_down_leaves_an_event_and_the_sweep_pushes_later(owner, advisories, settings, registry):
+def test_registry_down_leaves_an_event_and_the_sweep_pushes_later(owner, advisories, settings, registry, monkeypatch):
     settings.BUILD_REGISTRY_TLS_VERIFY = False
     approved_waiver()
     dead = f"127.0.0.1:{processes.free_port()}"  # nothing listens there
     settings.BUILD_REGISTRY = f"{dead}/models"
+    # The image was there when the build completed (its check passed); the registry went down after.
+    monkeypatch.setattr(image_check, "check", lambda *args: image_check.OK)
     evidence = complete(scanned_release(owner), f"{dead}/models/fraud-detector:v3", "sha256:" + "12" * 32)
     assert push.push_evidence(evidence.pk) == "failed"
     evidence.refresh_from_db()
@@ -131,6 +141,8 @@ def test_registry_down_leaves_an_event_and_the_sweep_pushes_later(owner, advisor
 
 
 def test_an_image_outside_build_registry_is_not_pushed(owner, advisories, settings):
+    """No completion records such an image any more (releases.builds.image_check refuses it; this test runs
+    with that check stubbed, tests/conftest.py): the push still refuses to send credentials elsewhere."""
     settings.BUILD_REGISTRY = "registry.internal:5000/models"
     approved_waiver()
     evidence = complete(scanned_release(owner), "elsewhere.example/team/model:1", "sha256:" + "34" * 32)
@@ -144,7 +156,7 @@ def test_a_registry_with_the_referrers_api_gets_oci_1_1_referrers(owner, advisor
     with referrers_registry() as (address, seen):
         settings.BUILD_REGISTRY, settings.BUILD_REGISTRY_TLS_VERIFY = f"{address}/models", False
         repo, digest = push_image(address)
-        evidence = complete(scanned_release(owner), f"{repo}:v3", digest)
+        evidence = complete(scanned_release(owner, model_name=model_of(repo)), f"{repo}:v3", digest)
         assert push.push_evidence(evidence.pk) == "pushed (referrers)"
         found = registry.list_referrers(repo, digest, push.ATTESTATION_TYPE)
         assert len(found) == 1

@@ -179,13 +179,12 @@ def test_a_release_without_a_lock_sends_empty_lock_fields(owner, settings):
 def test_a_promotion_is_refused_when_the_locks_differ(owner, lock_index):
     evidence = {"model_version": "1", "mlflow_run_id": "run-a", "mlflow_source": "models:/m/1",
                 "mlflow_download_uri": "mlflow-artifacts:/1/run-a/artifacts/model"}
-    staging, _ = locked_release(owner, "toplib\n")
+    staging, _ = locked_release(owner, "toplib\n", knob="off")  # staging shipped another lock: here, none
     Release.objects.filter(pk=staging.pk).update(status=Status.SUCCEEDED, image_digest="sha256:" + "1" * 64,
                                                  image_reference="registry.local/models/m:v1", **evidence)
     Build.objects.create(release=staging, backend="local", state="succeeded", finished_at=timezone.now(),
                          image_digest="sha256:" + "1" * 64, image_reference="registry.local/models/m:v1")
     canary, lock = locked_release(owner, "toplib\n")
-    DependencyLock.objects.filter(release=staging).delete()  # staging shipped another lock: here, none
     Release.objects.filter(pk=canary.pk).update(
         status=Status.BUILDING_IMAGE, environment=staging.environment.__class__.objects.get(name="canary"), **evidence)
     assert steps.trigger_build(canary.pk) == "refused"

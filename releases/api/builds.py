@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from releases import signing
 from releases.api import parsers
-from releases.builds.completion import Outcome, record_completion
+from releases.builds.completion import UNNAMED, Outcome, named_build, record_completion
 
 MAX_BODY_BYTES = 64 * 1024
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
@@ -22,6 +22,8 @@ SMOKE_FIELDS = ("passed", "pinged", "endpoint", "status", "latency_ms", "ready_s
 class CallbackSerializer(serializers.Serializer):
     build_id = serializers.IntegerField(required=False, min_value=1)
     release_id = serializers.IntegerField(required=False, min_value=1)
+    attempt = serializers.IntegerField(required=False, min_value=1, max_value=32767,
+                                       help_text="The build attempt (from the build request); with release_id.")
     status = serializers.ChoiceField(choices=["succeeded", "failed"])
     image_reference = serializers.CharField(required=False, allow_blank=True, max_length=512)
     digest = serializers.CharField(required=False, allow_blank=True, max_length=71)
@@ -55,8 +57,8 @@ class CallbackSerializer(serializers.Serializer):
         return value
 
     def validate(self, attrs):
-        if ("build_id" in attrs) == ("release_id" in attrs):
-            raise serializers.ValidationError({"non_field_errors": ["Give exactly one of build_id or release_id."]})
+        if named_build(attrs) is None:  # a release id alone would match whichever attempt runs now
+            raise serializers.ValidationError({"non_field_errors": [UNNAMED]})
         if attrs["status"] == "succeeded" and not (attrs.get("image_reference") and attrs.get("digest")):
             raise serializers.ValidationError({"digest": ["A succeeded build reports image_reference and digest."]})
         return attrs

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
+from releases.builds.repository import repository_for
 from releases.locking import shipping
 from releases.model_manifest import ManifestMismatch, manifest_digest, required
 from releases.models import Build, ScanReport
@@ -36,7 +37,8 @@ def build_request(build: Build) -> dict:
     report = ScanReport.objects.latest_for(release)
     try:
         files = required(release)
-    except ManifestMismatch as exc:  # webhook and GitLab would build whatever MLflow holds: not asked at all
+        lock_fields = shipping.request_fields(release)  # the lock re-derived and checked against the fetch event
+    except (ManifestMismatch, shipping.LockMismatch) as exc:  # a builder would build what was not scanned
         raise BuildTriggerError(f"Not built: {exc}.") from None
     return {
         "build_id": build.pk, "release_id": release.pk, "attempt": build.attempt,
@@ -46,8 +48,10 @@ def build_request(build: Build) -> dict:
         "scan_report_id": report.pk if report else None,
         "policy_version": report.policy.version if report and report.policy_id else None,
         "callback_url": settings.BUILD_CALLBACK_URL,
+        # Where the image must be pushed: a completion naming any other place is refused (image_check).
+        "image_repository": repository_for(release.model_name) if settings.BUILD_REGISTRY else "",
         # What was scanned is what ships: install exactly this lock (README, "Ship the lock").
-        **shipping.request_fields(release),
+        **lock_fields,
         # What was scanned, file by file: the CI system builds only if its download matches (README).
         "model_files": files, "model_files_sha256": manifest_digest(files),
     }

@@ -1,6 +1,10 @@
-"""Record a build's completion: the one path for remote callbacks and the local builder alike.
+"""Record a build's completion: the one path for remote callbacks, the local builder and promotions alike.
 
-It answers with a domain outcome; the HTTP view decides what status code that is.
+It answers with a domain outcome; the HTTP view decides what status code that is. Before a success is
+recorded, the image it names must exist in the release's repository in BUILD_REGISTRY (image_check), and
+the dependency lock in the record must still be the one scanned (locking.shipping): nothing else may be
+attested. A completion names its build attempt (build_id, or release_id and attempt): a late report of an
+earlier attempt never lands on the running one.
 """
 import enum
 from dataclasses import dataclass
@@ -8,7 +12,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from releases.builds import smoke
+from releases.builds import image_check, smoke
 from releases.evidence import attest
 from releases.lifecycle import transition
 from releases.locking import shipping
@@ -32,20 +36,24 @@ class Completion:
 
 
 def record_completion(delivery: str, data: dict, *, operational: bool = False) -> Completion:
-    """`data`: build_id or release_id, status ("succeeded"/"failed"), image_reference, digest, log_url, message,
-    and optionally dependency_lock_sha256 (the lock the build installed: another than the scanned one fails it),
-    base_image (by digest) and smoke_test (releases.builds.smoke.SmokeResult: one that did not pass fails the
-    build; none where the environment's policy requires one fails it too).
+    """`data`: build_id, or release_id and attempt (any of them given must match the build); status
+    ("succeeded"/"failed"), image_reference, digest, log_url, message, and optionally dependency_lock_sha256
+    (the lock the build installed: another than the scanned one fails it), base_image (by digest) and
+    smoke_test (releases.builds.smoke.SmokeResult: one that did not pass fails the build; none where the
+    environment's policy requires one fails it too).
 
     `operational`: the builder could not build for a reason outside the build (the local builder
     could not download the model): the release goes to FAILED (step build, retryable), not BUILD_FAILED.
     """
     if _seen(delivery):  # the common replay, answered without taking any lock
         return Completion(Outcome.REPLAYED, "Already processed.")
+    named = named_build(data)
+    if named is None:
+        return Completion(Outcome.NO_SUCH_BUILD, UNNAMED)
+    # The registry is asked before any row lock is taken: a slow registry must not hold the build's rows.
+    data, operational = _image_checked(named, data, operational)
     with transaction.atomic():
-        builds = Build.objects.select_for_update().select_related("release")
-        build = (builds.filter(pk=data["build_id"]).first() if "build_id" in data
-                 else builds.filter(release_id=data["release_id"]).order_by("-attempt").first())
+        build = Build.objects.select_for_update().select_related("release").filter(**named).first()
         if build is None:
             return Completion(Outcome.NO_SUCH_BUILD, "No such build.")
         # Asked again under the build's row lock: a parallel copy of this delivery may have
@@ -55,8 +63,7 @@ def record_completion(delivery: str, data: dict, *, operational: bool = False) -
             return Completion(Outcome.REPLAYED, "Already processed.")
         release = Release.objects.select_for_update().get(pk=build.release_id)
         if build.state != Build.State.RUNNING or release.status != Status.BUILDING_IMAGE:
-            return Completion(Outcome.NOT_RUNNING, f"Build #{build.pk} is not running (release is {release.status}).",
-                              build)
+            return Completion(Outcome.NOT_RUNNING, _not_running(build, release), build)
         CallbackDelivery.objects.create(delivery_id=delivery, build=build)
         _finish(build, data)
         unattestable = attest.ready_to_attest() if build.state == Build.State.SUCCEEDED else None
@@ -84,6 +91,44 @@ _DONE = {Build.Kind.BUILD: "Image built", Build.Kind.REBUILD: "Image rebuilt",
          Build.Kind.PROMOTE: "Image promoted by digest"}
 
 
+UNNAMED = "A completion names its build: build_id, or release_id and attempt (both are in the build request)."
+
+
+def named_build(data: dict) -> dict | None:
+    """The Build filter a completion names, or None if it names no single attempt.
+
+    A release id alone is not enough: it would match whichever attempt runs now, so a late report of
+    attempt 1 would complete attempt 2. Every id given must match the same build."""
+    named = {key: data[field] for field, key in (("build_id", "pk"), ("release_id", "release_id"),
+                                                 ("attempt", "attempt")) if data.get(field) is not None}
+    return named if "pk" in named or {"release_id", "attempt"} <= named.keys() else None
+
+
+def _not_running(build: Build, release: Release) -> str:
+    newer = (Build.objects.filter(release_id=build.release_id, attempt__gt=build.attempt)
+             .order_by("-attempt").values_list("attempt", flat=True).first())
+    if newer:  # a late report of an earlier attempt: never applied to the one running now
+        return (f"Build #{build.pk} is attempt {build.attempt} of release #{release.pk}; attempt {newer} "
+                "replaced it, so this report is not applied.")
+    return f"Build #{build.pk} is not running (release is {release.status})."
+
+
+def _image_checked(named: dict, data: dict, operational: bool) -> tuple[dict, bool]:
+    """`data` as it may be recorded: a success whose image is not in the release's repository becomes a
+    failure (BUILD_FAILED), one the registry could not confirm an operational failure (FAILED, retryable)."""
+    if data["status"] != "succeeded":
+        return data, operational
+    build = Build.objects.select_related("release").filter(**named).first()
+    if build is None or build.state != Build.State.RUNNING:
+        return data, operational  # answered under the lock below; nothing will be recorded
+    verdict = image_check.check(build.release.model_name, data.get("image_reference", ""), data.get("digest", ""))
+    if verdict.refused:
+        return {**data, "status": "failed", "message": f"the reported image is refused: {verdict.refused}"}, False
+    if verdict.unavailable:
+        return {**data, "status": "failed", "message": verdict.unavailable}, True
+    return data, operational
+
+
 def _smoke_refusal(build: Build, data: dict) -> str:
     """Why a build that reports success is refused for its smoke test ("" if it is not): a reported smoke test
     that did not pass always is; none at all is where the environment's policy requires one."""
@@ -108,6 +153,9 @@ def _finish(build: Build, data: dict) -> None:
     refusal = shipping.installed_other_lock(build, data.get("dependency_lock_sha256")) or _smoke_refusal(build, data)
     if succeeded and refusal:  # what was scanned is not what ships, or the image did not serve: refused
         succeeded, data = False, {**data, "message": refusal}
+    changed_lock = shipping.lock_problem(build.release_id) if succeeded else ""
+    if changed_lock:  # the record's lock is not the scanned one: nothing is attested over it
+        succeeded, data = False, {**data, "message": f"not attested: {changed_lock}"}
     build.smoke_test = data.get("smoke_test") or build.smoke_test
     build.base_image = data.get("base_image", "") or build.base_image
     build.state = Build.State.SUCCEEDED if succeeded else Build.State.FAILED

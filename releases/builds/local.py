@@ -18,7 +18,6 @@ Every container is named `gateway-build-<build id>` and every committed image
 `localhost/gateway-build-<build id>`, so what a killed builder left behind is found by name
 and removed (`remove_leftovers`): the storage stays flat however many builds run.
 """
-import hashlib
 import logging
 import os
 import re
@@ -40,6 +39,7 @@ from releases.builds import base_image, buildah, serving, smoke, wheels
 from releases.builds.base import BuildTriggerError, Started, build_request
 from releases.builds.buildah import BuildFailure
 from releases.builds.completion import record_completion
+from releases.builds.repository import repository_for  # noqa: F401 (also imported from here: promote, tests)
 from releases.locking import shipping
 from releases.mlflow_source import apply_request_bounds
 from releases.models import Build
@@ -54,11 +54,6 @@ MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 
 def name_for(build_id: int) -> str:
     return f"{PREFIX}{build_id}"
-
-
-def repository_for(model_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9._-]+", "-", model_name.lower()).strip("-._") or "model"
-    return f"{settings.BUILD_REGISTRY.rstrip('/')}/{slug}"
 
 
 # --- In the worker's task ---------------------------------------------------------------------
@@ -148,7 +143,7 @@ def build_image(build: Build, deadline: float) -> dict:
             digest = digest_file.read_text().strip()
             Build.objects.filter(pk=build.pk).update(external_id=image[:256])
             completion = {"status": "succeeded", "image_reference": reference, "digest": digest,
-                          "dependency_lock_sha256": lock.sha256 if lock else "",
+                          "dependency_lock_sha256": shipping.derived_digest(lock) if lock else "",
                           "base_image": "" if base == "scratch" else base}
             if base == "scratch" or lock is None:
                 return completion  # nothing can serve: no smoke result (a policy that requires one refuses it)
@@ -173,18 +168,18 @@ def _base_reference() -> str:
 
 
 def _verified_lock(release):
-    """The release's lock, its bytes checked against the digest recorded when it was scanned (None: no lock)."""
-    lock = shipping.shipped_lock(release)
-    if lock is not None and hashlib.sha256(lock.content.encode()).hexdigest() != lock.sha256:
-        raise BuildFailure("the dependency lock does not match the digest recorded when it was scanned")
-    return lock
+    """The release's lock, checked against the digest its fetch event recorded (None: it ships no lock)."""
+    try:
+        return shipping.shipped_lock(release)
+    except shipping.LockMismatch as exc:
+        raise BuildFailure(str(exc)) from None
 
 
 def _deps_image(base: str, lock, deadline: float) -> str:
     """The base plus the locked venv, committed once per (base, lock, recipe) and reused by later builds.
 
     Without a lock there is nothing to install: the base itself (the image will not serve)."""
-    key = serving.deps_key(base, lock.sha256 if lock else "")
+    key = serving.deps_key(base, shipping.derived_digest(lock) if lock else "")
     image = f"localhost/{DEPS_PREFIX}{key[:32]}"
     if buildah.exists(image):
         if lock is not None:
@@ -249,7 +244,7 @@ def _labels(release, info: dict, base: str, lock) -> dict[str, str]:
         "gateway.release.id": str(release.pk), "gateway.scan.report": str(info["scan_report_id"] or ""),
         "gateway.policy.version": str(info["policy_version"] or ""),
         "gateway.environment": release.environment.name, "gateway.recipe": serving.RECIPE_VERSION,
-        **({shipping.LOCK_LABEL: lock.sha256} if lock else {}),
+        **({shipping.LOCK_LABEL: shipping.derived_digest(lock)} if lock else {}),
     }
     if base != "scratch":
         name, _, digest = base.partition("@")

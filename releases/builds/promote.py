@@ -116,10 +116,9 @@ def evidence_mismatch(source: Release, release: Release) -> str:
     for name, theirs, ours in pairs:
         if not ours or theirs != ours:
             return f"a different {name} ({theirs[:100]!r} there, {ours[:100]!r} here)"
-    theirs_lock, our_lock = shipping.lock_digest(source), shipping.lock_digest(release)
-    if theirs_lock != our_lock:
-        return (f"a different dependency lock (sha256 {theirs_lock[:12] or 'none'} there, "
-                f"{our_lock[:12] or 'none'} here)")
+    lock_mismatch = _lock_mismatch(source, release)
+    if lock_mismatch:
+        return lock_mismatch
     theirs, ours = _files(source), _files(release)
     if not ours:
         return "this release has no fetched files to compare"
@@ -130,6 +129,21 @@ def evidence_mismatch(source: Release, release: Release) -> str:
     changed = sorted(path for path in theirs.keys() | ours.keys() if theirs.get(path) != ours.get(path))
     if changed:
         return "different model files (" + ", ".join(changed[:10]) + " differ by sha256)"
+    return ""
+
+
+def _lock_mismatch(source: Release, release: Release) -> str:
+    """Why the two releases do not ship the same scanned lock, or "". Each digest is re-derived from the stored
+    content and checked against its fetch event (shipping): a lock edited in the database refuses the promotion."""
+    digests = {}
+    for where, which in (("there", source), ("here", release)):
+        try:
+            digests[where] = shipping.lock_digest(which)
+        except shipping.LockMismatch as exc:
+            return f"the dependency lock {where} is not the one that was scanned ({exc})"
+    if digests["there"] != digests["here"]:
+        return (f"a different dependency lock (sha256 {digests['there'][:12] or 'none'} there, "
+                f"{digests['here'][:12] or 'none'} here)")
     return ""
 
 
@@ -159,22 +173,29 @@ def promote(release: Release, owner: str, attempt: int) -> str:
                  f"{source.release.environment.name} release #{source.release_id} (build #{source.pk}).",
                  data={"build": build.pk, "source_build": source.pk, "source_release": source.release_id,
                        "digest": source.image_digest})
-    operational, outcome = False, "refused"
+    operational = False
     # The lease keeps a second delivery out; the build's heartbeat lets the sweep (releases.jobs) close
     # a promotion whose worker died, so the next attempt starts.
     with leases.kept_alive(release.pk, owner), leases.heartbeat(
             lambda: _beat(build.pk), settings.LEASE_RENEW_SECONDS, f"promote-{build.pk}"):
         try:
             completion = copy(release, source)
-            outcome = "succeeded"
         except Refused as exc:
             completion = {"status": "failed", "message": str(exc)}
         except Unavailable as exc:
-            completion, operational, outcome = {"status": "failed", "message": str(exc)}, True, "failed"
+            completion, operational = {"status": "failed", "message": str(exc)}, True
     recorded = record_completion(f"promote-{build.pk}", {"build_id": build.pk, **completion}, operational=operational)
     leases.release_lease(release.pk, owner)
-    # "succeeded", "refused" (BUILD_FAILED) or "failed" (FAILED, operational), as recorded; else why not
-    return outcome if recorded.outcome.value == "recorded" else recorded.outcome.value
+    return _outcome(recorded)
+
+
+def _outcome(recorded) -> str:
+    """"succeeded", "refused" (BUILD_FAILED) or "failed" (FAILED, operational), as recorded (the completion path
+    checks the copied image again, so a copy that worked can still be failed there); else why not recorded."""
+    if recorded.outcome.value != "recorded":
+        return recorded.outcome.value
+    status = Release.objects.values_list("status", flat=True).get(pk=recorded.build.release_id)
+    return {Status.SUCCEEDED: "succeeded", Status.BUILD_FAILED: "refused"}.get(status, "failed")
 
 
 def _beat(build_id: int) -> bool:

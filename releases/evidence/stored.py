@@ -2,8 +2,9 @@
 
 The signature check is releases.evidence.dsse.verify_envelope, as for anyone else. On top, the
 record must still say what was signed: the stored SBOM has the digest the attestation names, and
-the scan report, policy and fetched files re-derive to the digests it names. A database edited
-after the release (a finding deleted, a policy row changed) shows here as a problem.
+the scan report, policy and fetched files re-derive to the digests it names, and the dependency lock's
+content re-derives to the attested digest and to the one its fetch event recorded. A database edited
+after the release (a finding deleted, a policy row changed, a lock rewritten) shows here as a problem.
 """
 import hashlib
 
@@ -11,7 +12,16 @@ from releases.evidence import keys
 from releases.evidence.canonical import policy_digest, scan_report_digest
 from releases.evidence.dsse import Verification, verify_envelope
 from releases.evidence.statement import subject_name
-from releases.models import EnvironmentPolicy, ModelFile, Release, ReleaseEvidence, ReleaseFile, ScanReport
+from releases.locking import shipping
+from releases.models import (
+    DependencyLock,
+    EnvironmentPolicy,
+    ModelFile,
+    Release,
+    ReleaseEvidence,
+    ReleaseFile,
+    ScanReport,
+)
 
 
 def _sha256(text: str) -> str:
@@ -49,7 +59,26 @@ def record_problems(statement: dict, evidence: ReleaseEvidence) -> list[str]:
                      for f in (predicate.get("model") or {}).get("model_files", [])}
     if stored_models != signed_models:
         problems.append("the release's scanned model files differ from the attested ones")
-    return problems
+    return problems + lock_problems(predicate, evidence.release_id)
+
+
+def lock_problems(predicate: dict, release_id: int) -> list[str]:
+    """The stored dependency lock, re-derived from its content, against the attested digest and the fetch event.
+
+    The sha256 column is not trusted: an edit of the content, or of the content and the column, shows here."""
+    if "dependency_lock" not in predicate:
+        return []  # attested before the statement named the lock
+    changed = shipping.lock_problem(release_id)
+    if changed:
+        return [changed]
+    lock = DependencyLock.objects.filter(release_id=release_id).first()
+    stated = predicate.get("dependency_lock")
+    signed = ((stated or {}).get("digest") or {}).get("sha256") or ""
+    derived = shipping.derived_digest(lock) if lock else ""
+    if (lock is None) != (stated is None) or derived != signed:
+        return [f"the release's dependency lock (sha256 {derived[:12] or 'none'}) is not the attested one "
+                f"(sha256 {signed[:12] or 'none'})"]
+    return []
 
 
 def verify_evidence(evidence: ReleaseEvidence, public_key, digest: str | None, name: str | None) -> Verification:

@@ -4,24 +4,89 @@ The lock is the release's DependencyLock, written once at fetch time and never c
 is what the scan report's release, the build request, the image label, the Build row, the promotion
 check and the attestation all name. A release with no resolved lock (resolve_dependencies off, or
 warn and the model could not be resolved) ships no lock, and every one of those says so (empty digest).
+
+The stored row is not trusted on its own: someone with write access to the database could change its
+content (and its sha256 column with it), or remove it. So every use here re-derives the digest from the
+content and compares it with what the fetch step recorded in its hash-chained event (`fetch_record`,
+releases.steps._fetch); a difference raises LockMismatch and nothing is built, promoted or attested.
 """
-from releases.models import DependencyLock, Release
+import hashlib
+
+from releases.models import DependencyLock, Release, ReleaseEvent
+from releases.statuses import Status
 
 LOCK_FILE = "requirements.lock.txt"
 LOCK_PATH_IN_IMAGE = f"/model/{LOCK_FILE}"
 LOCK_LABEL = "gateway.dependency_lock.sha256"
 # Exactly the lock: every package pinned and hash-checked, nothing resolved at build time, no sdist built.
 INSTALL_ARGS = ("--require-hashes", "--no-deps", "--only-binary", ":all:", "--no-input")
+EVENT_KEY = "dependency_lock"  # ReleaseEvent.data key of the fetch event that records the lock
+
+
+class LockMismatch(Exception):
+    """The stored lock is not the one recorded when it was resolved and scanned: it must not ship."""
+
+
+def fetch_record(lock: DependencyLock) -> dict:
+    """What the fetch step's event records about the lock (the reference every later use is checked against)."""
+    return {"outcome": lock.outcome, "sha256": lock.sha256, "packages": lock.package_count}
+
+
+def recorded_lock(release_id: int) -> dict | None:
+    """The lock as the fetch event recorded it, or None for a release fetched before locks were recorded.
+
+    The first such event: the lock is resolved once, and an event appended later cannot replace it."""
+    data = (ReleaseEvent.objects.filter(release_id=release_id, from_status=Status.PENDING,
+                                        to_status=Status.SCANNING_DEPENDENCIES, data__has_key=EVENT_KEY)
+            .order_by("sequence").values_list("data", flat=True).first())
+    recorded = data.get(EVENT_KEY) if isinstance(data, dict) else None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def derived_digest(lock: DependencyLock) -> str:
+    """The lock's SHA-256 computed from its content now (the stored sha256 column is not trusted)."""
+    return hashlib.sha256(lock.content.encode()).hexdigest() if lock.content else ""
+
+
+def lock_problem(release_id: int) -> str:
+    """Why the release's stored lock is not the one its fetch event recorded, or "" when it is (or neither exists)."""
+    lock = DependencyLock.objects.filter(release_id=release_id).first()
+    recorded = recorded_lock(release_id)
+    if lock is None and recorded is None:
+        return ""  # fetched before locks existed: nothing to ship, nothing to compare
+    if recorded is None:
+        return "the dependency lock in the record was not recorded by the fetch step"
+    if lock is None:
+        return (f"the dependency lock recorded at fetch time ({recorded.get('outcome')}, sha256 "
+                f"{str(recorded.get('sha256') or 'none')[:12]}) is missing from the record")
+    derived = derived_digest(lock)
+    if lock.outcome != recorded.get("outcome") or derived != (recorded.get("sha256") or ""):
+        return (f"the dependency lock in the record ({lock.outcome}, sha256 {derived[:12] or 'none'}) is not the "
+                f"one recorded at fetch time ({recorded.get('outcome')}, sha256 "
+                f"{str(recorded.get('sha256') or 'none')[:12]})")
+    if lock.sha256 != derived:
+        return "the dependency lock's stored sha256 is not the digest of its content"
+    return ""
+
+
+def verified_lock(release_id: int) -> DependencyLock | None:
+    """The release's lock record, after checking it is the one recorded at fetch time (else LockMismatch)."""
+    problem = lock_problem(release_id)
+    if problem:
+        raise LockMismatch(problem)
+    return DependencyLock.objects.filter(release_id=release_id).first()
 
 
 def shipped_lock(release: Release) -> DependencyLock | None:
-    lock = DependencyLock.objects.filter(release_id=release.pk, outcome=DependencyLock.Outcome.RESOLVED).first()
-    return lock
+    """The resolved lock the image installs (None: it installs none); LockMismatch if the record was changed."""
+    lock = verified_lock(release.pk)
+    return lock if lock is not None and lock.outcome == DependencyLock.Outcome.RESOLVED else None
 
 
 def lock_digest(release: Release) -> str:
+    """The shipped lock's digest, re-derived from its content ("" for none); LockMismatch if changed."""
     lock = shipped_lock(release)
-    return lock.sha256 if lock else ""
+    return derived_digest(lock) if lock else ""
 
 
 def install_command(lock_path: str = LOCK_PATH_IN_IMAGE) -> list[str]:
@@ -33,7 +98,7 @@ def request_fields(release: Release) -> dict:
     lock = shipped_lock(release)
     if lock is None:
         return {"dependency_lock": "", "dependency_lock_sha256": "", "dependency_lock_install": ""}
-    return {"dependency_lock": lock.content, "dependency_lock_sha256": lock.sha256,
+    return {"dependency_lock": lock.content, "dependency_lock_sha256": derived_digest(lock),
             "dependency_lock_install": " ".join(install_command(LOCK_FILE))}
 
 
@@ -48,10 +113,13 @@ def installed_other_lock(build, reported: str | None) -> str:
 
 
 def statement_entry(release: Release) -> dict | None:
-    """The attestation's `dependency_lock`: what the image installed, by digest (None: no lock record)."""
-    lock = DependencyLock.objects.filter(release_id=release.pk).first()
+    """The attestation's `dependency_lock`: what the image installed, by digest (None: no lock record).
+
+    LockMismatch if the record was changed: nothing is signed over a lock that was not the scanned one."""
+    lock = verified_lock(release.pk)
     if lock is None:
         return None
-    return {"outcome": lock.outcome, "digest": {"sha256": lock.sha256} if lock.sha256 else None,
+    digest = derived_digest(lock)
+    return {"outcome": lock.outcome, "digest": {"sha256": digest} if digest else None,
             "packages": lock.package_count, "python_version": lock.python_version, "platform": lock.platform,
             "path_in_image": LOCK_PATH_IN_IMAGE if lock.resolved else None}

@@ -4,6 +4,32 @@ import hashlib
 from django.db import models
 
 from releases.locking.verdict import headline
+from releases.models.core import AppendOnlyError
+
+LOCK_APPEND_ONLY = "A dependency lock is evidence: it is written once and never changed."
+
+
+class LockQuerySet(models.QuerySet):
+    """Locks are only ever added, like the audit events: no query changes or removes one (nor, on PostgreSQL,
+    any SQL: migration 0026's trigger). A changed lock would ship what was not scanned; the build request,
+    promotion and attestation also re-check the content against the fetch event (releases.locking.shipping)."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError(LOCK_APPEND_ONLY)
+
+    def delete(self):
+        raise AppendOnlyError(LOCK_APPEND_ONLY)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError(LOCK_APPEND_ONLY)
+
+    def bulk_create(self, objs, batch_size=None, **options):
+        if options:  # update_conflicts would rewrite a stored lock
+            raise AppendOnlyError(f"{LOCK_APPEND_ONLY} bulk_create takes no {', '.join(options)}.")
+        objs = list(objs)
+        for obj in objs:
+            obj.sha256 = obj.digest()
+        return super().bulk_create(objs, batch_size=batch_size)
 
 
 class DependencyLock(models.Model):
@@ -29,6 +55,8 @@ class DependencyLock(models.Model):
     notes = models.JSONField(default=list, blank=True, help_text="e.g. conda packages that are not in the lock.")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = LockQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
 
@@ -36,10 +64,13 @@ class DependencyLock(models.Model):
         return f"dependency lock of release #{self.release_id}: {self.outcome}"
 
     def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ValueError("A dependency lock is evidence: it is written once and never changed.")
+        if not self._state.adding or kwargs.get("force_update") or kwargs.get("update_fields") is not None:
+            raise AppendOnlyError(LOCK_APPEND_ONLY)
         self.sha256 = self.digest()
         super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(LOCK_APPEND_ONLY)
 
     def digest(self) -> str:
         return hashlib.sha256(self.content.encode()).hexdigest() if self.content else ""

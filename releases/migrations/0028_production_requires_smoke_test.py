@@ -17,5 +17,5 @@ def require(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("releases", "0026_serving_images")]
+    dependencies = [("releases", "0027_serving_images")]
     operations = [migrations.RunPython(require, migrations.RunPython.noop)]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0025_model_file_scan'),
+        ('releases', '0026_dependency_lock_append_only'),
     ]
 
     operations = [
