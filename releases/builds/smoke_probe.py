@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -56,6 +57,20 @@ def _post(url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
         return exc.code, exc.read(MAX_ANSWER_BYTES + 1)
 
 
+def server_words(answer: bytes) -> str:
+    """What an error answer says: MLflow's message and the last line of its stack trace (the model's own error)."""
+    try:
+        document = json.loads(answer[:MAX_ANSWER_BYTES])
+    except ValueError:
+        return answer[:600].decode("utf-8", "replace").strip()
+    if not isinstance(document, dict):
+        return str(document)[:600]
+    trace = str(document.get("stack_trace") or "").strip().splitlines()
+    # Every exception in the chain (a model's error is often wrapped by MLflow's), at most the last three.
+    raised = [line[:300] for line in trace if re.match(r"[A-Za-z_][\w.]*(Error|Exception): ", line)][-3:]
+    return " ".join([str(document.get("message", ""))[:400], *(raised or trace[-1:])]).strip()
+
+
 def well_formed(answer: bytes) -> str:
     """"" if `answer` is MLflow's prediction document ({"predictions": ...}), else why not."""
     if len(answer) > MAX_ANSWER_BYTES:
@@ -93,8 +108,7 @@ def probe(port: int, example: bytes | None, deadline: float, server: subprocess.
                   input_sha256=hashlib.sha256(example).hexdigest(),
                   answer_sha256=hashlib.sha256(answer[:MAX_ANSWER_BYTES]).hexdigest())
     if status != 200:  # the server's own words (MLflow puts the model's error in the body) help most
-        said = answer[:600].decode("utf-8", "replace").strip()
-        return {**result, "passed": False, "message": f"/invocations answered HTTP {status}: {said}"}
+        return {**result, "passed": False, "message": f"/invocations answered HTTP {status}: {server_words(answer)}"}
     problem = well_formed(answer)
     if problem:
         return {**result, "passed": False, "message": f"/invocations answered 200, but {problem}"}
