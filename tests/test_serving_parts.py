@@ -1,0 +1,109 @@
+"""The serving image's parts that need no image: the probe's bounds, the runtime added to a lock, wheel targets."""
+import hashlib
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from releases.builds import smoke, smoke_probe, wheels
+from releases.builds.buildah import BuildFailure
+from releases.locking import runtime
+from releases.locking.inputs import LockInput
+
+PROBE = [sys.executable, str(smoke.PROBE)]
+
+
+def probe(command: list[str], timeout: float = 3, example: str | None = None, tmp_path=None) -> tuple[dict, float]:
+    args = ["unshare", "--net", "--", *PROBE, "--port", "8080", "--timeout", str(timeout), "--memory-mb", "512"]
+    if example is not None:
+        path = tmp_path / "input.json"
+        path.write_text(example)
+        args += ["--input", str(path)]
+    started = time.monotonic()
+    proc = subprocess.run([*args, "--", *command], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1]), time.monotonic() - started
+
+
+def test_a_server_that_never_answers_fails_within_the_bound():
+    result, took = probe([sys.executable, "-c", "import time; print('loading', flush=True); time.sleep(60)"])
+    assert result == {"passed": False, "message": "the server did not answer /ping in time", "log_tail": "loading"}
+    assert took < 10  # the bound (3 s) and start-up, not the server's 60 s
+
+
+def test_a_server_that_exits_fails_at_once_with_its_last_words():
+    result, took = probe([sys.executable, "-c", "import sys; print('cannot load the model'); sys.exit(3)"], timeout=30)
+    assert result["passed"] is False and result["message"] == "the server exited with code 3 before answering /ping"
+    assert result["log_tail"] == "cannot load the model" and took < 15
+
+
+SERVER = r'''
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+ANSWER = sys.argv[1].encode()
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        self.send_response(200); self.end_headers()
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(int(sys.argv[2])); self.end_headers(); self.wfile.write(ANSWER)
+HTTPServer(("127.0.0.1", 8080), Handler).serve_forever()
+'''
+
+
+@pytest.mark.parametrize("answer,status,message", [
+    ('{"predictions": [0, 1]}', 200, "answered /ping and a prediction for the input example"),
+    ('{"result": 1}', 200, '/invocations answered 200, but the answer has no "predictions"'),
+    ("not json", 200, "/invocations answered 200, but the answer is not JSON"),
+    ('{"message": "Bad input", "stack_trace": "Traceback\\nValueError: Input X contains NaN.\\nmore words"}', 400,
+     "/invocations answered HTTP 400: Bad input ValueError: Input X contains NaN."),
+])
+def test_the_probe_judges_the_answer(tmp_path, answer, status, message):
+    result, _took = probe([sys.executable, "-c", SERVER, answer, str(status)], timeout=20,
+                          example='{"inputs": [[1.0]]}', tmp_path=tmp_path)
+    assert result["message"] == message and result["passed"] is (message.startswith("answered"))
+    assert result["endpoint"] == "/invocations" and result["status"] == status
+    assert result["input_sha256"] == hashlib.sha256(b'{"inputs": [[1.0]]}').hexdigest()
+
+
+def test_a_model_without_an_input_example_is_pinged_only():
+    result, _took = probe([sys.executable, "-c", SERVER, "{}", "200"], timeout=20)
+    assert result["passed"] and result["endpoint"] == "/ping"
+    assert result["message"] == "pinged only: the model has no input example"
+    assert smoke.describe(result).startswith("Smoke-tested: /ping only")
+
+
+def test_the_stored_result_keeps_the_answer_by_digest_only():
+    assert smoke.stored({"passed": True, "predictions": [1], "answer_sha256": "ab"}) == {"passed": True,
+                                                                                       "answer_sha256": "ab"}
+    assert smoke_probe.well_formed(b'{"predictions": {"a": [1]}}') == ""
+
+
+def _input(*names: str) -> LockInput:
+    return LockInput(requirements=list(names), constraints=[], python_version="3.11.7",
+                     declared={name: [] for name in names})
+
+
+@pytest.mark.parametrize("declared,added", [
+    ((), ["mlflow-skinny==3.17.2", "pandas"]),
+    (("scikit-learn",), ["mlflow-skinny==3.17.2", "pandas"]),
+    (("mlflow",), ["pandas"]),  # the model's own MLflow is the server, at the version it declares
+    (("mlflow-skinny", "pandas"), []),
+])
+def test_the_serving_runtime_is_added_to_what_is_locked(declared, added):
+    lock_input = runtime.with_runtime(_input(*declared))
+    assert lock_input.requirements == [*declared, *added]
+    assert bool(added) is any("serving runtime" in note for note in lock_input.notes)
+
+
+def test_wheel_targets_cover_every_manylinux_the_lock_admits():
+    tags = wheels.platform_tags("x86_64-manylinux_2_28")
+    assert tags[0] == "manylinux_2_28_x86_64" and "manylinux_2_17_x86_64" in tags
+    assert {"manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"} <= set(tags)
+    assert "manylinux_2_29_x86_64" not in tags
+    with pytest.raises(BuildFailure):
+        wheels.platform_tags("win_amd64")
