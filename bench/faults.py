@@ -391,8 +391,9 @@ def scenario_kill(ctx: Context, token: str) -> Report:
 
     report = Report("1. SIGKILL a worker mid-scan and mid-build")
     with quiet(SlowProxy(ctx.registry.address, PUSH_DELAY)) as proxy:
-        gw = Gateway(ctx, "kill", BUILD_BACKEND="local", BUILD_REGISTRY=f"{proxy.address}/models",
-                     BUILD_REGISTRY_TLS_VERIFY="false", BUILDAH_ROOT=ctx.buildah)
+        gw = Gateway(ctx, "kill", BUILD_BACKEND="local", BUILD_BASE_IMAGE="scratch",
+                     BUILD_REGISTRY=f"{proxy.address}/models", BUILD_REGISTRY_TLS_VERIFY="false",
+                     BUILDAH_ROOT=ctx.buildah)
         try:
             gw.start(qcluster=False)
             marker = gw.dir / "scanner-started"
@@ -709,8 +710,9 @@ def scenario_registry(ctx: Context, token: str) -> Report:
 
     report = Report("4. The registry down during a push")
     with quiet(SlowProxy(ctx.registry.address, PUSH_DELAY)) as proxy:
-        gw = Gateway(ctx, "registry", BUILD_BACKEND="local", BUILD_REGISTRY=f"{proxy.address}/models",
-                     BUILD_REGISTRY_TLS_VERIFY="false", BUILDAH_ROOT=ctx.buildah)
+        gw = Gateway(ctx, "registry", BUILD_BACKEND="local", BUILD_BASE_IMAGE="scratch",
+                     BUILD_REGISTRY=f"{proxy.address}/models", BUILD_REGISTRY_TLS_VERIFY="false",
+                     BUILDAH_ROOT=ctx.buildah)
         try:
             gw.start()
             worker = gw.clusters[0][1]

@@ -69,6 +69,11 @@ def test_webhook_request_is_signed_and_carries_the_release(owner, build_settings
     assert body["model_files"] == SCANNED  # what was scanned, for the CI system to check its download against
     assert body["model_files_sha256"] == manifest_digest(SCANNED) == hashlib.sha256(
         json.dumps(SCANNED, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    recipe = body["serving_recipe"]  # the CI system builds the image the local backend would
+    assert recipe["entrypoint"] == ["/opt/venv/bin/python", "-m", "uvicorn", "mlflow.pyfunc.scoring_server.app:app"]
+    assert recipe["user"] == "10001:10001" and recipe["port"] == 8080 and recipe["timestamp"] == 0
+    assert "--require-hashes --no-deps --only-binary :all:" in recipe["install"]
+    assert body["base_image"] == ""  # scratch here: no base to name
     build = Build.objects.get(release=release)
     assert (build.state, build.external_id, build.backend) == ("running", "evt-123", "webhook")
     assert ReleaseEvent.objects.filter(release=release, message__startswith=f"Build #{build.pk}").exists()
@@ -90,6 +95,7 @@ def test_gitlab_pipeline_trigger(owner, build_settings):
     assert form["variables[GATEWAY_MODEL_NAME]"] == ["fraud-detector"]
     assert json.loads(form["variables[GATEWAY_MODEL_FILES]"][0]) == SCANNED
     assert form["variables[GATEWAY_MODEL_FILES_SHA256]"] == [manifest_digest(SCANNED)]
+    assert json.loads(form["variables[GATEWAY_SERVING_RECIPE]"][0])["cmd"] == ["--host", "0.0.0.0", "--port", "8080"]
     build = Build.objects.get(release=release)
     assert (build.external_id, build.log_url) == ("4711", "http://gitlab.local/group/p/-/pipelines/4711")
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
+from releases.builds import serving
 from releases.builds.repository import repository_for
 from releases.locking import shipping
 from releases.model_manifest import ManifestMismatch, manifest_digest, required
@@ -52,6 +53,8 @@ def build_request(build: Build) -> dict:
         "image_repository": repository_for(release.model_name) if settings.BUILD_REGISTRY else "",
         # What was scanned is what ships: install exactly this lock (README, "Ship the lock").
         **lock_fields,
+        # The serving image's recipe, so a CI system builds what the local backend would ("The serving image").
+        **serving.request_fields(),
         # What was scanned, file by file: the CI system builds only if its download matches (README).
         "model_files": files, "model_files_sha256": manifest_digest(files),
     }

@@ -1,7 +1,8 @@
 """The `gitlab` backend: GitLab's pipeline trigger API (POST /projects/:id/trigger/pipeline).
 
 The build request travels as pipeline variables GATEWAY_<KEY>; the pipeline reports back
-through the signed callback like any other backend. Lists (the scanned model files) travel as JSON.
+through the signed callback like any other backend. Lists and objects (the scanned model files, the
+serving recipe) travel as JSON.
 """
 import json
 
@@ -16,8 +17,9 @@ def start(build: Build) -> Started:
         raise BuildTriggerError("GITLAB_URL, GITLAB_PROJECT_ID and GITLAB_TRIGGER_TOKEN must be set.")
     form = {"token": settings.GITLAB_TRIGGER_TOKEN, "ref": settings.GITLAB_REF}
     for key, value in build_request(build).items():
+        structured = isinstance(value, (list, dict))
         form[f"variables[GATEWAY_{key.upper()}]"] = (
-            "" if value is None else json.dumps(value, sort_keys=True) if isinstance(value, list) else str(value))
+            "" if value is None else json.dumps(value, sort_keys=True) if structured else str(value))
     url = f"{settings.GITLAB_URL.rstrip('/')}/api/v4/projects/{settings.GITLAB_PROJECT_ID}/trigger/pipeline"
     response = post(url, data=form)
     if response.status_code != 201:

@@ -66,3 +66,16 @@ def config_args(labels: dict[str, str]) -> list[str]:
 def deps_key(base_reference: str, lock_sha256: str) -> str:
     """The dependency layer's identity: the same base, lock and recipe give the same layer."""
     return hashlib.sha256(f"{base_reference}\n{lock_sha256}\n{RECIPE_VERSION}\n{INSTALL_SCRIPT}".encode()).hexdigest()
+
+
+def request_fields() -> dict:
+    """The recipe a remote builder (webhook, GitLab) must follow to build the same image as the local backend:
+    the base by digest, where the lock is installed and how, and what starts the server as whom."""
+    base = settings.BUILD_BASE_IMAGE if settings.BUILD_BASE_IMAGE not in ("", "scratch") else ""
+    return {"base_image": base, "serving_recipe": {
+        "version": RECIPE_VERSION, "venv": VENV, "model_dir": MODEL_DIR, "user": USER,
+        "port": settings.SERVING_PORT, "entrypoint": entrypoint(), "cmd": cmd(), "env": environment(),
+        "install": INSTALL_SCRIPT, "input_example": INPUT_EXAMPLE,
+        "timestamp": 0,  # every layer committed with this creation time: the same inputs give the same digest
+        "smoke_test": "start the pushed digest, wait for /ping, POST input_example to /invocations; report "
+                      "smoke_test in the callback"}}
