@@ -137,7 +137,8 @@ class EnvironmentPolicyAdmin(admin.ModelAdmin):
 
     list_display = ["environment", "version", "block_at", "unknown_counts_as", "ignore_unfixed", "possible_findings",
                     "unpinned_requirements", "unpinned_build_dependencies", "direct_references", "resolve_dependencies",
-                    "model_file_dangerous", "model_file_unreadable", "model_file_unknown", "created_by", "created_at"]
+                    "model_file_dangerous", "model_file_unreadable", "model_file_unknown", "require_smoke_test",
+                    "created_by", "created_at"]
     list_filter = ["environment"]
     readonly_fields = ["version", "created_by", "created_at"]
 
