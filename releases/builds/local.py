@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 PREFIX = "gateway-build-"
 DEPS_PREFIX = "gateway-deps:"  # localhost/gateway-deps:<key>: the base plus one lock's venv, kept for reuse
 INSTALL_TIMEOUT_SECONDS = 900
-OWN_NAME = re.compile(rf"(?:localhost/)?{PREFIX}(\d+)(?::latest)?")
+# A build's working container and image, and its smoke test's container (releases.builds.smoke).
+OWN_NAME = re.compile(rf"(?:localhost/)?(?:{PREFIX}|{smoke.PREFIX})(\d+)(?::latest)?")
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 
 
@@ -299,6 +300,7 @@ def _remove(build_id: int) -> None:
     """Remove the build's container and committed image, if there are any (best effort)."""
     name = name_for(build_id)
     _call(["rm", name], 60)
+    _call(["rm", f"{smoke.PREFIX}{build_id}"], 60)
     _call(["rmi", "--force", f"localhost/{name}"], 60)
 
 

@@ -27,6 +27,7 @@ from releases.builds.buildah import BuildFailure
 
 log = logging.getLogger(__name__)
 PROBE = Path(__file__).with_name("smoke_probe.py")
+PREFIX = "gateway-smoke-"  # + the build id: what a killed builder left is found by name (local.remove_leftovers)
 
 
 class SmokeResult(TypedDict, total=False):
@@ -59,7 +60,7 @@ def _port(config: dict) -> int:
 
 def run(image: str, build_id: int | str, example: bytes | None, deadline: float) -> SmokeResult:
     """Start `image` (reference@digest) as its config says and probe it; the result (passed or not)."""
-    name = f"gateway-smoke-{build_id}"
+    name = f"{PREFIX}{build_id}"
     buildah.call(["rm", name], 60)
     try:
         buildah.run(["from", "--name", name, buildah.tls_flag(), f"docker://{image}"], deadline,
