@@ -13,7 +13,7 @@ import requests
 
 from releases import steps
 from releases.builds import base_image, local, smoke
-from releases.models import Build, DependencyLock, Release
+from releases.models import Build, DependencyLock, Release, ReleaseEvidence
 from releases.statuses import Status
 from tests.factories import make_release
 from tests.serving import FAILING, SERVING, publish_base, register_serving_models
@@ -77,6 +77,15 @@ def test_the_image_started_from_its_digest_answers_the_models_own_prediction(
     assert build.smoke_test["passed"] and build.smoke_test["endpoint"] == "/invocations"
     assert build.smoke_test["status"] == 200 and build.smoke_test["image"].endswith(release.image_digest)
     assert "Smoke-tested" in release.events.get(to_status=Status.SUCCEEDED).message
+    # The SBOM covers the whole image: the base's OS packages (read from its dpkg database) beside the lock's.
+    assert build.os_packages["distro"] == "debian-12"
+    python = next(p for p in build.os_packages["packages"] if p["name"] == "python3.11-minimal")
+    sbom = json.loads(ReleaseEvidence.objects.get(release=release).sbom)
+    purls = {c.get("purl", "") for c in sbom["components"]}
+    assert any(p.startswith(f"pkg:deb/debian/python3.11-minimal@{python['version'].replace('+', '%2B')}")
+               for p in purls)
+    assert any(p.startswith("pkg:pypi/scikit-learn@") for p in purls)
+    assert any(p.startswith("pkg:pypi/uvicorn@") for p in purls)  # the server was scanned too
 
     # Started again here, from the digest alone: its prediction is the model's own.
     _version, model, example = serving_models[SERVING]

@@ -107,3 +107,49 @@ def test_wheel_targets_cover_every_manylinux_the_lock_admits():
     assert "manylinux_2_29_x86_64" not in tags
     with pytest.raises(BuildFailure):
         wheels.platform_tags("win_amd64")
+
+
+STATUS = """Package: python3.11-minimal
+Status: install ok installed
+Priority: optional
+Architecture: amd64
+Version: 3.11.2-6+deb12u6
+Description: Minimal subset of the Python language
+ a continuation line: Version: 9.9
+
+Package: removed-tool
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0-1
+
+Package: held-lib
+Status: hold ok installed
+Architecture: all
+Version: 2:1.2~rc1-3
+"""
+
+
+def test_the_dpkg_database_gives_the_installed_packages_only():
+    from releases.builds import os_packages
+
+    assert os_packages.parse_status(STATUS) == [
+        {"name": "held-lib", "version": "2:1.2~rc1-3", "arch": "all"},
+        {"name": "python3.11-minimal", "version": "3.11.2-6+deb12u6", "arch": "amd64"}]
+    assert os_packages.distro('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n') == \
+        "debian-12"
+
+
+@pytest.mark.django_db
+def test_the_sbom_lists_the_images_os_packages_with_deb_purls(owner):
+    from releases.evidence.sbom import build_sbom
+    from releases.models import Build
+    from tests.factories import make_release
+
+    release = make_release(owner)
+    build = Build(release=release, backend="local", image_digest="sha256:" + "ab" * 32, os_packages={
+        "distro": "debian-12", "packages": [{"name": "python3.11-minimal", "version": "3.11.2-6+deb12u6",
+                                              "arch": "amd64"}]})
+    sbom = json.loads(build_sbom(release, build, None, "registry.local/models/m"))
+    purls = [c.get("purl") for c in sbom["components"]]
+    assert "pkg:deb/debian/python3.11-minimal@3.11.2-6%2Bdeb12u6?arch=amd64&distro=debian-12" in purls
+    assert any(d["ref"] == "image" and "os-package-0" in d["dependsOn"] for d in sbom["dependencies"])

@@ -158,6 +158,7 @@ def _finish(build: Build, data: dict) -> None:
         succeeded, data = False, {**data, "message": f"not attested: {changed_lock}"}
     build.smoke_test = data.get("smoke_test") or build.smoke_test
     build.base_image = data.get("base_image", "") or build.base_image
+    build.os_packages = data.get("os_packages") or build.os_packages
     build.state = Build.State.SUCCEEDED if succeeded else Build.State.FAILED
     build.finished_at = timezone.now()
     build.log_url = data.get("log_url", "") or build.log_url

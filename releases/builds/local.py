@@ -35,7 +35,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from releases import leases, model_manifest
-from releases.builds import base_image, buildah, serving, smoke, wheels
+from releases.builds import base_image, buildah, os_packages, serving, smoke, wheels
 from releases.builds.base import BuildTriggerError, Started, build_request
 from releases.builds.buildah import BuildFailure
 from releases.builds.completion import record_completion
@@ -138,6 +138,7 @@ def build_image(build: Build, deadline: float) -> dict:
             config = _files_only_config(labels) if base == "scratch" else serving.config_args(labels)
             _buildah(["config", *config, name], deadline)
             image = _buildah(["commit", "--quiet", "--timestamp", "0", name, f"localhost/{name}"], deadline)
+            installed = _os_packages(name, deadline) if base != "scratch" else None
             digest_file = Path(tmp) / "digest"
             _buildah(["push", buildah.tls_flag(), "--digestfile", str(digest_file), f"localhost/{name}",
                       f"docker://{reference}"], deadline)
@@ -145,7 +146,7 @@ def build_image(build: Build, deadline: float) -> dict:
             Build.objects.filter(pk=build.pk).update(external_id=image[:256])
             completion = {"status": "succeeded", "image_reference": reference, "digest": digest,
                           "dependency_lock_sha256": shipping.derived_digest(lock) if lock else "",
-                          "base_image": "" if base == "scratch" else base}
+                          "base_image": "" if base == "scratch" else base, "os_packages": installed}
             if base == "scratch" or lock is None:
                 return completion  # nothing can serve: no smoke result (a policy that requires one refuses it)
             # Pulled back by digest while the layers are still here: only the manifest and config travel.
@@ -158,6 +159,15 @@ def build_image(build: Build, deadline: float) -> dict:
         message = f"the image {pushed} failed its smoke test: {result.get('message', '')}"
         raise BuildFailure(message + (f"\nLast lines of the container's log:\n{tail}" if tail else ""))
     return {**completion, "smoke_test": smoke.stored(result)}
+
+
+def _os_packages(name: str, deadline: float) -> dict:
+    """What dpkg says the image holds (the base's packages), read from the mounted container, for the SBOM."""
+    root = Path(_buildah(["mount", name], deadline))
+    try:
+        return os_packages.read_root(root)
+    finally:
+        _call(["umount", name], 60)
 
 
 def _base_reference() -> str:

@@ -230,4 +230,4 @@ def copy(release: Release, source: Build) -> dict:
         raise Refused(f"Promotion refused: the registry's {tag} names {tagged}, not {source.image_digest}.")
     # The same digest, so the same smoke test: the promotion carries its source's result (and base).
     return {"status": "succeeded", "image_reference": f"{target.repo_ref}:{tag}", "digest": digest,
-            "smoke_test": source.smoke_test, "base_image": source.base_image}
+            "smoke_test": source.smoke_test, "base_image": source.base_image, "os_packages": source.os_packages}

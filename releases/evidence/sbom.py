@@ -6,6 +6,8 @@
 - every dependency the scan read, with its purl (pkg:pypi/…, pkg:conda/… for conda packages),
   where it was read (evidence.occurrences: file and line) and its role (property gateway:role:
   runtime, build — python_env.yaml's build_dependencies — or constraint);
+- the image's operating system packages (pkg:deb/…, from its dpkg database: Build.os_packages), when the
+  builder read them (the local backend does; a files-only image has none);
 - every finding as a vulnerability affecting its component, with a VEX analysis state
   (VEX_STATES): a waived finding is `not_affected`, with the waiver's id, reason, approver
   and expiry as detail; a definite finding shipped because the policy let it pass (below the
@@ -69,6 +71,24 @@ def _dependency(index: int, dep: dict) -> Component:
     return Component(name=dep.get("name") or dep.get("url") or "unnamed", version=dep.get("version") or None,
                      purl=purl_of(dep), bom_ref=f"dependency-{index}", properties=properties,
                      evidence=ComponentEvidence(occurrences=occurrences))
+
+
+def _os_components(installed: dict | None) -> list[Component]:
+    """pkg:deb/<distro's name>/<package>@<version>?arch=…&distro=… for each package of the image's dpkg database."""
+    if not isinstance(installed, dict):
+        return []
+    distro = str(installed.get("distro") or "")
+    namespace = distro.split("-")[0] or "debian"
+    components = []
+    for index, package in enumerate(installed.get("packages") or []):
+        qualifiers = {key: value for key, value in (("arch", package.get("arch")), ("distro", distro)) if value}
+        components.append(Component(
+            name=package["name"], version=package["version"], type=ComponentType.LIBRARY,
+            bom_ref=f"os-package-{index}",
+            purl=PackageURL(type="deb", namespace=namespace, name=package["name"], version=package["version"],
+                            qualifiers=qualifiers),
+            properties=[Property(name="gateway:layer", value="base")]))
+    return components
 
 
 def _model(release: Release) -> Component:
@@ -147,9 +167,11 @@ def build_sbom(release: Release, build: Build, report: ScanReport | None, subjec
                                        Property(name="gateway:scan_report",
                                                 value=str(report.pk) if report else "none")])
     model = _model(release)
-    bom = Bom(components=[model, *dependencies], metadata=metadata,
+    system = _os_components(build.os_packages)
+    bom = Bom(components=[model, *dependencies, *system], metadata=metadata,
               vulnerabilities=_vulnerabilities(report, refs) if report is not None else [])
-    bom.register_dependency(image, [model, *dependencies])  # the image holds the model and what it installs
+    # the image holds the model, what it installs and its base's packages
+    bom.register_dependency(image, [model, *dependencies, *system])
     text = JsonV1Dot6(bom).output_as_string()
     if len(text.encode()) > MAX_SBOM_BYTES:
         raise SbomTooLarge(f"The SBOM is over {MAX_SBOM_BYTES} bytes.")

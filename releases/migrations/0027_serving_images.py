@@ -17,6 +17,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='build',
+            name='os_packages',
+            field=models.JSONField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='build',
             name='smoke_test',
             field=models.JSONField(blank=True, null=True),
         ),

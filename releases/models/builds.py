@@ -40,6 +40,9 @@ class Build(models.Model):
     # The smoke test of the pushed digest (releases.builds.smoke.SmokeResult); a promotion carries its source's.
     # None: none was run or reported.
     smoke_test = models.JSONField(null=True, blank=True)
+    # The image's operating system packages, from its dpkg database: {"distro": "debian-12", "packages":
+    # [{"name", "version", "arch"}]} (releases.builds.os_packages), for the SBOM. None: not known.
+    os_packages = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
