@@ -302,3 +302,41 @@ def test_an_envelope_signed_by_securesystemslib_verifies_here(tmp_path):
     raw = json.dumps(envelope.to_dict()).encode()
     assert dsse.verify_envelope(raw, private.public_key(), DIGEST, IMAGE).ok
     assert not dsse.verify_envelope(raw, Ed25519PrivateKey.generate().public_key(), DIGEST, IMAGE).ok
+
+
+# --- SLSA Provenance v1 (releases.evidence.provenance) -------------------------------------------------------
+
+def test_the_provenance_is_slsa_v1_about_the_image_and_names_what_it_was_built_from(evidence, api):
+    from releases.evidence import provenance
+
+    envelope = json.loads(evidence.provenance)
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1" == provenance.PREDICATE_TYPE
+    assert statement["subject"] == [{"name": IMAGE, "digest": {"sha256": "ab" * 32}}]
+    definition = statement["predicate"]["buildDefinition"]
+    assert definition["buildType"] == provenance.BUILD_TYPE
+    assert definition["externalParameters"]["release"] == evidence.release_id
+    assert definition["resolvedDependencies"] == []  # this release has no base, lock or scanned model files
+    assert statement["predicate"]["runDetails"]["builder"]["id"].endswith("/webhook")
+    served = api.get(f"/api/releases/{evidence.release_id}/provenance/")  # the exact bytes that were signed
+    assert served.status_code == 200 and served.content.decode() == evidence.provenance
+
+
+def test_verify_release_checks_the_provenance_file_and_the_stored_one(evidence, public_pem, tmp_path, capsys):
+    path = tmp_path / "provenance.json"
+    path.write_text(evidence.provenance)
+    code, out, _err = verify(capsys, f"{IMAGE}@{DIGEST}", "--key", str(public_pem), "--provenance", str(path))
+    assert code == 0 and f"VERIFIED: {path}" in out
+    code, out, _err = verify(capsys, f"{IMAGE}@{DIGEST}", "--key", str(public_pem))
+    assert code == 0 and f"VERIFIED: release #{evidence.release_id} provenance (stored)" in out
+    # the attestation is not a provenance, nor the other way round
+    path.write_text(evidence.envelope)
+    code, _out, err = verify(capsys, f"{IMAGE}@{DIGEST}", "--key", str(public_pem), "--provenance", str(path))
+    assert code == 1 and "unexpected predicateType" in err
+
+
+def test_a_release_without_provenance_answers_404(owner, api):
+    from tests.factories import make_release
+
+    release = make_release(owner, status=Status.SUCCEEDED)
+    assert api.get(f"/api/releases/{release.pk}/provenance/").status_code == 404

@@ -5,6 +5,7 @@ registry and MLflow server, a real scikit-learn model, its lock resolved from Py
 and MLflow's scoring server in the image. The first run on a machine also downloads the locked wheels
 (about 90 MB, kept under ~/.cache) and makes the base (about a minute, once).
 """
+import base64
 import json
 import time
 
@@ -13,6 +14,7 @@ import requests
 
 from releases import steps
 from releases.builds import base_image, local, smoke
+from releases.evidence.stored import verify_stored
 from releases.models import Build, DependencyLock, Release, ReleaseEvidence
 from releases.statuses import Status
 from tests.factories import make_release
@@ -86,6 +88,14 @@ def test_the_image_started_from_its_digest_answers_the_models_own_prediction(
                for p in purls)
     assert any(p.startswith("pkg:pypi/scikit-learn@") for p in purls)
     assert any(p.startswith("pkg:pypi/uvicorn@") for p in purls)  # the server was scanned too
+    # The SLSA provenance names the base, the lock and the model files by digest, and verifies.
+    evidence = ReleaseEvidence.objects.get(release=release)
+    provenance = json.loads(base64.b64decode(json.loads(evidence.provenance)["payload"]))
+    built_from = {d["name"]: d["digest"]["sha256"] for d in
+                  provenance["predicate"]["buildDefinition"]["resolvedDependencies"]}
+    assert built_from == {"base-image": serving_builds.reference.split("@sha256:")[1],
+                          "requirements.lock.txt": lock.sha256, "model-files": built_from["model-files"]}
+    assert verify_stored(release).ok
 
     # Started again here, from the digest alone: its prediction is the model's own.
     _version, model, example = serving_models[SERVING]

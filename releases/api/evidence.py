@@ -1,4 +1,4 @@
-"""GET /api/releases/{id}/attestation/ and /sbom/: a SUCCEEDED release's signed evidence, as stored.
+"""GET /api/releases/{id}/attestation/, /provenance/ and /sbom/: a SUCCEEDED release's signed evidence, as stored.
 
 Both answer the exact bytes that were signed or digested (not a re-serialisation), so a client
 can check them against the digests the attestation names. Read access is the release detail's
@@ -48,6 +48,18 @@ class ReleaseEvidenceActions:
         in-toto Statement v1 about the image digest. Verify it offline with `manage.py verify_release
         IMAGE@DIGEST --key PUBLIC.pem --attestation FILE`."""
         return self._answer("envelope")
+
+    @extend_schema(responses={200: ENVELOPE, 404: OpenApiResponse(description=NONE_YET)})
+    @action(detail=True, methods=["get"])
+    def provenance(self, request, pk=None):
+        """The image's SLSA Provenance v1 (predicateType https://slsa.dev/provenance/v1), a DSSE envelope signed
+        with the attestation's key: the build type and parameters, and the base image, dependency lock and model
+        files it was built from, each by digest. `manage.py verify_release IMAGE@DIGEST --key PUBLIC.pem
+        --provenance FILE` checks it offline."""
+        found = self._evidence_text("provenance")
+        if found is not None and not found[0]:  # evidence from before provenance existed
+            return Response({"detail": NONE_YET}, status=status.HTTP_404_NOT_FOUND)
+        return self._answer("provenance")
 
     @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="CycloneDX 1.6 JSON"),
                               404: OpenApiResponse(description=NONE_YET)})

@@ -43,7 +43,7 @@ def paginated_schema(name: str, results):
 
 # Actions that read what belongs to a release (its report, findings, events), not the release itself.
 REPORT_ACTIONS = {"scan", "scan_findings", "scan_dependencies", "scan_notes", "scan_model_files", "events",
-                  "attestation", "sbom"}
+                  "attestation", "provenance", "sbom"}
 STORED_OBJECTS = serializers.ListField(child=serializers.DictField())  # a report's dependencies or notes, as stored
 
 

@@ -9,6 +9,7 @@ import hashlib
 
 from releases import queue
 from releases.evidence import dsse, keys
+from releases.evidence.provenance import build_provenance
 from releases.evidence.sbom import build_sbom
 from releases.evidence.statement import build_statement, subject_name
 from releases.models import Build, Release, ReleaseEvidence, ScanReport
@@ -46,10 +47,11 @@ def attest(release: Release, build: Build) -> ReleaseEvidence:
     sbom_digest = _digest(sbom)
     key_id = keys.key_id(key.public_key())
     envelope = dsse.sign(build_statement(release, build, report, sbom_digest, key_id), key).decode("utf-8")
+    provenance = dsse.sign(build_provenance(release, build, name), key).decode("utf-8")
     evidence = ReleaseEvidence.objects.create(
         release=release, build=build, subject_name=name, subject_digest=build.image_digest,
         predicate_type=dsse.PREDICATE_TYPE, key_id=key_id, envelope=envelope, envelope_digest=_digest(envelope),
-        sbom=sbom, sbom_digest=sbom_digest)
+        sbom=sbom, sbom_digest=sbom_digest, provenance=provenance, provenance_digest=_digest(provenance))
     queue.enqueue_evidence_push(evidence.pk)
     return evidence
 

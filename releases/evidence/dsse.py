@@ -76,12 +76,13 @@ def _signed_by(envelope: dict, body: bytes, public_key: Ed25519PublicKey) -> boo
     return False
 
 
-def _subject_problems(statement: dict, digest: str | None, name: str | None) -> list[str]:
+def _subject_problems(statement: dict, digest: str | None, name: str | None,
+                      predicate_type: str = PREDICATE_TYPE) -> list[str]:
     problems = []
     if statement.get("_type") != STATEMENT_TYPE:
         problems.append(f"the payload is not an in-toto Statement v1 (_type {statement.get('_type')!r})")
-    if statement.get("predicateType") != PREDICATE_TYPE:
-        problems.append(f"unexpected predicateType {statement.get('predicateType')!r} (expected {PREDICATE_TYPE})")
+    if statement.get("predicateType") != predicate_type:
+        problems.append(f"unexpected predicateType {statement.get('predicateType')!r} (expected {predicate_type})")
     subjects = statement.get("subject") if isinstance(statement.get("subject"), list) else []
     digests = {f"sha256:{s['digest'].get('sha256')}": s.get("name") for s in subjects
                if isinstance(s, dict) and isinstance(s.get("digest"), dict)}
@@ -95,7 +96,7 @@ def _subject_problems(statement: dict, digest: str | None, name: str | None) -> 
 
 
 def verify_envelope(raw: bytes, public_key: Ed25519PublicKey, digest: str | None = None,
-                    name: str | None = None) -> Verification:
+                    name: str | None = None, predicate_type: str = PREDICATE_TYPE) -> Verification:
     """Is `raw` a DSSE envelope signed by `public_key`, carrying a gateway release Statement for image
     `digest` ("sha256:<hex>"; None: any) in repository `name` (None: any)? Every problem is named."""
     if len(raw) > MAX_ENVELOPE_BYTES:
@@ -115,5 +116,5 @@ def verify_envelope(raw: bytes, public_key: Ed25519PublicKey, digest: str | None
             raise ValueError("the payload is not a JSON object")
     except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
         return Verification(False, [f"not a valid envelope: {exc}"])
-    problems = _subject_problems(statement, digest, name)
+    problems = _subject_problems(statement, digest, name, predicate_type)
     return Verification(not problems, problems, statement)

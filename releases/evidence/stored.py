@@ -8,7 +8,7 @@ after the release (a finding deleted, a policy row changed, a lock rewritten) sh
 """
 import hashlib
 
-from releases.evidence import keys
+from releases.evidence import keys, provenance
 from releases.evidence.canonical import policy_digest, scan_report_digest
 from releases.evidence.dsse import Verification, verify_envelope
 from releases.evidence.statement import subject_name
@@ -87,6 +87,33 @@ def verify_evidence(evidence: ReleaseEvidence, public_key, digest: str | None, n
         result.problems += record_problems(result.statement, evidence)
         result.ok = not result.problems
     return result
+
+
+def verify_provenance(evidence: ReleaseEvidence, public_key, digest: str | None, name: str | None) -> Verification:
+    """The stored SLSA provenance: signed by the key, about this image, and its lock the record's lock re-derived."""
+    if not evidence.provenance:
+        return Verification(False, ["this release's evidence has no provenance (released before it existed)"])
+    result = verify_envelope(evidence.provenance.encode("utf-8"), public_key, digest, name,
+                             predicate_type=provenance.PREDICATE_TYPE)
+    if result.statement is not None:
+        result.problems += provenance_lock_problems(result.statement, evidence.release_id)
+        result.ok = not result.problems
+    return result
+
+
+def provenance_lock_problems(statement: dict, release_id: int) -> list[str]:
+    definition = (statement.get("predicate") or {}).get("buildDefinition") or {}
+    signed = next((d.get("digest", {}).get("sha256") for d in definition.get("resolvedDependencies") or []
+                   if isinstance(d, dict) and d.get("name") == shipping.LOCK_FILE), "")
+    changed = shipping.lock_problem(release_id)
+    if changed:
+        return [changed]
+    lock = shipping.shipped_lock(Release(pk=release_id))
+    derived = shipping.derived_digest(lock) if lock else ""
+    if derived != (signed or ""):
+        return [f"the release's dependency lock (sha256 {derived[:12] or 'none'}) is not the one the provenance "
+                f"names (sha256 {(signed or '')[:12] or 'none'})"]
+    return []
 
 
 def verify_stored(release: Release) -> Verification:

@@ -11,6 +11,16 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
+            model_name='releaseevidence',
+            name='provenance',
+            field=models.TextField(blank=True, help_text='The SLSA Provenance v1 DSSE envelope, as signed and served.'),
+        ),
+        migrations.AddField(
+            model_name='releaseevidence',
+            name='provenance_digest',
+            field=models.CharField(blank=True, max_length=71),
+        ),
+        migrations.AddField(
             model_name='build',
             name='base_image',
             field=models.CharField(blank=True, max_length=512),

@@ -32,6 +32,10 @@ class ReleaseEvidence(models.Model):
     envelope_digest = models.CharField(max_length=71)
     sbom = models.TextField(help_text="The CycloneDX 1.6 JSON SBOM, as digested and served.")
     sbom_digest = models.CharField(max_length=71)
+    # SLSA Provenance v1 of the image (releases.evidence.provenance): a DSSE envelope signed with the same key.
+    # Empty for evidence written before provenance existed.
+    provenance = models.TextField(blank=True, help_text="The SLSA Provenance v1 DSSE envelope, as signed and served.")
+    provenance_digest = models.CharField(max_length=71, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     push_state = models.CharField(max_length=8, choices=Push.choices, default=Push.PENDING, db_index=True)

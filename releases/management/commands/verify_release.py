@@ -12,9 +12,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from releases.evidence import keys
+from releases.evidence import provenance as slsa
 from releases.evidence.describe import evidence_lines
-from releases.evidence.dsse import MAX_ENVELOPE_BYTES, Verification, verify_envelope
-from releases.evidence.stored import verify_evidence
+from releases.evidence.dsse import MAX_ENVELOPE_BYTES, PREDICATE_TYPE, Verification, verify_envelope
+from releases.evidence.stored import verify_evidence, verify_provenance
 from releases.models import ReleaseEvidence
 from releases.registry import parse_reference
 
@@ -28,8 +29,9 @@ class Command(BaseCommand):
         source = parser.add_mutually_exclusive_group()
         source.add_argument("--attestation", help="a DSSE envelope file (from the API or the registry)")
         source.add_argument("--release", type=int, help="only this release's stored attestation")
+        source.add_argument("--provenance", help="a SLSA Provenance v1 DSSE envelope file (from the API)")
 
-    def handle(self, *args, image, key, attestation=None, release=None, **options):
+    def handle(self, *args, image, key, attestation=None, release=None, provenance=None, **options):
         try:
             reference = parse_reference(image)
         except ValueError as exc:
@@ -40,27 +42,37 @@ class Command(BaseCommand):
             public_key = keys.load_public_key(Path(key).read_bytes())
         except (OSError, keys.SigningKeyError) as exc:
             raise CommandError(f"Cannot read the public key {key}: {exc}") from None
-        results = (self._from_file(attestation, public_key, reference) if attestation
-                   else self._from_database(release, public_key, reference))
+        if provenance:
+            results = self._from_file(provenance, public_key, reference, slsa.PREDICATE_TYPE)
+        elif attestation:
+            results = self._from_file(attestation, public_key, reference)
+        else:
+            results = self._from_database(release, public_key, reference)
         for label, result in results:
             self._report(label, result)
         if not all(result.ok for _, result in results):
             raise CommandError("The attestation does NOT verify.", returncode=1)
 
-    def _from_file(self, path: str, public_key, reference) -> list[tuple[str, Verification]]:
+    def _from_file(self, path: str, public_key, reference,
+                   predicate_type: str = PREDICATE_TYPE) -> list[tuple[str, Verification]]:
         try:
             with open(path, "rb") as fh:
                 raw = fh.read(MAX_ENVELOPE_BYTES + 1)
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc}") from None
-        return [(path, verify_envelope(raw, public_key, reference.digest, reference.repo_ref))]
+        return [(path, verify_envelope(raw, public_key, reference.digest, reference.repo_ref, predicate_type))]
 
     def _from_database(self, release_id, public_key, reference) -> list[tuple[str, Verification]]:
         stored = ReleaseEvidence.objects.filter(subject_digest=reference.digest).order_by("-created_at", "-id")
         if release_id is not None:
             stored = stored.filter(release_id=release_id)
-        found = [(f"release #{e.release_id} (stored)", verify_evidence(e, public_key, reference.digest,
-                                                                        reference.repo_ref)) for e in stored[:20]]
+        found = []
+        for evidence in stored[:20]:
+            found.append((f"release #{evidence.release_id} (stored)",
+                          verify_evidence(evidence, public_key, reference.digest, reference.repo_ref)))
+            if evidence.provenance:  # evidence written before provenance existed has none to check
+                found.append((f"release #{evidence.release_id} provenance (stored)",
+                              verify_provenance(evidence, public_key, reference.digest, reference.repo_ref)))
         if not found:
             raise CommandError(f"No attestation for {reference.digest} in this gateway's database"
                                + (f" for release #{release_id}" if release_id else "") + ".", returncode=1)
@@ -69,7 +81,14 @@ class Command(BaseCommand):
     def _report(self, label: str, result: Verification) -> None:
         if result.ok:
             self.stdout.write(self.style.SUCCESS(f"VERIFIED: {label}"))
-            for line in evidence_lines(result.statement or {}):
+            statement = result.statement or {}
+            if statement.get("predicateType") == slsa.PREDICATE_TYPE:
+                for dependency in (statement.get("predicate") or {}).get("buildDefinition", {}).get(
+                        "resolvedDependencies", []):
+                    self.stdout.write(f"  built from {dependency.get('name')}: sha256 "
+                                      f"{dependency.get('digest', {}).get('sha256')}")
+                return
+            for line in evidence_lines(statement):
                 self.stdout.write("  " + line)
         else:
             self.stderr.write(f"NOT VERIFIED: {label}: {result.reason}")
