@@ -42,9 +42,12 @@ def serving_builds(settings, local_builds, serving_base, use_mlflow, serving_mod
     return serving_base
 
 
-def fetched(owner, model_name: str) -> Release:
+def fetched(owner, model_name: str, scanned: bool = False) -> Release:
+    """Fetched (and, if `scanned`, scanned against the synced advisories), then building."""
     release = make_release(owner, model_name=model_name, ref="1")
     assert steps.fetch_environment(release.pk) == "fetched"
+    if scanned:
+        assert steps.scan_dependencies(release.pk) == "passed", Release.objects.get(pk=release.pk).status_message
     Release.objects.filter(pk=release.pk).update(status=Status.BUILDING_IMAGE)
     return Release.objects.get(pk=release.pk)
 
@@ -66,8 +69,8 @@ def image_config(registry, release) -> dict:
 
 
 def test_the_image_started_from_its_digest_answers_the_models_own_prediction(
-        owner, serving_builds, serving_models, local_builds):
-    release = fetched(owner, SERVING)
+        owner, serving_builds, serving_models, local_builds, advisories):
+    release = fetched(owner, SERVING, scanned=True)
     lock = DependencyLock.objects.get(release=release)
     assert lock.resolved, lock.message
     assert "mlflow-skinny==3.17.2" in lock.content and "uvicorn==" in lock.content  # the server is locked too
