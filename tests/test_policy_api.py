@@ -161,7 +161,7 @@ def test_dry_run_returns_the_decision_and_stores_nothing(api, use_mlflow, adviso
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["model_version"] == "1" and body["decision"]["passed"] is False
-    assert body["decision"]["policy_version"] == 2 and body["decision"]["environment"] == "production"
+    assert body["decision"]["policy_version"] == 3 and body["decision"]["environment"] == "production"
     assert {b["package"] for b in body["decision"]["blocking"]} >= {"pyyaml", "requests"}  # HIGH blocks here
     assert any(f["advisory_id"] == "GHSA-8q59-q68h-6hv4" for f in body["scan"]["findings"])
     assert (Release.objects.count(), ScanReport.objects.count(), ReleaseEvent.objects.count()) == counts
