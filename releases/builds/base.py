@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
-from releases.builds import serving
+import releases.builds.serving as serving
 from releases.builds.repository import repository_for
 from releases.locking import shipping
 from releases.model_manifest import ManifestMismatch, manifest_digest, required

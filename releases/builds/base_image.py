@@ -25,8 +25,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+import releases.builds.buildah as buildah
 from releases import registry
-from releases.builds import buildah
 
 log = logging.getLogger(__name__)
 PYTHON_LABEL = "gateway.base.python"

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from releases.builds import image_check, smoke
+import releases.builds.image_check as image_check
+import releases.builds.smoke as smoke
 from releases.evidence import attest
 from releases.lifecycle import transition
 from releases.locking import shipping

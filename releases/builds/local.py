@@ -34,8 +34,13 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+import releases.builds.base_image as base_image
+import releases.builds.buildah as buildah
+import releases.builds.os_packages as os_packages
+import releases.builds.serving as serving
+import releases.builds.smoke as smoke
+import releases.builds.wheels as wheels
 from releases import leases, model_manifest
-from releases.builds import base_image, buildah, os_packages, serving, smoke, wheels
 from releases.builds.base import BuildTriggerError, Started, build_request
 from releases.builds.buildah import BuildFailure
 from releases.builds.completion import record_completion

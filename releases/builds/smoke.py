@@ -22,7 +22,7 @@ from typing import TypedDict
 
 from django.conf import settings
 
-from releases.builds import buildah
+import releases.builds.buildah as buildah
 from releases.builds.buildah import BuildFailure
 
 log = logging.getLogger(__name__)

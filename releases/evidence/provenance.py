@@ -8,7 +8,7 @@ by `manage.py verify_release`.
 """
 from datetime import datetime
 
-from releases.builds import serving
+import releases.builds.serving as serving
 from releases.evidence.dsse import STATEMENT_TYPE
 from releases.locking import shipping
 from releases.model_manifest import manifest, manifest_digest
