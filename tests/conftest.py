@@ -1,4 +1,6 @@
 """Shared fixtures: named users, API clients, synced advisories, and a real MLflow server per test session."""
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
@@ -13,10 +15,23 @@ from tests.package_index import package_index
 FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 
 
+# The modules that mostly wait on processes they start (qcluster, gunicorn, buildah, Chromium, a second
+# MLflow server), longest first as measured. They run first: under pytest-xdist (bin/test hands out whole
+# modules in this order) they start at once and the quick modules fill their waits. A module not listed
+# keeps its place after them; a stale list costs time, never a result.
+LONG_MODULES = ("test_worker_faults.py", "test_scale_out_redis.py", "browser/test_release_flow.py",
+                "test_e2e_worker.py", "browser/test_accessibility.py", "browser/test_embedding.py",
+                "test_fetch_step.py", "test_local_build.py", "test_build_once.py", "test_evidence_e2e.py")
+
+
 def pytest_collection_modifyitems(items):
-    """The browser tests last: while Chromium runs, the ORM is allowed beside its event loop
-    (tests/browser/conftest.py), which no other test should run with."""
-    items.sort(key=lambda item: "/tests/browser/" in str(item.path).replace("\\", "/"))
+    tests = Path(__file__).parent
+
+    def rank(item) -> int:
+        name = item.path.relative_to(tests).as_posix() if item.path.is_relative_to(tests) else ""
+        return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(autouse=True)
