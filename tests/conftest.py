@@ -16,22 +16,46 @@ FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 
 
 # The modules that mostly wait on processes they start (qcluster, gunicorn, buildah, Chromium, a second
-# MLflow server), longest first as measured. They run first: under pytest-xdist (bin/test hands out whole
-# modules in this order) they start at once and the quick modules fill their waits. A module not listed
-# keeps its place after them; a stale list costs time, never a result.
+# MLflow server), longest first as measured: each runs first among the tests of its kind (below), so that under
+# pytest-xdist they start early and quicker modules fill their waits. A stale list costs time, never a result.
 LONG_MODULES = ("test_worker_faults.py", "test_scale_out_redis.py", "browser/test_release_flow.py",
                 "test_e2e_worker.py", "browser/test_accessibility.py", "browser/test_embedding.py",
                 "test_fetch_step.py", "test_local_build.py", "test_build_once.py", "test_evidence_e2e.py")
+DATABASE_KINDS = ("db", "transactional", "no-db")
 
 
-def pytest_collection_modifyitems(items):
+def database_kind(item) -> str:
+    """pytest-django's order: tests in a transaction rolled back, then transactional tests (their teardown
+    flushes the database, so the rows the migrations made are gone after them), then tests without the database."""
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    options = {}
+    if marker:
+        options = {**dict(zip(("transaction", "reset_sequences"), marker.args, strict=False)), **marker.kwargs}
+    if options.get("transaction") or options.get("reset_sequences"):
+        return "transactional"
+    if "transactional_db" in fixtures or "live_server" in fixtures:
+        return "transactional"
+    return "db" if marker or "db" in fixtures else "no-db"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Items in pytest-django's order (database_kind), the long modules first within each kind.
+
+    Under pytest-xdist (bin/test: --dist loadgroup) a work unit is one module's tests of one kind, handed out
+    in this order: each process runs its "db" units before its "transactional" ones, as one process would, and
+    a module's transactional tests never run before another module's "db" tests in the same process."""
     tests = Path(__file__).parent
 
     def rank(item) -> int:
         name = item.path.relative_to(tests).as_posix() if item.path.is_relative_to(tests) else ""
         return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
 
-    items.sort(key=rank)
+    items.sort(key=lambda item: (DATABASE_KINDS.index(database_kind(item)), rank(item)))
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            item.add_marker(pytest.mark.xdist_group(f"{item.nodeid.split('::')[0]}:{database_kind(item)}"))
 
 
 @pytest.fixture(autouse=True)
