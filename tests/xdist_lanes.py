@@ -7,8 +7,9 @@ rule holds per worker: a worker that has run a transactional test ("in the proce
 "db" test again.
 
 The long transactional tests (qcluster, gunicorn, buildah, Chromium: tests/conftest.py LONG_MODULES) mostly wait.
-Half of the workers (none with one worker) start with them at once, in the order collected (longest first), while
-the others run the "db" tests; once those are all handed out, every worker takes whatever comes next.
+About half of the workers (lane_size; none with one worker) start with them at once, in the order collected
+(longest first), while the others run the "db" tests; once those are all handed out, every worker takes whatever
+comes next.
 
 Workers see the items, the controller only their ids: each worker writes id -> kind to the file named by
 KINDS_FILE (the same content from every worker) before it reports its collection, and the scheduler reads it.
@@ -39,6 +40,12 @@ def make_scheduler(config, log):
             self.kinds: dict[str, str] | None = None
             self.in_process_lane: set = set()
 
+        @property
+        def lane_size(self) -> int:
+            """Workers that may run transactional tests while "db" tests are left: 1 of 2, 2 of 3 or 4, always
+            leaving one for the "db" tests."""
+            return min((len(self.nodes) + 1) // 2, len(self.nodes) - 1)
+
         def _split_scope(self, nodeid: str) -> str:
             return nodeid  # every test is a unit of its own
 
@@ -52,7 +59,7 @@ def make_scheduler(config, log):
             db_left = any(kind == "db" for _, kind in kinds)
             if not db_left:
                 return next(iter(self.workqueue), None)
-            if node not in self.in_process_lane and len(self.in_process_lane) >= len(self.nodes) // 2:
+            if node not in self.in_process_lane and len(self.in_process_lane) >= self.lane_size:
                 return next(scope for scope, kind in kinds if kind == "db")
             # A process-lane worker, or one that may become one: transactional first, then tests without a database.
             for wanted in ("transactional", "no-db"):
