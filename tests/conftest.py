@@ -1,9 +1,14 @@
 """Shared fixtures: named users, API clients, synced advisories, and a real MLflow server per test session."""
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from devtools.mlflow_server import MlflowServer
+from tests import xdist_lanes
 from tests.factories import ensure_environments
 from tests.lock_fixtures import PACKAGES
 from tests.mlflow_models import register_test_models
@@ -13,10 +18,61 @@ from tests.package_index import package_index
 FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 
 
-def pytest_collection_modifyitems(items):
-    """The browser tests last: while Chromium runs, the ORM is allowed beside its event loop
-    (tests/browser/conftest.py), which no other test should run with."""
-    items.sort(key=lambda item: "/tests/browser/" in str(item.path).replace("\\", "/"))
+# The modules that mostly wait on processes they start (qcluster, gunicorn, buildah, Chromium, a second
+# MLflow server), longest first as measured: each runs first among the tests of its kind (database_kind), and under
+# pytest-xdist the long transactional ones start at once on their own workers (tests/xdist_lanes.py), while the
+# others run the rest. A stale list costs time, never a result.
+LONG_MODULES = ("test_worker_faults.py", "test_scale_out_redis.py", "browser/test_release_flow.py",
+                "test_e2e_worker.py", "browser/test_accessibility.py", "browser/test_embedding.py",
+                "test_fetch_step.py", "test_local_build.py", "test_build_once.py", "test_evidence_e2e.py")
+DATABASE_KINDS = ("db", "transactional", "no-db")
+
+
+def database_kind(item) -> str:
+    """pytest-django's order: tests in a transaction rolled back, then transactional tests (their teardown
+    flushes the database, so the rows the migrations made are gone after them), then tests without the database."""
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    options = {}
+    if marker:
+        options = {**dict(zip(("transaction", "reset_sequences"), marker.args, strict=False)), **marker.kwargs}
+    if options.get("transaction") or options.get("reset_sequences"):
+        return "transactional"
+    if "transactional_db" in fixtures or "live_server" in fixtures:
+        return "transactional"
+    return "db" if marker or "db" in fixtures else "no-db"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Items in pytest-django's order (database_kind), the long modules first within each kind."""
+    tests = Path(__file__).parent
+
+    def rank(item) -> int:
+        name = item.path.relative_to(tests).as_posix() if item.path.is_relative_to(tests) else ""
+        return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
+
+    items.sort(key=lambda item: (DATABASE_KINDS.index(database_kind(item)), rank(item)))
+    if hasattr(config, "workerinput"):
+        xdist_lanes.write_kinds(items, database_kind)
+
+
+def pytest_configure(config):
+    """With pytest-xdist (-n N, N > 0), the controller names the file its workers write the tests' kinds to."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    handle, path = tempfile.mkstemp(prefix="gateway-test-kinds-", suffix=".json")
+    os.close(handle)
+    os.environ[xdist_lanes.KINDS_FILE] = path
+    config.add_cleanup(lambda: Path(path).unlink(missing_ok=True))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`-n N` (xdist's default --dist load): the lanes of tests/xdist_lanes.py. Another --dist is xdist's own."""
+    if config.getoption("dist") == "load" and os.environ.get(xdist_lanes.KINDS_FILE):
+        return xdist_lanes.make_scheduler(config, log)
+    return None
 
 
 @pytest.fixture(autouse=True)

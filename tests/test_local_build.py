@@ -118,11 +118,25 @@ def test_storage_stays_flat_across_builds_and_a_killed_builders_leftovers_go(own
     assert local.leftovers() == {"containers": set(), "images": set()}
 
 
-def test_alias_is_set_after_success_and_a_failure_is_only_an_event(owner, use_mlflow, settings):
+@pytest.fixture
+def aliases_removed_after(mlflow_server, use_mlflow):
+    """The session's MLflow is shared by every test of this process, in any order (pytest-xdist): the
+    aliases a test sets on it are removed when it ends (tests/test_api_portal.py reads CLEAN's aliases)."""
+    from mlflow.tracking import MlflowClient
+
+    set_here: list[str] = []
+    yield set_here
+    client = MlflowClient(mlflow_server.url, mlflow_server.url)
+    for alias in set_here:
+        client.delete_registered_model_alias(CLEAN, alias)
+
+
+def test_alias_is_set_after_success_and_a_failure_is_only_an_event(owner, use_mlflow, settings, aliases_removed_after):
     from mlflow.tracking import MlflowClient
 
     from releases.models import Environment, ReleaseEvent
 
+    aliases_removed_after.append("staging-live")
     Environment.objects.filter(name="staging").update(mlflow_alias_on_success="staging-live")
     release = fetched_release(owner, status=Status.SUCCEEDED)
     assert steps.set_mlflow_alias(release.pk) == "set"
@@ -135,12 +149,13 @@ def test_alias_is_set_after_success_and_a_failure_is_only_an_event(owner, use_ml
     assert event.message.startswith("Could not set MLflow alias @v1") and event.data == {"alias": "v1", "set": False}
 
 
-def test_alias_step_claims_and_a_second_delivery_writes_nothing(owner, use_mlflow, settings):
+def test_alias_step_claims_and_a_second_delivery_writes_nothing(owner, use_mlflow, settings, aliases_removed_after):
     from django.utils import timezone
 
     from releases.models import Environment, ReleaseEvent
     from releases.queue import SKIPPED
 
+    aliases_removed_after.append("staging-twice")
     Environment.objects.filter(name="staging").update(mlflow_alias_on_success="staging-twice")
     release = fetched_release(owner, status=Status.SUCCEEDED)
     Release.objects.filter(pk=release.pk).update(lease_owner="another-worker",

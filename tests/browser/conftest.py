@@ -6,7 +6,7 @@ Screenshots of every screen go to var/screenshots/ (git-ignored).
 """
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -26,17 +26,18 @@ AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def orm_beside_playwright():
     """Playwright's sync API runs an event loop in the test's thread; Django's ORM, used by the same tests
-    (and by their database teardown), would refuse to run there. Allowed while the browser runs: the browser
-    tests run last (tests/conftest.py), and the servers they start do not inherit it."""
+    (and by their database teardown), would refuse to run there. Allowed while the browser runs, that is for
+    one browser module (Chromium is per module): the tests that run after it in the same process, in any order
+    (pytest-xdist), run without it, and the servers the browser tests start do not inherit it."""
     os.environ[ASYNC_UNSAFE] = "true"
     yield
     os.environ.pop(ASYNC_UNSAFE, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(orm_beside_playwright):
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is not installed: bin/test installs it (apt-get install chromium).")
@@ -64,10 +65,12 @@ def csp_violations(page) -> list[str]:
 class Gateway:
     url: str
     registry: object
+    contexts: list = field(default_factory=list)
 
     def login(self, browser, username: str, password: str | None = None, path: str = "/"):
         """A new browser context (its own cookies) signed in through the portal's login page."""
         context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.contexts.append(context)
         context.add_init_script(RECORD_CSP_VIOLATIONS)
         page = context.new_page()
         page.set_default_timeout(15_000)
@@ -108,13 +111,19 @@ def gateway(transactional_db, mlflow_server, mlflow_models, local_builds, settin
                            "--workers", "2", "--threads", "4", "--access-logfile", "-"],
                           tmp_path / "web.log", web_env, ROOT)
     url = f"http://127.0.0.1:{port}"
+    served = None
     try:
         processes.wait_http(f"{url}/healthz", 60, web)
         bundle = requests.get(url + "/portal.js", timeout=10)
         assert bundle.status_code == 200 and "release-gateway" in bundle.text, (
             "the portal's bundle is not served: build it and collect static files (bin/test does both)")
-        yield Gateway(url, local_builds)
+        served = Gateway(url, local_builds)
+        yield served
     finally:
+        # The signed-in contexts close first, as a user's browser would: their keep-alive connections
+        # would hold a gunicorn worker past SIGTERM until processes.stop kills it 15 s later (measured).
+        for context in served.contexts if served else ():
+            context.close()
         processes.stop(web)
         processes.stop(worker, whole_group=False)  # a qcluster: SIGTERM to its leader (processes.stop)
 

@@ -13,7 +13,7 @@ from tests.conftest import _user
 from tests.factories import make_release
 from tests.mlflow_models import CLEAN, VULNERABLE
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.mlflow,
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.mlflow, pytest.mark.browser,
               pytest.mark.usefixtures("restored_environments", "advisories")]
 
 

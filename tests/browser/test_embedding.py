@@ -14,7 +14,7 @@ import pytest
 
 from tests.browser.conftest import screenshot
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.mlflow,
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.mlflow, pytest.mark.browser,
               pytest.mark.usefixtures("restored_environments")]
 
 HOSTILE = """

@@ -15,7 +15,7 @@ from tests.browser.conftest import csp_violations, screenshot, serious_axe_viola
 from tests.factories import make_release
 from tests.mlflow_models import CLEAN
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.mlflow,
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.mlflow, pytest.mark.browser,
               pytest.mark.usefixtures("restored_environments", "advisories")]
 LIVE = 120_000  # ms: fetch, scan and a buildah build on a loaded machine
 
