@@ -24,7 +24,8 @@ FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 # others run the rest. A stale list costs time, never a result.
 LONG_MODULES = ("test_worker_faults.py", "test_scale_out_redis.py", "browser/test_release_flow.py",
                 "test_e2e_worker.py", "browser/test_accessibility.py", "browser/test_embedding.py",
-                "test_fetch_step.py", "test_local_build.py", "test_build_once.py", "test_evidence_e2e.py")
+                "test_fetch_step.py", "test_local_build.py", "test_build_once.py", "test_evidence_e2e.py",
+                "test_serving_image.py")
 DATABASE_KINDS = ("db", "transactional", "no-db")
 
 

@@ -19,6 +19,9 @@ import os
 from pathlib import Path
 
 KINDS_FILE = "GATEWAY_TEST_KINDS_FILE"
+# Modules run whole on one worker: their session fixtures are dear (the serving image tests import the base,
+# build a dependency image and log real models: about a minute and a half per worker that would run one).
+WHOLE_MODULES = ("tests/test_serving_image.py",)
 
 
 def write_kinds(items, kind_of) -> None:
@@ -47,7 +50,9 @@ def make_scheduler(config, log):
             return min((len(self.nodes) + 1) // 2, len(self.nodes) - 1)
 
         def _split_scope(self, nodeid: str) -> str:
-            return nodeid  # every test is a unit of its own
+            module = nodeid.split("::", 1)[0]
+            # every test is a unit of its own, but for modules whose session set-up is dear (WHOLE_MODULES)
+            return module if module in WHOLE_MODULES else nodeid
 
         def _kind(self, nodeid: str) -> str:
             if self.kinds is None:
