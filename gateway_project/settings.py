@@ -390,6 +390,8 @@ BUILD_BASE_CACHE_DIR = CACHE_HOME / "base"
 BUILD_BASE_RECORD = Path(env_str("BUILD_BASE_RECORD", str(VAR_DIR / "base-image.json")))
 # Wheels of locked packages, downloaded once (checked against the lock's hashes on every install).
 BUILD_WHEEL_CACHE_DIR = CACHE_HOME / "wheels"
+# Dependency images (base + a lock's venv, a few hundred MB each) kept in buildah's storage for reuse.
+BUILD_DEPENDENCY_IMAGES_KEPT = env_int("BUILD_DEPENDENCY_IMAGES_KEPT", 4, minimum=1)
 # The serving image: MLflow's scoring server on this port (ExposedPorts), as this user (never root).
 SERVING_PORT = env_int("SERVING_PORT", 8080, minimum=1)
 # The scoring server of a model that declares neither mlflow nor mlflow-skinny (releases.locking.runtime).

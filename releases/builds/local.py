@@ -36,6 +36,7 @@ from django.utils import timezone
 
 import releases.builds.base_image as base_image
 import releases.builds.buildah as buildah
+import releases.builds.deps_cache as deps_cache
 import releases.builds.os_packages as os_packages
 import releases.builds.serving as serving
 import releases.builds.smoke as smoke
@@ -51,7 +52,7 @@ from releases.models import Build
 
 log = logging.getLogger(__name__)
 PREFIX = "gateway-build-"
-DEPS_PREFIX = "gateway-deps:"  # localhost/gateway-deps:<key>: the base plus one lock's venv, kept for reuse
+DEPS_PREFIX = deps_cache.PREFIX  # localhost/gateway-deps:<key>: the base plus one lock's venv, kept for reuse
 INSTALL_TIMEOUT_SECONDS = 900
 # A build's working container and image, and its smoke test's container (releases.builds.smoke).
 OWN_NAME = re.compile(rf"(?:localhost/)?(?:{PREFIX}|{smoke.PREFIX})(\d+)(?::latest)?")
@@ -200,6 +201,7 @@ def _deps_image(base: str, lock, deadline: float) -> str:
     if buildah.exists(image):
         if lock is not None:
             _check_python(buildah.image_config(image, deadline, kind="image"), lock)
+        deps_cache.touch(image)
         return image
     work = f"gateway-deps-work-{key[:12]}-{os.getpid()}"
     _call(["rm", work], 60)
@@ -214,6 +216,8 @@ def _deps_image(base: str, lock, deadline: float) -> str:
         _buildah(["commit", "--quiet", "--timestamp", "0", work, image], deadline)
     finally:
         _call(["rm", work], 60)
+    deps_cache.touch(image)
+    deps_cache.prune()  # storage stays bounded: BUILD_DEPENDENCY_IMAGES_KEPT images at most, this one among them
     return image
 
 
