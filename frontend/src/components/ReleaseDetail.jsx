@@ -37,18 +37,23 @@ function Timeline({ events, total }) {
 function Actions({ release, onDone }) {
   const { api, me } = usePortal();
   const [reason, setReason] = useState('');
+  const [rebuildReason, setRebuildReason] = useState('');
   const [failure, setFailure] = useState(null);
   const [busy, setBusy] = useState(false);
   const mayManage = me.username === release.requested_by || me.can_manage_any;
   const canCancel = mayManage && !TERMINAL.has(release.status);
   const canRetry = mayManage && (release.status === 'FAILED' || release.status === 'BUILD_FAILED');
-  if (!canCancel && !canRetry) return null;
+  // The API's rule (services.rebuild_release): only after a build or promotion failed, with a reason.
+  const canRebuild = mayManage && (release.status === 'BUILD_FAILED'
+    || (release.status === 'FAILED' && release.failed_step === 'build'));
+  if (!canCancel && !canRetry && !canRebuild) return null;
   const act = async (action, body) => {
     setBusy(true);
     setFailure(null);
     try {
       await api.post(`/api/releases/${release.id}/${action}/`, body);
       setReason('');
+      setRebuildReason('');
       onDone();
     } catch (err) {
       setFailure(err);
@@ -65,6 +70,21 @@ function Actions({ release, onDone }) {
           <button type="button" className={`${ui.button} ${ui.primary}`} disabled={busy} onClick={() => act('retry')}>
             Retry {release.status === 'BUILD_FAILED' ? 'the build' : `step ${release.failed_step}`}
           </button>
+        )}
+        {canRebuild && (
+          <>
+            <p className={ui.muted}>
+              Rebuild builds this release&apos;s image afresh here instead of retrying (for example when the image it
+              would promote is gone from the registry). It is scanned and approved again first.
+            </p>
+            <Field label="Reason for the rebuild (required, audited)">
+              {(p) => <input {...p} className={ui.input} maxLength={1000} value={rebuildReason}
+                             onChange={(e) => setRebuildReason(e.target.value)} />}
+            </Field>
+            <button type="button" className={ui.button} disabled={busy || !rebuildReason.trim()}
+                    style={{ marginBottom: '14px' }}
+                    onClick={() => act('rebuild', { reason: rebuildReason })}>Rebuild the image</button>
+          </>
         )}
         {canCancel && (
           <>

@@ -80,6 +80,40 @@ describe('release detail: approval buttons', () => {
   });
 });
 
+describe('release detail: rebuild', () => {
+  it('is offered after a failed build, needs a reason, and posts it', async () => {
+    let posted = null;
+    const gone = { ...RELEASE, status: 'FAILED', failed_step: 'build',
+      status_message: 'The source image registry/models/fraud@sha256:ab (build #3, release #2) is gone from the registry.' };
+    const fetch = scriptedFetch([
+      ['GET', '/api/releases/5/approvals/', () => json(approvals({ status: 'FAILED', stages: [] }))],
+      ['POST', '/api/releases/5/rebuild/', (url, init) => { posted = JSON.parse(init.body); return json({ ...gone, status: 'SCANNING_DEPENDENCIES' }); }],
+      ['GET', '/api/releases/5/', () => json(posted ? { ...gone, status: 'SCANNING_DEPENDENCIES', failed_step: '' } : gone, { headers: { ETag: posted ? '"r"' : '"g"' } })],
+    ]);
+    renderScreen(<ReleaseDetail id="5" />, { fetch });
+    const rebuild = await screen.findByRole('button', { name: 'Rebuild the image' });
+    expect(rebuild).toBeDisabled();  // a rebuild is audited: it needs a reason
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText(/Reason for the rebuild/), 'source image deleted by the registry GC');
+    await user.click(rebuild);
+    await waitFor(() => expect(posted).toEqual({ reason: 'source image deleted by the registry GC' }));
+  });
+
+  it('is not offered when another step failed, nor to someone who may not manage the release', async () => {
+    const routes = (release) => scriptedFetch([
+      ['GET', '/api/releases/5/approvals/', () => json(approvals({ status: 'FAILED', stages: [] }))],
+      ['GET', '/api/releases/5/', () => json(release, { headers: { ETag: '"x"' } })],
+    ]);
+    const { unmount } = renderScreen(<ReleaseDetail id="5" />, { fetch: routes({ ...RELEASE, status: 'FAILED', failed_step: 'fetch' }) });
+    expect(await screen.findByRole('button', { name: 'Retry step fetch' })).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Rebuild the image' })).toBeNull();
+    unmount();
+    renderScreen(<ReleaseDetail id="5" />, { fetch: routes({ ...RELEASE, status: 'BUILD_FAILED' }), me: { username: 'mallory', can_manage_any: false } });
+    expect((await screen.findAllByText(/build failed/i)).length).toBeGreaterThan(0);
+    expect(screen.queryByRole('button', { name: 'Rebuild the image' })).toBeNull();
+  });
+});
+
 describe('release detail: live updates', () => {
   it('polls with If-None-Match, keeps the page on 304, and shows the new status when it changes', async () => {
     vi.useFakeTimers({ shouldAdvanceTime: true });
