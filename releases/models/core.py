@@ -109,18 +109,26 @@ class AppendOnlyError(Exception):
 APPEND_ONLY = "Release events are append-only."
 
 
-class EventQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
+    """Rows that are evidence: no query changes or removes one. `refusal` says why, in the model's words."""
+
+    refusal = "These rows are append-only."
+
+    def update(self, **kwargs):
+        raise AppendOnlyError(self.refusal)
+
+    def delete(self):
+        raise AppendOnlyError(self.refusal)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError(self.refusal)
+
+
+class EventQuerySet(AppendOnlyQuerySet):
     """Events are only ever added. No query changes or removes one (nor, on PostgreSQL, any SQL:
     migration 0020's trigger); every insert goes through link_to_chain."""
 
-    def update(self, **kwargs):
-        raise AppendOnlyError(APPEND_ONLY)
-
-    def delete(self):
-        raise AppendOnlyError(APPEND_ONLY)
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        raise AppendOnlyError(APPEND_ONLY)
+    refusal = APPEND_ONLY
 
     def bulk_create(self, objs, batch_size=None, **options):
         if options:  # ignore_conflicts would drop links silently, update_conflicts would rewrite events

@@ -4,24 +4,17 @@ import hashlib
 from django.db import models
 
 from releases.locking.verdict import headline
-from releases.models.core import AppendOnlyError
+from releases.models.core import AppendOnlyError, AppendOnlyQuerySet
 
 LOCK_APPEND_ONLY = "A dependency lock is evidence: it is written once and never changed."
 
 
-class LockQuerySet(models.QuerySet):
+class LockQuerySet(AppendOnlyQuerySet):
     """Locks are only ever added, like the audit events: no query changes or removes one (nor, on PostgreSQL,
     any SQL: migration 0026's trigger). A changed lock would ship what was not scanned; the build request,
     promotion and attestation also re-check the content against the fetch event (releases.locking.shipping)."""
 
-    def update(self, **kwargs):
-        raise AppendOnlyError(LOCK_APPEND_ONLY)
-
-    def delete(self):
-        raise AppendOnlyError(LOCK_APPEND_ONLY)
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        raise AppendOnlyError(LOCK_APPEND_ONLY)
+    refusal = LOCK_APPEND_ONLY
 
     def bulk_create(self, objs, batch_size=None, **options):
         if options:  # update_conflicts would rewrite a stored lock
