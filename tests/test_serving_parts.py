@@ -153,3 +153,17 @@ def test_the_sbom_lists_the_images_os_packages_with_deb_purls(owner):
     purls = [c.get("purl") for c in sbom["components"]]
     assert "pkg:deb/debian/python3.11-minimal@3.11.2-6%2Bdeb12u6?arch=amd64&distro=debian-12" in purls
     assert any(d["ref"] == "image" and "os-package-0" in d["dependsOn"] for d in sbom["dependencies"])
+
+
+def test_the_input_example_is_read_bounded_and_only_as_a_plain_file(tmp_path):
+    assert smoke.example_of(tmp_path) is None  # none: pinged only
+    example = tmp_path / "serving_input_example.json"
+    example.write_text('{"inputs": [[1]]}')
+    assert smoke.example_of(tmp_path) == b'{"inputs": [[1]]}'
+    example.write_bytes(b" " * (smoke.MAX_EXAMPLE_BYTES + 1))
+    with pytest.raises(BuildFailure, match="is over 1048576 bytes"):
+        smoke.example_of(tmp_path)
+    example.unlink()
+    example.symlink_to("/etc/passwd")
+    with pytest.raises(BuildFailure, match="not a plain file"):
+        smoke.example_of(tmp_path)

@@ -45,9 +45,24 @@ class SmokeResult(TypedDict, total=False):
     predictions: object  # the answer itself (returned to the caller, never stored)
 
 
+MAX_EXAMPLE_BYTES = 1024 * 1024  # an input example is a few rows; more is not an example to send
+
+
 def example_of(model_dir: Path) -> bytes | None:
+    """The model's serving input example (None: it has none, and the image is pinged only).
+
+    One that is not a plain file, or over MAX_EXAMPLE_BYTES, fails the build: it is never silently skipped."""
     path = model_dir / "serving_input_example.json"
-    return path.read_bytes() if path.is_file() else None
+    if not path.exists() and not path.is_symlink():
+        return None
+    if path.is_symlink() or not path.is_file():
+        raise BuildFailure("the model's serving_input_example.json is not a plain file")
+    with open(path, "rb") as fh:
+        example = fh.read(MAX_EXAMPLE_BYTES + 1)
+    if len(example) > MAX_EXAMPLE_BYTES:
+        raise BuildFailure(f"the model's serving_input_example.json is over {MAX_EXAMPLE_BYTES} bytes: the smoke "
+                           "test sends it as it is, so it must be a small example")
+    return example
 
 
 def _port(config: dict) -> int:
