@@ -9,9 +9,10 @@ from django.db import transaction
 
 from releases.lifecycle import transition
 from releases.locking.service import lock_for_release
-from releases.models import EnvironmentPolicy, ModelFile, Release, ReleaseFile, ScanReport
+from releases.models import Build, EnvironmentPolicy, ModelFile, Release, ReleaseFile, ScanReport
 from releases.policies import decide_for_release
 from releases.scanning import model_policy
+from releases.scanning.os_inventory import configured_base_image
 from releases.scanning.policy import PolicyDecision
 from releases.scanning.reports import store_report
 from releases.scanning.runner import run_scan
@@ -28,11 +29,22 @@ class Evaluation:
 
 
 def evaluate(release: Release) -> Evaluation:
-    """Raises EmptyAdvisoryDatabase, TrivyError (scanner) or RegoFailure (policy): operational failures."""
+    """Raises EmptyAdvisoryDatabase, TrivyError, BaseImageUnavailable (scanner) or RegoFailure (policy):
+    operational failures."""
     files = dict(ReleaseFile.objects.filter(release_id=release.pk).values_list("name", "content"))
-    result = run_scan(files, lock_for_release(release))  # the lock made at fetch time: never resolved again
+    # the lock made at fetch time: never resolved again
+    result = run_scan(files, lock_for_release(release), base_image=base_image_for(release))
     decision, policy = decide_for_release(result, release, model_files=stored_model_files(release))
     return Evaluation(result, decision, policy)
+
+
+def base_image_for(release: Release) -> str:
+    """The base whose OS packages a release is judged with: the one its image was built on, once it has one
+    (a re-evaluation judges what ships); before that, the configured base it will be built on ("" for a
+    files-only image: no OS packages)."""
+    built = (Build.objects.filter(release_id=release.pk, state=Build.State.SUCCEEDED).exclude(base_image="")
+             .order_by("-pk").values_list("base_image", flat=True).first())
+    return built or configured_base_image()
 
 
 def stored_model_files(release: Release) -> list[dict]:

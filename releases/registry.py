@@ -207,6 +207,29 @@ def copy_blob(source_repo, digest: str, target_repo, size: int) -> None:
         raise RegistryError("A copied blob did not match its digest.", detail=f"{source.repo_ref}@{digest}")
 
 
+def read_blob(repo_ref, digest: str, size: int, chunk_size: int = 1024 * 1024):
+    """The blob's bytes, chunk by chunk, never more than `size` (its manifest descriptor's). The digest is
+    checked when the last chunk has been read: a caller must read to the end before trusting anything."""
+    ref = _repo(repo_ref)
+    _check_digest(digest)
+    response = _request("GET", ref, f"blobs/{digest}")
+    hasher, read = hashlib.sha256(), 0
+    try:
+        for chunk in response.iter_content(chunk_size):
+            read += len(chunk)
+            if read > size:
+                raise RegistryError("A blob is larger than its manifest says.", detail=f"{ref.repo_ref}@{digest}")
+            hasher.update(chunk)
+            yield chunk
+    except requests.RequestException as exc:
+        raise RegistryUnavailable("The registry stopped answering.", detail=f"{type(exc).__name__}: {exc}"[:500]) \
+            from None
+    finally:
+        response.close()
+    if "sha256:" + hasher.hexdigest() != digest:
+        raise RegistryError("A blob did not match its digest.", detail=f"{ref.repo_ref}@{digest}")
+
+
 def _upload(ref: Reference, digest: str, body, size: int) -> None:
     started = _request("POST", ref, "blobs/uploads/", expect=(202,))
     started.close()

@@ -21,6 +21,7 @@ from releases.locking.resolver import ResolverUnavailable
 from releases.mlflow_source import MlflowSource, MlflowSourceError
 from releases.models import Build, Release, ReleaseEvent, ReleaseFile
 from releases.queue import SKIPPED
+from releases.scanning.os_inventory import BaseImageUnavailable
 from releases.scanning.rego import RegoFailure
 from releases.scanning.scanner import EmptyAdvisoryDatabase
 from releases.scanning.trivy import TrivyError
@@ -138,7 +139,7 @@ def _scan(release: Release, owner: str) -> str:
     release_id = release.pk
     try:
         judged = evaluation.evaluate(release)
-    except (EmptyAdvisoryDatabase, TrivyError, RegoFailure) as exc:
+    except (EmptyAdvisoryDatabase, TrivyError, BaseImageUnavailable, RegoFailure) as exc:
         return _fail(release, Step.SCAN, str(exc), owner, detail=getattr(exc, "detail", ""))
     except Exception as exc:  # a bug: fail visibly as an operational failure, never as a scan verdict
         log.exception("scan step crashed for release %s", release_id)

@@ -11,8 +11,8 @@ LOW_V3 = "CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N"  # 1.8
 
 
 def record(advisory_id, package, events=None, versions=None, vector=None, aliases=(), modified="2024-01-01T00:00:00Z",
-           withdrawn=None, ghsa_severity=None, summary="", vector_type="CVSS_V3"):
-    affected = {"package": {"ecosystem": "PyPI", "name": package}}
+           withdrawn=None, ghsa_severity=None, summary="", vector_type="CVSS_V3", ecosystem="PyPI"):
+    affected = {"package": {"ecosystem": ecosystem, "name": package}}
     if events is not None:
         affected["ranges"] = [{"type": "ECOSYSTEM", "events": events}]
     if versions is not None:

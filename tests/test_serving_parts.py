@@ -129,14 +129,20 @@ Version: 2:1.2~rc1-3
 """
 
 
-def test_the_dpkg_database_gives_the_installed_packages_only():
+def test_the_dpkg_database_gives_the_installed_packages_only(tmp_path):
     from releases.builds import os_packages
 
-    assert os_packages.parse_status(STATUS) == [
-        {"name": "held-lib", "version": "2:1.2~rc1-3", "arch": "all"},
-        {"name": "python3.11-minimal", "version": "3.11.2-6+deb12u6", "arch": "amd64"}]
-    assert os_packages.distro('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n') == \
-        "debian-12"
+    (tmp_path / "var/lib/dpkg").mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_text(STATUS)
+    (tmp_path / "usr/lib").mkdir(parents=True)
+    (tmp_path / "usr/lib/os-release").write_text('PRETTY_NAME="Debian GNU/Linux 12"\nID=debian\nVERSION_ID="12"\n')
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/os-release").symlink_to("../usr/lib/os-release")
+    found = os_packages.read_root(tmp_path)
+    assert found["distro"] == "debian-12"
+    assert [(p["name"], p["version"], p["arch"]) for p in found["packages"]] == [
+        ("held-lib", "2:1.2~rc1-3", "all"), ("python3.11-minimal", "3.11.2-6+deb12u6", "amd64")]
+    assert os_packages.read_root(tmp_path / "nothing-here") == {"distro": "", "packages": []}
 
 
 @pytest.mark.django_db

@@ -16,6 +16,7 @@ from releases.models import Environment, Waiver
 from releases.models.model_files import VERDICT_ORDER, shown
 from releases.permissions import CanRequestRelease
 from releases.policies import decide_for
+from releases.scanning.os_inventory import BaseImageUnavailable, configured_base_image
 from releases.scanning.rego import RegoFailure
 from releases.scanning.runner import run_scan
 from releases.scanning.scanner import EmptyAdvisoryDatabase
@@ -131,12 +132,13 @@ class PolicyEvaluateView(viewsets.ViewSet):
 
             scanned = [f.as_dict() for f in model_files.fetch_and_scan(
                 source, model, files, deadline_seconds=settings.DRY_RUN_MODEL_FILES_DEADLINE_SECONDS)]
-            result = run_scan(contents, lock)
+            result = run_scan(contents, lock, base_image=configured_base_image())
         except ModelNotFound as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
         except InvalidModelFiles as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-        except (MlflowUnavailable, EmptyAdvisoryDatabase, TrivyError, ResolverUnavailable) as exc:
+        except (MlflowUnavailable, EmptyAdvisoryDatabase, TrivyError, ResolverUnavailable,
+                BaseImageUnavailable) as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         try:
             decision, _policy = decide_for(result, data["environment"], data["model_name"], run.metrics, run.tags,

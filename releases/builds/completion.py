@@ -17,8 +17,9 @@ import releases.builds.smoke as smoke
 from releases.evidence import attest
 from releases.lifecycle import transition
 from releases.locking import shipping
-from releases.models import Build, CallbackDelivery, Release
+from releases.models import Build, CallbackDelivery, Release, ScanReport
 from releases.policies import current_rules
+from releases.scanning import os_inventory
 from releases.statuses import Status, Step
 
 
@@ -145,13 +146,40 @@ def _smoke_refusal(build: Build, data: dict) -> str:
     return ""
 
 
+def _base_refusal(build: Build, data: dict) -> str:
+    """Why a success is refused for its OS packages ("" if it is not): the image must be built on the base whose
+    packages the release's scan read, and (where the builder lists them) hold exactly those packages."""
+    if data.get("status") != "succeeded":
+        return ""
+    report = ScanReport.objects.latest_for(build.release)
+    scanned, built = (report.base_image if report else ""), data.get("base_image") or ""
+    if built != scanned:
+        return (f"the image was built on {built or 'no base image'}, but the scan read the OS packages of "
+                f"{scanned or 'no base image'}: request the release again, so that what ships is what was scanned")
+    listed = data.get("os_packages")
+    if not scanned or not isinstance(listed, dict):
+        return ""  # a remote builder does not list them; the base's digest above is what it built on
+    try:
+        inventory = os_inventory.for_image(scanned)  # cached when the release was scanned
+    except os_inventory.BaseImageUnavailable as exc:
+        return f"the image's OS packages could not be checked against its base: {exc}"
+    have = os_inventory.packages_key(listed.get("packages") or [])
+    unscanned = sorted(set(have) - set(os_inventory.packages_key(inventory.packages)))
+    if unscanned:
+        names = ", ".join(f"{name} {version}" for name, version, _arch in unscanned[:5])
+        return (f"the image holds {len(unscanned)} OS package(s) its base does not, which were never scanned: "
+                f"{names}{' …' if len(unscanned) > 5 else ''}")
+    return ""
+
+
 def _seen(delivery: str) -> bool:
     return CallbackDelivery.objects.filter(delivery_id=delivery).exists()
 
 
 def _finish(build: Build, data: dict) -> None:
     succeeded = data["status"] == "succeeded"
-    refusal = shipping.installed_other_lock(build, data.get("dependency_lock_sha256")) or _smoke_refusal(build, data)
+    refusal = (shipping.installed_other_lock(build, data.get("dependency_lock_sha256"))
+               or _base_refusal(build, data) or _smoke_refusal(build, data))
     if succeeded and refusal:  # what was scanned is not what ships, or the image did not serve: refused
         succeeded, data = False, {**data, "message": refusal}
     changed_lock = shipping.lock_problem(build.release_id) if succeeded else ""

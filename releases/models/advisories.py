@@ -40,11 +40,15 @@ class AdvisoryAlias(models.Model):
 
 class AffectedPackage(models.Model):
     advisory = models.ForeignKey(Advisory, on_delete=models.CASCADE, related_name="affected")
-    name = models.CharField(max_length=256, db_index=True, help_text="PEP 503 normalised PyPI name.")
+    # Names of one ecosystem never match another's: PyPI's `pyyaml` is not Debian's source package `pyyaml`.
+    ecosystem = models.CharField(max_length=32, default="PyPI", help_text='"PyPI", or a Debian release: "Debian:12".')
+    name = models.CharField(max_length=256, db_index=True,
+                            help_text="PEP 503 normalised PyPI name, or a Debian source package.")
     ranges = models.JSONField(default=list, help_text="ECOSYSTEM ranges: lists of OSV events.")
     versions = models.JSONField(default=list, help_text="Explicitly listed affected versions, as published.")
     # Prepared at sync time so that scans never parse the (often long) versions lists.
-    listed_canonical = models.TextField(blank=True, help_text='Listed versions in canonical PEP 440 form, "|1|1.1|".')
+    listed_canonical = models.TextField(blank=True, help_text='Listed versions in canonical PEP 440 form, "|1|1.1|" '
+                                                          "(Debian: as published).")
     versions_outside_ranges = models.JSONField(default=list, help_text="Listed versions no range covers.")
     fixed_versions = models.JSONField(default=list)
 

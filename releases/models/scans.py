@@ -49,6 +49,8 @@ class ScanReport(models.Model):
                                 help_text="Every reason: blocking, waived, ignored, warnings, gates.")
     summary = models.CharField(max_length=500)
     raw_output = models.JSONField(null=True, blank=True, help_text="An external scanner's report, verbatim.")
+    base_image = models.CharField(max_length=512, blank=True, help_text="The base image (by digest) whose OS "
+                                  "packages were scanned with the model's; empty: a files-only image, no base.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScanReportQuerySet.as_manager()

@@ -3,6 +3,7 @@
 Only what the matcher and reports need is kept. A record that does not have the
 shape the schema requires raises OsvError and is skipped by the sync as a whole.
 """
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,6 +11,8 @@ from releases.scanning.envparse import normalise_name
 from releases.scanning.severity import Level, cvss_base_score, highest, level_from_label, level_from_score
 
 ECOSYSTEM = "PyPI"
+# Debian's records name a release ("Debian:12"): they describe that release's source packages only.
+DEBIAN = re.compile(r"Debian:\d+")
 EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 MAX_SUMMARY = 500
 
@@ -25,10 +28,11 @@ class AffectedRange:
 
 @dataclass
 class AffectedEntry:
-    name: str  # PEP 503
+    name: str  # PEP 503 for PyPI; a Debian source package as it is
     ranges: list[AffectedRange]
     versions: list[str]
     fixed_versions: list[str]
+    ecosystem: str = ECOSYSTEM
 
 
 @dataclass
@@ -79,14 +83,16 @@ def _affected(entry) -> AffectedEntry | None:
     package = entry.get("package") or {}
     if not isinstance(package, dict):
         raise OsvError("affected[].package must be an object")
-    if package.get("ecosystem") != ECOSYSTEM or not package.get("name"):
+    ecosystem = package.get("ecosystem")
+    if not isinstance(ecosystem, str) or not (ecosystem == ECOSYSTEM or DEBIAN.fullmatch(ecosystem)) \
+            or not package.get("name"):
         return None
     ranges, fixed = [], []
     for rng in entry.get("ranges") or []:
         if not isinstance(rng, dict) or not isinstance(rng.get("events"), list):
             raise OsvError("affected[].ranges[] must have an events list")
         if rng.get("type") != "ECOSYSTEM":
-            continue  # GIT/SEMVER ranges do not describe PyPI versions
+            continue  # GIT/SEMVER ranges do not describe PyPI or Debian versions
         events = []
         for event in rng["events"]:
             if not isinstance(event, dict) or len(event) != 1:
@@ -98,8 +104,9 @@ def _affected(entry) -> AffectedEntry | None:
             if kind == "fixed":
                 fixed.append(str(value))
         ranges.append(AffectedRange(events=events))
-    return AffectedEntry(name=normalise_name(str(package["name"])), ranges=ranges,
-                         versions=_strings(entry.get("versions"), "affected[].versions"), fixed_versions=fixed)
+    name = normalise_name(str(package["name"])) if ecosystem == ECOSYSTEM else str(package["name"]).strip()
+    return AffectedEntry(name=name, ranges=ranges, versions=_strings(entry.get("versions"), "affected[].versions"),
+                         fixed_versions=fixed, ecosystem=ecosystem)
 
 
 def _severity(record) -> tuple[list[dict[str, str]], float | None, Level]:

@@ -14,7 +14,7 @@ def store_report(release_id: int, result: ScanResult, decision: PolicyDecision, 
         counts=result.counts(definite=True), possible_counts=result.counts(definite=False),
         dependencies=[d.as_dict() for d in result.dependencies], issues=result.issues,
         passed=decision.passed, summary=decision.summary[:500], raw_output=result.raw_output,
-        policy=policy, decision=decision.as_dict(),
+        policy=policy, decision=decision.as_dict(), base_image=result.extra.get("base_image", ""),
     )
     Finding.objects.bulk_create(
         Finding(report=report, package=f.package, version=f.version or "", specifier=f.specifier[:512],

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from releases.scanning import dpkg
 from releases.scanning.envparse import Dependency, ParsedEnvironment
 from releases.scanning.matcher import (
     CompiledAffected,
@@ -39,6 +40,7 @@ class AdvisoryInfo:
 class AdvisoryStore(Protocol):
     def snapshot(self) -> tuple[int, datetime] | None: ...
     def affected(self, names: set[str]) -> dict[str, list[CompiledAffected]]: ...
+    def os_affected(self, ecosystem: str, names: set[str]) -> dict[str, list[dpkg.DebianAffected]]: ...
     def advisories_sharing(self, ids_and_aliases: set[str]) -> list[AdvisoryInfo]: ...
 
 
@@ -123,6 +125,31 @@ def _match(dep: Dependency, entries: list[CompiledAffected], issues: list[dict])
         exact = [e for e in entries if raw_version_affected(dep.version, e)]
         return (exact, True) if exact else ([e for e in entries if e.ranges or e.listed], False)
     return [e for e in entries if specifier_may_be_affected(dep.specifier, e)], False
+
+
+def is_os_package(dep: Dependency) -> bool:
+    """A base image's package (releases.scanning.os_inventory): matched by dpkg's rules, not PEP 440's."""
+    return dep.ecosystem.startswith("Debian:")
+
+
+def _match_os(dep: Dependency, entries: list[dpkg.DebianAffected], issues: list[dict]) -> tuple[list, bool]:
+    if dep.version is None or dpkg.parse_version(dep.version) is None:
+        issues.append({"file": dep.source_file, "line": dep.line,
+                       "message": f"{dep.name}: version {dep.version!r} is not a Debian version; every advisory "
+                                  "for it is counted as possible"})
+        return list(entries), False
+    return [e for e in entries if dpkg.affected(dep.version, e)], True
+
+
+def _affected_entries(todo: list[Dependency], store) -> dict[tuple[str, str], list]:
+    """(ecosystem key, name) -> entries: PyPI (and conda, mapped to PyPI names) under "", each Debian
+    release under its own ecosystem: a name in one never matches another's advisories."""
+    found = {("", name): entries for name, entries in
+             store.affected({d.name for d in todo if not is_os_package(d)}).items()}
+    for ecosystem in sorted({d.ecosystem for d in todo if is_os_package(d)}):
+        names = {d.name for d in todo if d.ecosystem == ecosystem}
+        found.update({(ecosystem, name): entries for name, entries in store.os_affected(ecosystem, names).items()})
+    return found
 
 
 @dataclass(frozen=True)
@@ -228,14 +255,15 @@ def scan(parsed: ParsedEnvironment, store: AdvisoryStore) -> ScanResult:
     # A requirement's findings depend only on (name, version, specifier) and the snapshot:
     # stores with a per-snapshot cache keep them, so a warm scan is mostly lookups.
     cache = getattr(store, "finding_cache", {})
-    key = {id(d): (d.name, d.version, d.specifier) for d in matchable}
+    key = {id(d): (d.ecosystem if is_os_package(d) else "", d.name, d.version, d.specifier) for d in matchable}
     todo = [d for d in matchable if key[id(d)] not in cache]
     if todo:
-        entries_by_name = store.affected({d.name for d in todo})
+        entries = _affected_entries(todo, store)
         matched = []
         for dep in todo:
             match_issues: list[dict] = []
-            hits, definite = _match(dep, entries_by_name.get(dep.name, []), match_issues)
+            found = entries.get((key[id(dep)][0], dep.name), [])
+            hits, definite = (_match_os if is_os_package(dep) else _match)(dep, found, match_issues)
             matched.append((dep, hits, definite, [i["message"] for i in match_issues]))
         vulnerabilities = _vulnerabilities({e.advisory_id for _, hits, _, _ in matched for e in hits}, store)
         for dep, hits, definite, notes in matched:

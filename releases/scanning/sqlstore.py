@@ -8,6 +8,7 @@ the models' Meta for this reason.
 import json
 from datetime import UTC, datetime
 
+from releases.scanning import dpkg
 from releases.scanning.matcher import CompiledAffected, compile_affected
 from releases.scanning.scanner import AdvisoryInfo
 from releases.scanning.severity import Level
@@ -16,6 +17,7 @@ ADVISORY = "gateway_advisory"
 ALIAS = "gateway_advisory_alias"
 AFFECTED = "gateway_affected_package"
 SYNC = "gateway_advisory_sync"
+PYPI = "PyPI"
 
 
 def _json(value):
@@ -49,20 +51,30 @@ class SqlAdvisoryStore:
                           "ORDER BY finished_at DESC, id DESC LIMIT 1", ("succeeded",))
         return (rows[0][0], _timestamp(rows[0][1])) if rows else None
 
-    def affected(self, names: set[str]) -> dict[str, list[CompiledAffected]]:
-        found: dict[str, list[CompiledAffected]] = {name: [] for name in names}
+    def _affected_rows(self, ecosystem: str, names: set[str]):
         ordered = sorted(names)
         for start in range(0, len(ordered), 500):  # stay under SQLite's bound-parameter limit
             chunk = ordered[start:start + 500]
-            rows = self._rows(
+            yield from self._rows(
                 f"SELECT p.advisory_id, p.name, p.ranges, p.listed_canonical, p.versions_outside_ranges, "
                 f"p.fixed_versions FROM {AFFECTED} p "
                 f"JOIN {ADVISORY} a ON a.id = p.advisory_id "
-                f"WHERE a.withdrawn IS NULL AND p.name IN ({self._in(chunk)})",
-                chunk)
-            for advisory_id, name, ranges, listed, outside, fixed in rows:
-                found[name].append(compile_affected(advisory_id, name, _json(ranges), listed, _json(outside),
-                                                    _json(fixed)))
+                f"WHERE a.withdrawn IS NULL AND p.ecosystem = {self.ph} AND p.name IN ({self._in(chunk)})",
+                [ecosystem, *chunk])
+
+    def affected(self, names: set[str]) -> dict[str, list[CompiledAffected]]:
+        """PyPI packages' affected entries, by PEP 503 name."""
+        found: dict[str, list[CompiledAffected]] = {name: [] for name in names}
+        for advisory_id, name, ranges, listed, outside, fixed in self._affected_rows(PYPI, names):
+            found[name].append(compile_affected(advisory_id, name, _json(ranges), listed, _json(outside),
+                                                _json(fixed)))
+        return found
+
+    def os_affected(self, ecosystem: str, names: set[str]) -> dict[str, list[dpkg.DebianAffected]]:
+        """A Debian release's ("Debian:12") affected entries, by source package."""
+        found: dict[str, list[dpkg.DebianAffected]] = {name: [] for name in names}
+        for advisory_id, name, ranges, listed, _outside, fixed in self._affected_rows(ecosystem, names):
+            found[name].append(dpkg.compile_entry(advisory_id, name, _json(ranges), listed or "", _json(fixed)))
         return found
 
     def advisories_sharing(self, ids: set[str]) -> list[AdvisoryInfo]:

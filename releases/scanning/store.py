@@ -9,6 +9,7 @@ import threading
 
 from django.db import connection
 
+from releases.scanning.dpkg import DebianAffected
 from releases.scanning.matcher import CompiledAffected
 from releases.scanning.scanner import AdvisoryInfo
 from releases.scanning.sqlstore import SqlAdvisoryStore
@@ -46,6 +47,14 @@ class DatabaseAdvisoryStore:
             # They hold no reference cycles, so refcounting still frees them when dropped.
             gc.freeze()
         return {name: self._affected[name] for name in names}
+
+    def os_affected(self, ecosystem: str, names: set[str]) -> dict[str, list[DebianAffected]]:
+        key = {name: (ecosystem, name) for name in names}
+        missing = {name for name in names if key[name] not in self._affected}
+        if missing:
+            self._affected.update({key[name]: entries for name, entries in self.sql.os_affected(ecosystem, missing)
+                                   .items()})
+        return {name: self._affected[key[name]] for name in names}
 
     def advisories_sharing(self, ids: set[str]) -> list[AdvisoryInfo]:
         key = frozenset(ids)

@@ -24,7 +24,8 @@ from django.utils import timezone
 
 from releases.models import Advisory, AdvisoryAlias, AdvisorySync, AffectedPackage
 from releases.scanning.matcher import prepare_listed
-from releases.scanning.osv import OsvAdvisory, OsvError, parse_record
+from releases.scanning import dpkg
+from releases.scanning.osv import ECOSYSTEM, OsvAdvisory, OsvError, parse_record
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_FILES = 500_000
@@ -120,9 +121,12 @@ def _write_batch(batch: dict[str, OsvAdvisory], existing: dict, sync: AdvisorySy
         for advisory in batch.values():
             for entry in advisory.affected:
                 ranges = [r.events for r in entry.ranges]
-                listed, outside = prepare_listed(ranges, entry.versions)
-                rows.append(AffectedPackage(advisory_id=advisory.id, name=entry.name, ranges=ranges,
-                                            versions=entry.versions, listed_canonical=listed,
+                if entry.ecosystem == ECOSYSTEM:
+                    listed, outside = prepare_listed(ranges, entry.versions)
+                else:  # Debian: dpkg versions are matched as published (releases.scanning.dpkg)
+                    listed, outside = dpkg.listed(entry.versions), []
+                rows.append(AffectedPackage(advisory_id=advisory.id, ecosystem=entry.ecosystem, name=entry.name,
+                                            ranges=ranges, versions=entry.versions, listed_canonical=listed,
                                             versions_outside_ranges=outside, fixed_versions=entry.fixed_versions))
         AffectedPackage.objects.bulk_create(rows)
         AdvisoryAlias.objects.bulk_create(
