@@ -390,6 +390,8 @@ BUILD_BASE_CACHE_DIR = CACHE_HOME / "base"
 BUILD_BASE_RECORD = Path(env_str("BUILD_BASE_RECORD", str(VAR_DIR / "base-image.json")))
 # Wheels of locked packages, downloaded once (checked against the lock's hashes on every install).
 BUILD_WHEEL_CACHE_DIR = CACHE_HOME / "wheels"
+# The OS packages read from each base image, by its digest (releases/scanning/os_inventory.py).
+OS_INVENTORY_CACHE_DIR = CACHE_HOME / "os-inventory"
 # Dependency images (base + a lock's venv, a few hundred MB each) kept in buildah's storage for reuse.
 BUILD_DEPENDENCY_IMAGES_KEPT = env_int("BUILD_DEPENDENCY_IMAGES_KEPT", 4, minimum=1)
 # The serving image: MLflow's scoring server on this port (ExposedPorts), as this user (never root).

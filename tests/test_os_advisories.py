@@ -176,7 +176,7 @@ def push_base(repository: str, *layers: bytes, media_type=GZIP_LAYER) -> str:
 def base_registry(settings, registry, tmp_path):
     settings.BUILD_REGISTRY = f"{registry.address}/models"
     settings.BUILD_REGISTRY_TLS_VERIFY = False
-    settings.GATEWAY_CACHE_DIR = tmp_path / "cache"
+    settings.OS_INVENTORY_CACHE_DIR = tmp_path / "cache"
     return f"{registry.address}/bases/b{uuid.uuid4().hex[:10]}"
 
 
@@ -202,7 +202,8 @@ def test_the_base_is_read_layer_by_layer_as_a_runtime_assembles_it(base_registry
     ([{"usr/bin/busybox": b"\x7fELF"}], GZIP_LAYER, "has no dpkg database"),
     ([{**DEBIAN_ROOT, "usr/lib/os-release": b"ID=ubuntu\nVERSION_ID=24.04\n"}], GZIP_LAYER, "says ubuntu-24.04"),
     ([DEBIAN_ROOT], "application/vnd.oci.image.layer.v1.tar+zstd", "tar or tar+gzip"),
-    ([{**DEBIAN_ROOT, "var/lib/dpkg/status": paragraph("x", "1", source="((bad").encode()}], GZIP_LAYER, "Source field"),
+    ([{**DEBIAN_ROOT, "var/lib/dpkg/status": paragraph("x", "1", source="((bad").encode()}], GZIP_LAYER,
+     "Source field"),
 ])
 def test_a_base_that_cannot_be_read_surely_is_a_problem_never_an_empty_list(base_registry, layers, media_type,
                                                                                problem):
@@ -222,7 +223,7 @@ def test_a_layer_that_expands_past_its_bound_is_a_problem(base_registry, monkeyp
 def test_a_base_on_a_registry_that_is_down_is_an_operational_failure(settings, tmp_path):
     from devtools import processes
 
-    settings.BUILD_REGISTRY_TLS_VERIFY, settings.GATEWAY_CACHE_DIR = False, tmp_path
+    settings.BUILD_REGISTRY_TLS_VERIFY, settings.OS_INVENTORY_CACHE_DIR = False, tmp_path
     settings.BUILD_REGISTRY_TIMEOUT_SECONDS = 2
     image = f"127.0.0.1:{processes.free_port()}/bases/x@sha256:{'b' * 64}"
     with pytest.raises(os_inventory.BaseImageUnavailable, match="could not be read from its registry"):
@@ -271,7 +272,7 @@ def test_the_base_registry_down_fails_the_scan_step_as_retryable_not_as_a_verdic
     from devtools import processes
 
     sync_records(tmp_path / "osv", RECORDS)
-    settings.BUILD_REGISTRY_TLS_VERIFY, settings.GATEWAY_CACHE_DIR = False, tmp_path
+    settings.BUILD_REGISTRY_TLS_VERIFY, settings.OS_INVENTORY_CACHE_DIR = False, tmp_path
     settings.BUILD_REGISTRY_TIMEOUT_SECONDS = 2
     settings.BUILD_BASE_IMAGE = f"127.0.0.1:{processes.free_port()}/bases/x@sha256:{'c' * 64}"
     release = release_with_files(owner, requirements_txt="requests==2.32.4\n")

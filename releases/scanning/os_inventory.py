@@ -12,7 +12,7 @@ release, never an empty list: another package database (apk, rpm), a system the 
 for, a compression it cannot read, a database over its bounds.
 
 An inventory is cached by the base's manifest digest (content addressed: it never changes) in
-GATEWAY_CACHE_DIR, so a base is read once, not per scan.
+OS_INVENTORY_CACHE_DIR, so a base is read once, not per scan.
 """
 import json
 import posixpath
@@ -51,7 +51,7 @@ class Inventory:
     image: str  # name@sha256:…
     ecosystem: str = ""  # "Debian:12"
     distro: str = ""  # "debian-12"
-    packages: list[dict] = field(default_factory=list)  # dpkg.OsPackage
+    packages: list[dpkg.OsPackage] = field(default_factory=list)
     problem: str = ""  # why the base's OS packages cannot be scanned (blocks)
 
 
@@ -85,7 +85,7 @@ def for_image(image: str) -> Inventory:
 def dependencies(inventory: Inventory) -> list[Dependency]:
     """One dependency per source package (its advisories' name), at its source version; `raw_name` lists the
     binary packages built from it that the base holds."""
-    by_source: dict[tuple[str, str], list[dict]] = {}
+    by_source: dict[tuple[str, str], list[dpkg.OsPackage]] = {}
     for package in inventory.packages:
         by_source.setdefault((package["source"], package["source_version"]), []).append(package)
     return [Dependency(name=source, specifier=f"={version}", version=version, source_file=SOURCE_FILE,
@@ -100,7 +100,7 @@ def packages_key(packages) -> list[tuple[str, str, str]]:
 
 
 def _cache_path(digest: str) -> Path:
-    return Path(settings.GATEWAY_CACHE_DIR) / "os-inventory" / f"v{READER_VERSION}-{digest.split(':', 1)[1]}.json"
+    return Path(settings.OS_INVENTORY_CACHE_DIR) / f"v{READER_VERSION}-{digest.split(':', 1)[1]}.json"
 
 
 def _read(image: str, ref) -> Inventory:
@@ -186,7 +186,8 @@ def _files(ref, manifest: dict) -> dict[str, bytes | str]:
         stream = _Chunks(registry.read_blob(ref.repo_ref, layer["digest"], size), kind in _GZIP,
                          min(MAX_LAYER_BYTES, MAX_TOTAL_BYTES - total), deadline)
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as archive:
+            # a stream, read once: "r|" never seeks (the stubs do not list the mode)
+            with tarfile.open(fileobj=stream, mode="r|") as archive:  # type: ignore[call-overload]
                 for member in archive:
                     members += 1
                     if members > MAX_MEMBERS:

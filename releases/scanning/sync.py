@@ -23,8 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from releases.models import Advisory, AdvisoryAlias, AdvisorySync, AffectedPackage
-from releases.scanning.matcher import prepare_listed
 from releases.scanning import dpkg
+from releases.scanning.matcher import prepare_listed
 from releases.scanning.osv import ECOSYSTEM, OsvAdvisory, OsvError, parse_record
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
