@@ -4,10 +4,11 @@ import time
 import uuid
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from releases import signing
-from releases.models import Build, Release, ReleaseEvent
+from releases.models import Build, Release, ReleaseEvent, ScanReport
 from releases.statuses import Status
 from tests.factories import make_release
 
@@ -255,6 +256,9 @@ def requiring_smoke(environment):
 
 def test_a_passed_smoke_test_is_kept_on_the_build_and_named_in_the_event(build):
     requiring_smoke(build.release.environment)
+    # the base the release's scan read its OS packages from (tests/test_os_advisories.py: any other is refused)
+    ScanReport.objects.create(release=build.release, scanner="gateway-osv", started_at=timezone.now(), duration_ms=1,
+                              passed=True, summary="passed", base_image="registry.local/base@" + DIGEST)
     response = post({**succeeded(build), "smoke_test": {**PASSED_SMOKE, "unknown_field": "dropped"},
                      "base_image": "registry.local/base@" + DIGEST})
     assert response.status_code == 200, response.json()

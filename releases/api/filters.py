@@ -35,7 +35,7 @@ class FindingFilter(filters.FilterSet):
     definite = filters.BooleanFilter(help_text="true: pinned versions; false: possible (unpinned) matches.")
     package = filters.CharFilter(field_name="package")
     advisory_id = filters.CharFilter(field_name="advisory_id")
-    role = filters.ChoiceFilter(choices=[(r, r) for r in ("runtime", "build", "constraint")])
+    role = filters.ChoiceFilter(choices=[(r, r) for r in ("runtime", "build", "constraint", "os")])
 
     class Meta:
         model = Finding

@@ -81,8 +81,9 @@ class Finding(models.Model):
     source_file = models.CharField(max_length=256)
     line = models.PositiveIntegerField()
     role = models.CharField(max_length=16, default="runtime",
-                            help_text="runtime, build (python_env.yaml build_dependencies) or constraint (a pin "
-                                      "from a -c file: installed at that version whenever anything requires it).")
+                            help_text="runtime, build (python_env.yaml build_dependencies), constraint (a pin "
+                                      "from a -c file: installed at that version whenever anything requires it) "
+                                      "or os (a package of the base image).")
     # A package the lock pulled in (releases.locking): the chain from a declared requirement down to the
     # package that requires it, e.g. ["mlflow", "alembic"]; empty for what the model declares itself.
     pulled_in_by = models.JSONField(default=list, blank=True)

@@ -44,6 +44,7 @@ function FindingFilters({ filters, onFilter }) {
             <option value="runtime">runtime</option>
             <option value="build">build</option>
             <option value="constraint">constraint</option>
+            <option value="os">os (base image package)</option>
           </select>
         )}
       </Field>
