@@ -14,6 +14,7 @@ import pytest
 
 from releases import registry, steps
 from releases.builds.completion import record_completion
+from releases.builds.repository import repository_for
 from releases.models import AffectedPackage, Build, Release, ScanReport
 from releases.scanning import dpkg, os_inventory
 from releases.scanning.envparse import ParsedEnvironment
@@ -263,8 +264,8 @@ def test_an_unreadable_base_blocks_with_a_reason_that_names_the_base(owner, base
     release = release_with_files(owner, requirements_txt="requests==2.32.4\n")
     assert steps.scan_dependencies(release.pk) == "failed"
     reasons = [b["reason"] for b in ScanReport.objects.latest_for(release).decision["blocking"]]
-    assert any(r.startswith("base:/var/lib/dpkg/status: OS packages not scanned: the base image has no dpkg "
-                            "database") for r in reasons), reasons
+    assert any(r.startswith("base:/var/lib/dpkg/status: OS packages of the base image not scanned: the image has "
+                            "no dpkg database") for r in reasons), reasons
 
 
 @pytest.mark.django_db
@@ -283,30 +284,47 @@ def test_the_base_registry_down_fails_the_scan_step_as_retryable_not_as_a_verdic
 
 
 @pytest.fixture
-def building(owner, base_registry, settings, tmp_path, monkeypatch):
-    """A release scanned on a clean Debian base, building on the webhook backend."""
+def building(owner, base_registry, settings, tmp_path):
+    """A release scanned on a clean Debian base, building on the webhook backend; its images are pushed for
+    real into the release's repository (the completion reads a remote image's OS packages from there)."""
     sync_records(tmp_path / "osv", RECORDS[1:2])
-    image = push_base(base_registry, tar_layer(DEBIAN_ROOT))
-    settings.BUILD_BASE_IMAGE = image
+    base = push_base(base_registry, tar_layer(DEBIAN_ROOT))
+    settings.BUILD_BASE_IMAGE = base
     release = release_with_files(owner, requirements_txt="requests==2.32.4\n")
     assert steps.scan_dependencies(release.pk) == "passed"
     Release.objects.filter(pk=release.pk).update(status=Status.BUILDING_IMAGE)
-    from releases.builds import image_check  # the digest below was never pushed: test_image_integrity's subject
-
-    monkeypatch.setattr(image_check, "check", lambda *args: image_check.OK)
-    return Build.objects.create(release=release, backend="webhook"), image
+    return Build.objects.create(release=release, backend="webhook"), base
 
 
-def complete(build, **extra):
+def push_built(build, *extra_layers: dict) -> tuple[str, str]:
+    """An image on the Debian base, plus a model layer and `extra_layers`, in the release's repository."""
+    repository = repository_for(build.release.model_name)
+    layers = [tar_layer(DEBIAN_ROOT), tar_layer({"model/MLmodel": b"flavors: {}"}), *map(tar_layer, extra_layers)]
+    reference, digest = push_base(repository, *layers).split("@")
+    return f"{reference}:v1", digest
+
+
+def complete(build, image, **extra):
+    reference, digest = image
     return record_completion(uuid.uuid4().hex, {"build_id": build.pk, "status": "succeeded",
-                                                "image_reference": "r/x:1", "digest": "sha256:" + "d" * 64, **extra})
+                                                "image_reference": reference, "digest": digest, **extra})
 
 
 @pytest.mark.django_db
 def test_an_image_built_on_the_scanned_base_with_its_packages_succeeds(building):
-    build, image = building
+    build, base = building
+    complete(build, push_built(build), base_image=base)  # a remote builder: the image itself is read
+    release = Release.objects.get(pk=build.release_id)
+    assert release.status == Status.SUCCEEDED, release.status_message
+    listed = Build.objects.get(pk=build.pk).os_packages
+    assert listed["distro"] == "debian-12" and len(listed["packages"]) == 5  # in the SBOM, for remote builds too
+
+
+@pytest.mark.django_db
+def test_a_local_builders_list_of_the_images_packages_is_compared_with_the_base(building):
+    build, base = building
     packages = {"distro": "debian-12", "packages": dpkg.parse_status(STATUS)}
-    complete(build, base_image=image, os_packages=packages)
+    complete(build, push_built(build), base_image=base, os_packages=packages)
     assert Release.objects.get(pk=build.release_id).status == Status.SUCCEEDED
 
 
@@ -316,9 +334,9 @@ def test_an_image_built_on_the_scanned_base_with_its_packages_succeeds(building)
     ("", "built on no base image, but the scan read"),
 ])
 def test_an_image_built_on_another_base_than_the_scanned_one_is_refused(building, reported, expected):
-    build, image = building
-    base = f"{image.split('@')[0]}@sha256:{'e' * 64}" if reported == "other" else ""
-    complete(build, base_image=base)
+    build, base = building
+    other = f"{base.split('@')[0]}@sha256:{'e' * 64}" if reported == "other" else ""
+    complete(build, push_built(build), base_image=other)
     release = Release.objects.get(pk=build.release_id)
     assert release.status == Status.BUILD_FAILED
     assert expected in release.status_message
@@ -326,13 +344,23 @@ def test_an_image_built_on_another_base_than_the_scanned_one_is_refused(building
 
 @pytest.mark.django_db
 def test_an_image_holding_os_packages_its_base_does_not_is_refused(building):
-    build, image = building
-    extra = STATUS + "\n" + paragraph("netcat-traditional", "1.10-47")
-    complete(build, base_image=image, os_packages={"distro": "debian-12", "packages": dpkg.parse_status(extra)})
+    """A remote builder that ran `apt-get install netcat-traditional` on top of the scanned base."""
+    build, base = building
+    installed = STATUS + "\n" + paragraph("netcat-traditional", "1.10-47")
+    complete(build, push_built(build, {"var/lib/dpkg/status": installed.encode()}), base_image=base)
     release = Release.objects.get(pk=build.release_id)
     assert release.status == Status.BUILD_FAILED
     assert "holds 1 OS package(s) its base does not, which were never scanned: netcat-traditional 1.10-47" in \
         release.status_message
+
+
+@pytest.mark.django_db
+def test_an_image_whose_os_packages_cannot_be_read_is_refused(building):
+    build, base = building
+    complete(build, push_built(build, {"var/lib/dpkg/.wh.status": b""}), base_image=base)
+    release = Release.objects.get(pk=build.release_id)
+    assert release.status == Status.BUILD_FAILED
+    assert "the image's OS packages cannot be read: the image has no dpkg database" in release.status_message
 
 
 @pytest.mark.django_db

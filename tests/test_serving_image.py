@@ -15,7 +15,7 @@ import requests
 from releases import steps
 from releases.builds import base_image, local, smoke
 from releases.evidence.stored import verify_stored
-from releases.models import Build, DependencyLock, Release, ReleaseEvidence
+from releases.models import Build, DependencyLock, Release, ReleaseEvidence, ScanReport
 from releases.statuses import Status
 from tests.factories import make_release
 from tests.serving import FAILING, SERVING, publish_base, register_serving_models
@@ -74,6 +74,10 @@ def test_the_image_started_from_its_digest_answers_the_models_own_prediction(
     lock = DependencyLock.objects.get(release=release)
     assert lock.resolved, lock.message
     assert "mlflow-skinny==3.17.2" in lock.content and "uvicorn==" in lock.content  # the server is locked too
+    report = ScanReport.objects.latest_for(release)  # the base's OS packages were scanned with the model's
+    assert report.base_image == serving_builds.reference
+    os_packages = {d["name"] for d in report.dependencies if d["ecosystem"] == "Debian:12"}
+    assert {"python3.11", "openssl", "glibc"} <= os_packages
     assert build_here(release) == "succeeded"
     release.refresh_from_db()
     assert release.status == Status.SUCCEEDED, release.status_message
@@ -118,11 +122,12 @@ def test_the_image_started_from_its_digest_answers_the_models_own_prediction(
     assert len(config["rootfs"]["diff_ids"]) == 3  # base, locked venv, model: a new version reuses the first two
 
 
-def test_the_same_inputs_build_the_same_digest(owner, serving_builds):
-    release = fetched(owner, SERVING)
+def test_the_same_inputs_build_the_same_digest(owner, serving_builds, advisories):
+    release = fetched(owner, SERVING, scanned=True)  # the scan reads the base's OS packages, which the build proves
     assert build_here(release) == "succeeded"
     release.refresh_from_db()
     first = release.image_digest
+    assert first.startswith("sha256:")
     Release.objects.filter(pk=release.pk).update(status=Status.BUILDING_IMAGE)  # as a requested rebuild would
     assert build_here(release) == "succeeded"
     release.refresh_from_db()

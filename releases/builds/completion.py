@@ -14,6 +14,7 @@ from django.utils import timezone
 
 import releases.builds.image_check as image_check
 import releases.builds.smoke as smoke
+from releases import registry
 from releases.evidence import attest
 from releases.lifecycle import transition
 from releases.locking import shipping
@@ -128,7 +129,24 @@ def _image_checked(named: dict, data: dict, operational: bool) -> tuple[dict, bo
         return {**data, "status": "failed", "message": f"the reported image is refused: {verdict.refused}"}, False
     if verdict.unavailable:
         return {**data, "status": "failed", "message": verdict.unavailable}, True
-    return data, operational
+    return _with_os_packages(data, operational)
+
+
+def _with_os_packages(data: dict, operational: bool) -> tuple[dict, bool]:
+    """A remote builder does not list its image's OS packages: they are read from the pushed image itself
+    (as the base's were, releases.scanning.os_inventory), so that _base_refusal compares what ships."""
+    if data.get("os_packages") or not data.get("base_image"):
+        return data, operational
+    image = f"{registry.parse_reference(data['image_reference']).repo_ref}@{data['digest']}"
+    try:
+        found = os_inventory.for_image(image)
+    except os_inventory.BaseImageUnavailable:
+        return {**data, "status": "failed", "message": "the image's OS packages could not be read from the "
+                                                       "registry; the build can be retried"}, True
+    if found.problem:
+        return {**data, "status": "failed", "message": f"the image's OS packages cannot be read: {found.problem}"}, \
+            False
+    return {**data, "os_packages": {"distro": found.distro, "packages": found.packages}}, operational
 
 
 def _smoke_refusal(build: Build, data: dict) -> str:

@@ -87,7 +87,7 @@ def start(build: Build) -> Started:
 # --- In the builder process (manage.py run_local_build) -----------------------------------------
 
 def run(build_id: int) -> str:
-    """Build, push and report one build; returns the outcome reported ("succeeded"/"failed"/skipped)."""
+    """Build, push and report one build; returns the outcome recorded ("succeeded"/"failed"/skipped)."""
     build = Build.objects.select_related("release__environment").filter(pk=build_id).first()
     if build is None or build.state != Build.State.RUNNING:
         return "not running"
@@ -103,8 +103,10 @@ def run(build_id: int) -> str:
             completion, operational = {"status": "failed", "message": str(exc)}, True
         except BuildFailure as exc:
             completion = {"status": "failed", "message": str(exc)}
-    record_completion(f"local-build-{build_id}", {"build_id": build_id, **completion}, operational=operational)
-    return completion["status"]
+    done = record_completion(f"local-build-{build_id}", {"build_id": build_id, **completion}, operational=operational)
+    # what was recorded: a success the completion refuses (another lock, base or OS packages) is a failure
+    return done.build.state if done.build is not None and done.build.state != Build.State.RUNNING \
+        else completion["status"]
 
 
 def _time_left(build: Build) -> float:

@@ -11,7 +11,10 @@ files that say what is installed are kept. What cannot be read surely is a probl
 release, never an empty list: another package database (apk, rpm), a system the gateway has no advisories
 for, a compression it cannot read, a database over its bounds.
 
-An inventory is cached by the base's manifest digest (content addressed: it never changes) in
+The same reading gives a pushed image's packages when a remote builder does not list them
+(releases.builds.completion): the image must hold exactly its base's.
+
+An inventory is cached by the image's manifest digest (content addressed: it never changes) in
 OS_INVENTORY_CACHE_DIR, so a base is read once, not per scan.
 """
 import json
@@ -66,7 +69,7 @@ def for_image(image: str) -> Inventory:
     """The inventory of `image` (a reference by digest), from the cache or the registry."""
     ref = registry.parse_reference(image)
     if not ref.digest:
-        return Inventory(image, problem=f"the base image {image} is not named by digest")
+        return Inventory(image, problem=f"the image {image} is not named by digest")
     cached = _cache_path(ref.digest)
     if cached.is_file():
         try:
@@ -110,9 +113,9 @@ def _read(image: str, ref) -> Inventory:
     except _Unscannable as exc:
         return Inventory(image, problem=str(exc))
     except registry.RegistryUnavailable as exc:
-        raise BaseImageUnavailable(f"The base image {image} could not be read from its registry: {exc}") from None
+        raise BaseImageUnavailable(f"The image {image} could not be read from its registry: {exc}") from None
     except registry.RegistryError as exc:
-        return Inventory(image, problem=f"the base image {image} could not be read: {exc}")
+        return Inventory(image, problem=f"the image {image} could not be read: {exc}")
     return _inventory(image, files)
 
 
@@ -127,11 +130,11 @@ def _manifest(ref) -> dict:
         wanted = [m for m in document.get("manifests", []) if (m.get("platform") or {}).get("os") == "linux"
                   and (m.get("platform") or {}).get("architecture") == "amd64"]
         if len(wanted) != 1:
-            raise _Unscannable(f"the base image's index names {len(wanted)} linux/amd64 images, not one")
+            raise _Unscannable(f"the image's index names {len(wanted)} linux/amd64 images, not one")
         body, _, _ = registry.get_manifest(ref.repo_ref, wanted[0]["digest"])
         document = json.loads(body)
     if not isinstance(document.get("layers"), list) or len(document["layers"]) > MAX_LAYERS:
-        raise _Unscannable("the base image's manifest has no layer list, or more than "
+        raise _Unscannable("the image's manifest has no layer list, or more than "
                            f"{MAX_LAYERS} layers")
     return document
 
@@ -153,11 +156,11 @@ class _Chunks:
                     self.buffer += self.inflate.flush()
                 break
             if time.monotonic() > self.deadline:
-                raise _Unscannable(f"reading the base image took more than {MAX_SECONDS} s")
+                raise _Unscannable(f"reading the image took more than {MAX_SECONDS} s")
             data = self.inflate.decompress(chunk) if self.inflate is not None else chunk
             self.produced += len(data)
             if self.produced > self.limit:
-                raise _Unscannable(f"a layer of the base image expands to more than {self.limit} bytes")
+                raise _Unscannable(f"a layer of the image expands to more than {self.limit} bytes")
             self.buffer += data
         out = self.buffer if size < 0 else self.buffer[:size]
         self.buffer = b"" if size < 0 else self.buffer[size:]
@@ -181,7 +184,7 @@ def _files(ref, manifest: dict) -> dict[str, bytes | str]:
     for layer in manifest["layers"]:
         kind, size = layer.get("mediaType", ""), int(layer.get("size", 0))
         if kind not in _TAR | _GZIP:
-            raise _Unscannable(f"a layer of the base image is {kind or 'of no declared type'}, which the gateway "
+            raise _Unscannable(f"a layer of the image is {kind or 'of no declared type'}, which the gateway "
                                "cannot read (tar or tar+gzip)")
         stream = _Chunks(registry.read_blob(ref.repo_ref, layer["digest"], size), kind in _GZIP,
                          min(MAX_LAYER_BYTES, MAX_TOTAL_BYTES - total), deadline)
@@ -191,11 +194,11 @@ def _files(ref, manifest: dict) -> dict[str, bytes | str]:
                 for member in archive:
                     members += 1
                     if members > MAX_MEMBERS:
-                        raise _Unscannable(f"the base image holds more than {MAX_MEMBERS} files")
+                        raise _Unscannable(f"the image holds more than {MAX_MEMBERS} files")
                     _apply(member, archive, files)
             stream.drain()
         except (tarfile.TarError, zlib.error, EOFError) as exc:
-            raise _Unscannable(f"a layer of the base image is not a readable tar archive: {exc}") from None
+            raise _Unscannable(f"a layer of the image is not a readable tar archive: {exc}") from None
         total += stream.produced
     return files
 
@@ -220,7 +223,7 @@ def _apply(member: tarfile.TarInfo, archive, files: dict) -> None:
         files[path] = member.linkname
     elif member.isfile():
         if member.size > dpkg.MAX_STATUS_BYTES:
-            raise _Unscannable(f"/{path} in the base image is larger than {dpkg.MAX_STATUS_BYTES} bytes")
+            raise _Unscannable(f"/{path} in the image is larger than {dpkg.MAX_STATUS_BYTES} bytes")
         handle = archive.extractfile(member)
         files[path] = handle.read() if handle else b""
     elif member.isdir():
@@ -240,19 +243,19 @@ def _text(files: dict, path: str, hops: int = 0) -> str | None:
 def _inventory(image: str, files: dict) -> Inventory:
     for database, what in FOREIGN_DATABASES.items():
         if any(p == database or p.startswith(database + "/") for p in files):
-            return Inventory(image, problem=f"the base image holds an {what} package database (/{database}); the "
+            return Inventory(image, problem=f"the image holds an {what} package database (/{database}); the "
                                             "gateway matches Debian packages only, so its OS packages cannot be "
                                             "scanned")
     release = next((t for t in (_text(files, p) for p in OS_RELEASE) if t is not None), "")
     status = _text(files, dpkg.STATUS_PATH)
     parts = sorted(p for p in files if p.startswith(dpkg.STATUS_DIR + "/"))
     if status is None and not parts:
-        return Inventory(image, problem="the base image has no dpkg database (/var/lib/dpkg/status): what it "
+        return Inventory(image, problem="the image has no dpkg database (/var/lib/dpkg/status): what it "
                                         "installs cannot be known, so it cannot be scanned")
     ecosystem = dpkg.ecosystem(release)
     if not ecosystem:
         return Inventory(image, distro=dpkg.distro(release), problem=(
-            f"the base image's /etc/os-release says {dpkg.distro(release) or 'nothing'}: the gateway has "
+            f"the image's /etc/os-release says {dpkg.distro(release) or 'nothing'}: the gateway has "
             "advisories for numbered Debian releases only, so its OS packages cannot be scanned"))
     try:
         packages = dpkg.parse_status(status or "")

@@ -36,7 +36,8 @@ def _with_os_packages(parsed: ParsedEnvironment, inventory: os_inventory.Invento
     """The base's packages beside the model's; a base that cannot be read is an error, which blocks."""
     errors = list(parsed.errors)
     if inventory.problem:
-        errors.append(ParseIssue(os_inventory.SOURCE_FILE, 0, f"OS packages not scanned: {inventory.problem}"))
+        errors.append(ParseIssue(os_inventory.SOURCE_FILE, 0,
+                                 f"OS packages of the base image not scanned: {inventory.problem}"))
     return replace(parsed, dependencies=[*parsed.dependencies, *os_inventory.dependencies(inventory)], errors=errors)
 
 
