@@ -187,6 +187,8 @@ SEEN = {
     "connect_host_database": attempt(lambda: socket.create_connection(("127.0.0.1", 5432), timeout=3)),
     "read_secret_file": attempt(lambda: open(os.environ.get("PROBE_SECRET", "SECRET_PATH")).read()),
     "read_host_process_environment": attempt(lambda: open("/proc/1/environ", "rb").read()),
+    "processes_seen": sorted(open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")[0].decode("utf-8", "replace")
+                             for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/cmdline")),
     "uid": os.getuid(),
     "gateway_variables": sorted(k for k in os.environ if "SECRET" in k or "DATABASE" in k),
 }
@@ -232,3 +234,6 @@ def test_the_model_under_smoke_test_can_reach_neither_the_network_nor_the_gatewa
     assert seen["read_secret_file"] == "refused: FileNotFoundError"  # the image's files only
     assert seen["read_host_process_environment"].startswith("refused")
     assert seen["uid"] == base_image.UID and seen["gateway_variables"] == []
+    # its own PID namespace: no host process (the gateway, its database, this test) is visible, with its arguments
+    assert not any("pytest" in p or "postgres" in p or "gunicorn" in p for p in seen["processes_seen"]), seen
+    assert len(seen["processes_seen"]) <= 6, seen["processes_seen"]

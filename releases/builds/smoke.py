@@ -4,6 +4,7 @@ The image is pulled back from BUILD_REGISTRY by digest (not the local copy it wa
 config (Entrypoint, Cmd, User, Env, ExposedPorts) starts it. The model's code is untrusted, so it runs:
 - in a network namespace of its own with loopback only (`unshare --net`), with the probe beside it: it can
   reach neither the gateway's database nor anything else;
+- in a PID namespace of its own, with its own /proc: it sees no host process and no other command line;
 - chrooted into the image's files (buildah's chroot isolation), as the image's non-root user, with none of
   the gateway's environment or files (the secret key file among them);
 - bounded in time (SMOKE_TEST_TIMEOUT_SECONDS) and address space (SMOKE_TEST_MEMORY_MB).
@@ -95,7 +96,10 @@ def run(image: str, build_id: int | str, example: bytes | None, deadline: float)
 def _probe(name: str, command: list[str], port: int, example: bytes | None, deadline: float) -> SmokeResult:
     timeout = min(settings.SMOKE_TEST_TIMEOUT_SECONDS, max(deadline - time.monotonic(), 1))
     with tempfile.TemporaryDirectory(prefix="gateway-smoke-") as tmp:
-        args = ["unshare", "--net", "--", sys.executable, str(PROBE), "--port", str(port), "--timeout", str(timeout),
+        # Own network (loopback only) and own PID namespace, with its own /proc: the model sees no host process,
+        # so no other program's command line (which may carry a password) and nothing to signal.
+        args = ["unshare", "--net", "--pid", "--fork", "--mount-proc", "--", sys.executable, str(PROBE),
+                "--port", str(port), "--timeout", str(timeout),
                 "--memory-mb", str(settings.SMOKE_TEST_MEMORY_MB)]
         if example is not None:
             (Path(tmp) / "input.json").write_bytes(example)
