@@ -97,8 +97,9 @@ def _probe(name: str, command: list[str], port: int, example: bytes | None, dead
     timeout = min(settings.SMOKE_TEST_TIMEOUT_SECONDS, max(deadline - time.monotonic(), 1))
     with tempfile.TemporaryDirectory(prefix="gateway-smoke-") as tmp:
         # Own network (loopback only) and own PID namespace, with its own /proc: the model sees no host process,
-        # so no other program's command line (which may carry a password) and nothing to signal.
-        args = ["unshare", "--net", "--pid", "--fork", "--mount-proc", "--", sys.executable, str(PROBE),
+        # so no other program's command line (which may carry a password) and nothing to signal. --kill-child:
+        # if unshare is killed (the timeout below), the kernel ends everything in the namespace with it.
+        args = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--", sys.executable, str(PROBE),
                 "--port", str(port), "--timeout", str(timeout),
                 "--memory-mb", str(settings.SMOKE_TEST_MEMORY_MB)]
         if example is not None:
