@@ -133,7 +133,7 @@ events = st.lists(st.tuples(st.sampled_from(["introduced", "fixed", "last_affect
                             st.sampled_from(["0", *_BOUNDS])), min_size=1, max_size=4)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(clauses=st.lists(clause, max_size=3), ranges=st.lists(events, min_size=1, max_size=2))
 def test_a_definite_answer_is_never_wrong(clauses, ranges):
     """Whenever every admitted version is said to be affected, each sample version the specifier admits
