@@ -1,8 +1,14 @@
-"""The promotion chain: staging → canary → production (Environment.requires_success_in)."""
+"""The promotion chain: staging → canary → production (Environment.requires_success_in).
+
+Where the environment's policy requires a dependency lock, only a predecessor release whose lock was made
+counts: an image that installs no locked closure is not promoted into it (locking.shipping, whose rule the
+build and the promotion apply again when they run).
+"""
 from datetime import timedelta
 
 from django.utils import timezone
 
+from releases.locking import shipping
 from releases.models import Environment, Release
 from releases.statuses import Status
 
@@ -11,8 +17,9 @@ class PromotionRefused(Exception):
     """The predecessor step is missing (HTTP 409)."""
 
 
-def _succeeded(model_name: str, predecessor: Environment):
-    return Release.objects.filter(model_name=model_name, environment=predecessor, status=Status.SUCCEEDED)
+def _succeeded(model_name: str, predecessor: Environment, locked: bool = False):
+    done = Release.objects.filter(model_name=model_name, environment=predecessor, status=Status.SUCCEEDED)
+    return done.filter(**shipping.LOCK_MADE) if locked else done
 
 
 def allowed_versions(model_name: str, environment: Environment) -> dict:
@@ -23,7 +30,8 @@ def allowed_versions(model_name: str, environment: Environment) -> dict:
         return {"any": True, "allowed": [], "soaking": {}}
     soaked_before = timezone.now() - timedelta(minutes=environment.min_soak_minutes)
     allowed, soaking = set(), {}
-    for version, done_at in _succeeded(model_name, predecessor).values_list("model_version", "updated_at")[:1000]:
+    done = _succeeded(model_name, predecessor, locked=bool(shipping.refuses_unlocked(environment)))
+    for version, done_at in done.values_list("model_version", "updated_at")[:1000]:
         if done_at <= soaked_before:
             allowed.add(version)
         elif version not in allowed:
@@ -50,6 +58,13 @@ def check(model_name: str, version: str, environment: Environment) -> None:
     if not done.exists():
         raise PromotionRefused(f"{environment.name} requires a SUCCEEDED release of {what} in "
                                f"{predecessor.name} first.")
+    refused_by = shipping.refuses_unlocked(environment)
+    if refused_by:
+        done = done.filter(**shipping.LOCK_MADE)
+        if not done.exists():
+            raise PromotionRefused(f"{refused_by[:1].upper()}{refused_by[1:]}, and no SUCCEEDED release of {what} in "
+                                   f"{predecessor.name} has one: its image installs no locked closure. Release it "
+                                   f"again in {predecessor.name} once its dependencies resolve into a lock.")
     soaked_before = timezone.now() - timedelta(minutes=environment.min_soak_minutes)
     if environment.min_soak_minutes and not done.filter(updated_at__lte=soaked_before).exists():
         raise PromotionRefused(f"{environment.name} requires {what} to have soaked in {predecessor.name} for "

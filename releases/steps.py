@@ -14,6 +14,7 @@ from django.utils import timezone
 from releases import evaluation, leases, model_files, promotion
 from releases.builds import BACKENDS, promote
 from releases.builds.base import BuildTriggerError
+from releases.builds.completion import record_completion
 from releases.lifecycle import TransitionConflict, record_event, transition
 from releases.locking import service as locking
 from releases.locking import shipping
@@ -189,6 +190,9 @@ def trigger_build(release_id: int) -> str:
         lock_sha256 = shipping.lock_digest(release)  # re-derived and checked against the fetch event
     except shipping.LockMismatch as exc:  # the lock in the record is not the scanned one: not asked to build
         return _fail(release, Step.BUILD, f"Not built: {exc}.", owner)
+    refusal = shipping.required_lock_refusal(release)  # under the policy of now, not the one it was scanned under
+    if refusal:
+        return _refuse(release, owner, attempt, kind, f"Not built: {refusal}.")
     build = Build.objects.create(release=release, backend=backend, attempt=attempt, kind=kind,
                                  dependency_lock_sha256=lock_sha256)
     try:
@@ -201,6 +205,14 @@ def trigger_build(release_id: int) -> str:
                  data={"build": build.pk, "external_id": started.external_id, "log_url": started.log_url})
     leases.release_lease(release_id, owner)
     return "started"  # the completion arrives at /api/builds/callback/, or from the local builder
+
+
+def _refuse(release: Release, owner: str, attempt: int, kind: str, message: str) -> str:
+    """Refused before the backend is asked: an attempt that failed, recorded as every completion is (BUILD_FAILED)."""
+    build = Build.objects.create(release=release, backend=settings.BUILD_BACKEND, attempt=attempt, kind=kind)
+    record_completion(f"refused-{build.pk}", {"build_id": build.pk, "status": "failed", "message": message})
+    leases.release_lease(release.pk, owner)
+    return "refused"
 
 
 def set_mlflow_alias(release_id: int) -> str:

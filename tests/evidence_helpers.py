@@ -11,6 +11,7 @@ from releases.builds.completion import record_completion
 from releases.models import Build, Release, ReleaseEvidence, ReleaseFile, Waiver
 from releases.statuses import Status
 from tests.factories import make_release
+from tests.lock_fixtures import with_lock
 
 REQUIREMENTS = "pyyaml==5.3\nrequests==2.19.0\npillow\n"
 CONDA = ("name: env\nchannels: [conda-forge]\ndependencies:\n  - python=3.11.5\n  - numpy=1.21.0\n  - pip\n"
@@ -27,13 +28,21 @@ def approved_waiver(advisory_id="GHSA-8q59-q68h-6hv4", reason="Loader never read
                                  approved_at=timezone.now(), expires_at=timezone.now() + timedelta(days=30))
 
 
-def scanned_release(user, env="staging", files=FILES, model_name="fraud-detector") -> Release:
-    """A release whose files were scanned and passed (a real report), now BUILDING_IMAGE with a running build."""
+# FILES' requirements as a lock (what canary and production require): pillow resolved to a fixed version.
+LOCK = "".join(f"{pin} \\\n    --hash=sha256:{digit * 64}\n    # via -r requirements.in\n"
+               for pin, digit in (("pillow==10.4.0", "1"), ("pyyaml==5.3", "2"), ("requests==2.19.0", "3")))
+
+
+def scanned_release(user, env="staging", files=FILES, model_name="fraud-detector", lock="") -> Release:
+    """A release whose files were scanned and passed (a real report), now BUILDING_IMAGE with a running build.
+    `lock`: the dependency lock its fetch made (none: staging's default policy takes a release without one)."""
     release = make_release(user, status=Status.SCANNING_DEPENDENCIES, model_name=model_name, ref="3",
                            model_version="3", mlflow_run_id="0123456789abcdef0123456789abcdef", env=env)
     for name, content in files.items():
         ReleaseFile.objects.create(release=release, name=name, size=len(content),
                                    sha256=hashlib.sha256(content.encode()).hexdigest(), content=content)
+    if lock:
+        with_lock(release, lock)
     judged = evaluation.evaluate(release)
     assert judged.decision.passed, judged.decision.summary
     evaluation.record(release, judged, Status.SCAN_PASSED)

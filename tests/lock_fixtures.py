@@ -2,7 +2,7 @@
 import hashlib
 
 from releases.locking import service, shipping
-from releases.models import ReleaseEvent
+from releases.models import DependencyLock, ReleaseEvent
 from releases.statuses import Status
 from tests.factories import release_with_files
 from tests.osv_records import CRITICAL_V3, record
@@ -58,6 +58,19 @@ def record_fetched_lock(release, lock) -> ReleaseEvent:
     return ReleaseEvent.objects.create(release=release, from_status=Status.PENDING,
                                        to_status=Status.SCANNING_DEPENDENCIES, message="Fetched (test).",
                                        data={shipping.EVENT_KEY: shipping.fetch_record(lock)})
+
+
+# A lock as uv writes it, for releases made in the test rather than fetched (what canary and production require).
+SMALL_LOCK = ("requests==2.32.3 \\\n    --hash=sha256:" + "7" * 64 + "\n    # via -r requirements.in\n")
+
+
+def with_lock(release, content: str = SMALL_LOCK) -> DependencyLock:
+    """The resolved lock the fetch step would have stored for `release`, and its fetch record."""
+    lock = service.store(release.pk, DependencyLock(outcome=DependencyLock.Outcome.RESOLVED, content=content,
+                                                     package_count=1, python_version="3.10.12",
+                                                     platform="x86_64-manylinux_2_28"))
+    record_fetched_lock(release, lock)
+    return lock
 
 
 def sha256(data: bytes) -> str:

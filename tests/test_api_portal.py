@@ -14,6 +14,7 @@ from releases.statuses import Status
 from tests.conftest import token_client
 from tests.factories import make_release
 from tests.hanging import hanging_server
+from tests.lock_fixtures import with_lock
 from tests.mlflow_models import CLEAN, VULNERABLE
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,9 @@ def test_model_search_autocompletes_from_mlflow(api, use_mlflow):
 
 @pytest.mark.mlflow
 def test_model_detail_lists_versions_aliases_and_the_chain(api, owner, use_mlflow):
-    make_release(owner, status=Status.SUCCEEDED, model_name=CLEAN, ref="1", env="staging", model_version="1")
+    # canary takes only a locked image (its policy requires a dependency lock): this one was locked
+    with_lock(make_release(owner, status=Status.SUCCEEDED, model_name=CLEAN, ref="1", env="staging",
+                           model_version="1"))
     body = api.get(f"/api/models/{CLEAN}/").json()
     assert [v["version"] for v in body["versions"]] == ["2", "1"]
     assert body["aliases"] == {"champion": "2"}
@@ -60,7 +63,8 @@ def test_model_detail_counts_soak_time(api, owner, use_mlflow):
     from releases.models import Environment
 
     Environment.objects.filter(name="canary").update(min_soak_minutes=60)
-    make_release(owner, status=Status.SUCCEEDED, model_name=CLEAN, ref="2", env="staging", model_version="2")
+    with_lock(make_release(owner, status=Status.SUCCEEDED, model_name=CLEAN, ref="2", env="staging",
+                           model_version="2"))
     canary = {e["name"]: e for e in api.get(f"/api/models/{CLEAN}/").json()["environments"]}["canary"]
     assert canary["allowed_versions"] == [] and "2" in canary["soaking"]
 

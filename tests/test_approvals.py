@@ -14,6 +14,7 @@ from releases.models import Environment, Release, ReleaseEvent, ScanReport
 from releases.statuses import Status
 from tests.conftest import token_client
 from tests.factories import ensure_environments, make_release
+from tests.lock_fixtures import with_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -206,7 +207,9 @@ def test_promotion_refused_without_the_predecessor(api):
 
 
 def test_promotion_allowed_after_success_and_soak(api, owner):
-    make_release(owner, status=Status.SUCCEEDED, model_name="fraud-detector", model_version="3", env="staging")
+    # canary and production require a dependency lock: the releases they promote from were locked
+    with_lock(make_release(owner, status=Status.SUCCEEDED, model_name="fraud-detector", model_version="3",
+                           env="staging"))
     make_release(owner, status=Status.SUCCEEDED, model_name="fraud-detector", model_version="2", env="canary")
     assert api.post("/api/releases/", BODY, format="json").status_code == 201
     production = {**BODY, "target_environment": "production"}
@@ -214,6 +217,7 @@ def test_promotion_allowed_after_success_and_soak(api, owner):
     Environment.objects.filter(name="canary").update(min_soak_minutes=30)
     canary_v3 = make_release(owner, status=Status.SUCCEEDED, model_name="fraud-detector", model_version="3",
                              env="canary")
+    with_lock(canary_v3)
     Environment.objects.filter(name="production").update(min_soak_minutes=30)
     refused = api.post("/api/releases/", production, format="json")
     assert refused.status_code == 409 and "soaked in canary for 30 minutes" in refused.json()["detail"]

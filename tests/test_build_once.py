@@ -22,6 +22,7 @@ from releases.queue import SKIPPED
 from releases.statuses import Status, Step
 from tests.conftest import token_client
 from tests.factories import make_release
+from tests.lock_fixtures import with_lock
 from tests.mlflow_models import CLEAN
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +42,7 @@ def builds_in_process(monkeypatch, local_builds):
 
     monkeypatch.setitem(BACKENDS, "local", start)
     _files_only_production()
+    _no_package_index()
     return local_builds
 
 
@@ -54,6 +56,18 @@ def _files_only_production():
     current = EnvironmentPolicy.current_for(Environment.objects.get(name="production").pk)
     current.require_smoke_test, current.comment = False, "tests: files-only images"
     current.save()
+
+
+def _no_package_index():
+    """These tests run with no package index (PACKAGE_INDEX_URL), so no lock can be made; canary and production
+    require one, so here that is lifted (a new version each). tests/test_lock_required.py proves that they refuse
+    a release without a lock, and the evidence tests below promote locked releases."""
+    from releases.models import EnvironmentPolicy
+
+    for name in ("canary", "production"):
+        current = EnvironmentPolicy.current_for(Environment.objects.get(name=name).pk)
+        current.resolve_dependencies, current.comment = "off", "tests: no package index"
+        current.save()
 
 
 @pytest.fixture
@@ -161,19 +175,23 @@ def with_files(release: Release, files: dict) -> Release:
 
 
 def succeeded_in_staging(owner, reg, model: str = "evidence-model", **overrides) -> tuple[Release, Build]:
-    """A staging release that SUCCEEDED with a real image in the registry, as record_completion leaves it."""
+    """A staging release that SUCCEEDED with a real image in the registry, as record_completion leaves it,
+    with the dependency lock it was fetched with (canary and production take only a locked image)."""
     repository, digest, _body = push_tiny_image(reg, model, "v2-a1", payload=model.encode())
     fields = {**EVIDENCE, "image_reference": f"{repository}:v2-a1", "image_digest": digest, **overrides}
     release = with_files(make_release(owner, status=Status.SUCCEEDED, model_name=model, ref="2", **fields), FILES)
+    with_lock(release)
     build = Build.objects.create(release=release, backend="local", state="succeeded", finished_at=timezone.now(),
                                  image_reference=fields["image_reference"], image_digest=digest)
     return release, build
 
 
 def building_in(owner, env: str, model: str = "evidence-model", files: dict | None = None, **overrides) -> Release:
-    """A release of the same model that passed scan and approval in `env` and is now BUILDING_IMAGE."""
+    """A release of the same model that passed scan and approval in `env` and is now BUILDING_IMAGE, with the
+    same lock as staging's (its fetch preferred staging's: releases.locking.service.predecessor_lock)."""
     release = make_release(owner, status=Status.BUILDING_IMAGE, model_name=model, ref="2", env=env,
                            **{**EVIDENCE, **overrides})
+    with_lock(release)
     ScanReport.objects.create(release=release, scanner="builtin", started_at=timezone.now(), duration_ms=1.0,
                               passed=True, summary="No blocking findings.")
     return with_files(release, FILES if files is None else files)

@@ -16,7 +16,7 @@ from releases.evidence import push
 from releases.evidence.dsse import PREDICATE_TYPE
 from releases.models import ReleaseEvent, ReleaseEvidence
 from releases.queue import SKIPPED
-from tests.evidence_helpers import approved_waiver, complete, scanned_release
+from tests.evidence_helpers import LOCK, approved_waiver, complete, scanned_release
 from tests.fake_referrers_registry import referrers_registry
 
 pytestmark = pytest.mark.django_db
@@ -108,7 +108,7 @@ def test_a_push_repeated_after_a_crash_adds_nothing(released):
 def test_a_digest_promoted_to_another_environment_carries_both_attestations(released, owner):
     push.push_evidence(released.pk)
     approved_waiver("PYSEC-2018-28")  # canary blocks HIGH
-    second = complete(scanned_release(owner, env="canary", model_name=model_of(released.subject_name)),
+    second = complete(scanned_release(owner, env="canary", model_name=model_of(released.subject_name), lock=LOCK),
                       f"{released.subject_name}:canary",
                       released.subject_digest)
     push.push_evidence(second.pk)

@@ -154,15 +154,17 @@ def test_waiver_admin_is_for_security_officers(admin_client, client, officers, o
 
 # --- dry run -------------------------------------------------------------------------------
 @pytest.mark.mlflow
-def test_dry_run_returns_the_decision_and_stores_nothing(api, use_mlflow, advisories):
+def test_dry_run_returns_the_decision_and_stores_nothing(api, use_mlflow, advisories, lock_index):
     counts = (Release.objects.count(), ScanReport.objects.count(), ReleaseEvent.objects.count())
     response = api.post("/api/policy/evaluate/", {"model_name": VULNERABLE, "model_alias": "champion",
                                                   "environment": "production"}, format="json")
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["model_version"] == "1" and body["decision"]["passed"] is False
-    assert body["decision"]["policy_version"] == 3 and body["decision"]["environment"] == "production"
+    assert body["decision"]["policy_version"] == 4 and body["decision"]["environment"] == "production"
     assert {b["package"] for b in body["decision"]["blocking"]} >= {"pyyaml", "requests"}  # HIGH blocks here
+    # production requires a lock, and the test index serves none of this model's requirements
+    assert any(b.get("lock") == "unresolvable" for b in body["decision"]["blocking"])
     assert any(f["advisory_id"] == "GHSA-8q59-q68h-6hv4" for f in body["scan"]["findings"])
     assert (Release.objects.count(), ScanReport.objects.count(), ReleaseEvent.objects.count()) == counts
 

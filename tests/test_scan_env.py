@@ -131,8 +131,8 @@ def test_environment_policy_decides(advisories, tmp_path):
     assert run(paths + ["--environment", "staging"])[0] == 0  # staging blocks CRITICAL
     code, out, _ = run(paths + ["--environment", "production", "--json"])  # production blocks HIGH
     body = json.loads(out)
-    assert code == 1 and body["summary"]["decision"]["policy_version"] == 3
-    assert body["summary"]["message"].endswith("(production policy v3)")
+    assert code == 1 and body["summary"]["decision"]["policy_version"] == 4  # v4: a lock required (0031)
+    assert body["summary"]["message"].endswith("(production policy v4)")
 
 
 def test_unknown_environment_exits_2(advisories, tmp_path):

@@ -88,6 +88,40 @@ def test_rescan_after_scan_failed_keeps_the_old_report(owner, advisories):
     assert ScanReport.objects.filter(release=release).count() == 2
 
 
+@pytest.mark.parametrize("name, text", [
+    ("conda_yaml", "dependencies:\n  - pyyaml=5.3\n"),  # conda: 5.3.*
+    ("conda_yaml", "dependencies:\n  - pyyaml<5.4\n"),
+    ("conda_yaml", "dependencies:\n  - pyyaml>=5.1,<5.4\n"),
+    ("conda_yaml", "dependencies:\n  - pyyaml 5.3*\n"),
+    ("requirements_txt", "pyyaml<5.4\n"),  # pip: the same rule
+    ("requirements_txt", "pyyaml~=5.3.0\n"),
+])
+def test_a_range_whose_every_version_is_affected_fails_the_scan(owner, advisories, name, text):
+    release = release_with_files(owner, **{name: text})
+    assert steps.scan_dependencies(release.pk) == "failed"
+    release.refresh_from_db()
+    assert release.status == Status.SCAN_FAILED
+    assert "Blocking: pyyaml GHSA-8q59-q68h-6hv4" in release.status_message
+    finding = ScanReport.objects.get(release=release).findings.get(package="pyyaml")
+    assert finding.definite and not finding.version and finding.fixed_versions == ["5.4"]  # no single version
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("pyyaml>=5.1", "possible"),  # 5.4 and later are admitted
+    ("pyyaml<=5.4", "possible"),
+    ("pyyaml<5.4rc1", "possible"),  # conda orders pre-release bounds otherwise: not known, so possible
+    ("pyyaml=5.4", None),
+])
+def test_a_range_that_admits_a_fixed_version_stays_possible(owner, advisories, text, expected):
+    release = release_with_files(owner, conda_yaml=f"dependencies:\n  - {text}\n")
+    assert steps.scan_dependencies(release.pk) == "passed"  # staging: possible findings warn
+    release.refresh_from_db()
+    findings = list(ScanReport.objects.get(release=release).findings.filter(package="pyyaml"))
+    assert [("definite" if f.definite else "possible") for f in findings][:1] == ([expected] if expected else [])
+    if expected:
+        assert "warning(s)" in release.status_message
+
+
 @pytest.mark.mlflow
 @pytest.mark.parametrize("model,ref,status,package", [
     (VULNERABLE, "1", Status.SCAN_FAILED, "pyyaml"),

@@ -74,6 +74,23 @@ def test_conda_packages_are_matched_and_conda_only_ones_are_not(tmp_path):
         ("numpy", "conda", "conda.yaml", 3)]
 
 
+def test_a_specifier_whose_every_version_is_affected_is_definite_pip_and_conda_alike(advisories):
+    result = run({"requirements.txt": "pyyaml<5.4\n", "conda.yaml": "dependencies:\n  - pyyaml=5.3\n"})
+    assert {(f.source_file, f.specifier, f.definite, f.version) for f in result.findings} == {
+        ("requirements.txt", "<5.4", True, None), ("conda.yaml", "==5.3.*", True, None)}
+    assert not decide(result).passed  # definite CRITICAL: blocks like a pin
+
+
+def test_the_same_specifier_is_read_by_its_installer_rules(advisories):
+    """`<5.4rc1` admits only affected versions under PEP 440; conda orders pre-releases otherwise, so from
+    conda.yaml the match stays possible (and the cached answer of one is not the other's)."""
+    files = {"requirements.txt": "pyyaml<5.4rc1\n", "conda.yaml": "dependencies:\n  - pyyaml<5.4rc1\n"}
+    for use_cache in (False, True, True):
+        result = run(files, use_cache=use_cache)
+        assert {(f.source_file, f.definite) for f in result.findings} == {
+            ("requirements.txt", True), ("conda.yaml", False)}
+
+
 def test_interim_decision_fails_closed_on_critical_and_unknown(advisories):
     result = run({"requirements.txt": "pyyaml==5.3.1\npillow==8.0.0\nrequests==2.19.0\n"})
     decision = decide(result)

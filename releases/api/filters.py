@@ -32,7 +32,8 @@ class ReleaseFilter(filters.FilterSet):
 
 class FindingFilter(filters.FilterSet):
     severity = filters.MultipleChoiceFilter(choices=severity.CHOICES, help_text="Repeat to match several.")
-    definite = filters.BooleanFilter(help_text="true: pinned versions; false: possible (unpinned) matches.")
+    definite = filters.BooleanFilter(help_text="true: a pinned version, or a range whose every version is "
+                                               "affected; false: possible matches.")
     package = filters.CharFilter(field_name="package")
     advisory_id = filters.CharFilter(field_name="advisory_id")
     role = filters.ChoiceFilter(choices=[(r, r) for r in ("runtime", "build", "constraint", "os")])

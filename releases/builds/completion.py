@@ -197,7 +197,8 @@ def _seen(delivery: str) -> bool:
 def _finish(build: Build, data: dict) -> None:
     succeeded = data["status"] == "succeeded"
     refusal = (shipping.installed_other_lock(build, data.get("dependency_lock_sha256"))
-               or _base_refusal(build, data) or _smoke_refusal(build, data))
+               or _base_refusal(build, data) or _smoke_refusal(build, data)
+               or shipping.required_lock_refusal(build.release))  # the policy may have changed since it started
     if succeeded and refusal:  # what was scanned is not what ships, or the image did not serve: refused
         succeeded, data = False, {**data, "message": refusal}
     changed_lock = shipping.lock_problem(build.release_id) if succeeded else ""

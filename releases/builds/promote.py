@@ -18,7 +18,9 @@ same scanned model files (path → sha256: the image holds the bytes scanned the
 bytes scanned here).
 Its image is the digest its SUCCEEDED build recorded, read from the registry by digest (a moved tag
 cannot substitute another image), and it must live on BUILD_REGISTRY's host. Anything that does not
-match refuses the promotion with the reason (BUILD_FAILED); it is never silently rebuilt.
+match refuses the promotion with the reason (BUILD_FAILED); it is never silently rebuilt. So does a release
+with no dependency lock in an environment whose policy requires one (locking.shipping.required_lock_refusal):
+the image of a predecessor that shipped without a lock is not promoted into it.
 
 A promotion is a Build row (kind PROMOTE, backend "promote", source_build = the build it copied) and
 is finished through releases.builds.completion.record_completion, as every build is: the SUCCEEDED
@@ -75,6 +77,9 @@ def target_tag(release: Release) -> str:
 
 def source_for(release: Release) -> Build:
     """The SUCCEEDED build whose digest `release` promotes, or Refused with the reason."""
+    refusal = shipping.required_lock_refusal(release)  # this environment's rule, under its policy of now
+    if refusal:
+        raise Refused(f"Promotion refused: {refusal}.")
     predecessor = release.environment.requires_success_in
     what = f"{release.model_name} version {release.model_version}"
     soaked_before = timezone.now() - timedelta(minutes=release.environment.min_soak_minutes)

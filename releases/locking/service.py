@@ -44,6 +44,9 @@ def make_lock(files: dict[str, str], resolve_dependencies: str, preferred: str =
         packages = lockfile.parse(resolution.content, settings.DEPENDENCY_LOCK_MAX_PACKAGES)
     except lockfile.LockUnreadable as exc:
         return DependencyLock(outcome=Outcome.UNRESOLVABLE, message=f"the lock cannot be used: {exc}", **common)
+    if not packages:  # an empty lock installs nothing: it is not a lock of the model's closure
+        return DependencyLock(outcome=Outcome.UNRESOLVABLE, message="the lock cannot be used: it lists no package",
+                              **common)
     lock = DependencyLock(outcome=Outcome.RESOLVED, content=resolution.content, package_count=len(packages), **common)
     lock.sha256 = lock.digest()
     return lock

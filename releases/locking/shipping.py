@@ -5,6 +5,12 @@ is what the scan report's release, the build request, the image label, the Build
 check and the attestation all name. A release with no resolved lock (resolve_dependencies off, or
 warn and the model could not be resolved) ships no lock, and every one of those says so (empty digest).
 
+Where the environment's policy requires a lock (resolve_dependencies: require), a release without a resolved
+one does not ship there (`required_lock_refusal`): its build is not asked for, its promotion not made, a
+completion not recorded as SUCCEEDED, and it is not promoted onward into such an environment
+(releases.promotion). This is the scan's rule (releases.locking.verdict.missing) applied again under the
+policy of that moment: a release decided under `warn`, or before the policy required a lock, is caught too.
+
 The stored row is not trusted on its own: someone with write access to the database could change its
 content (and its sha256 column with it), or remove it. So every use here re-derives the digest from the
 content and compares it with what the fetch step recorded in its hash-chained event (`fetch_record`,
@@ -12,7 +18,9 @@ releases.steps._fetch); a difference raises LockMismatch and nothing is built, p
 """
 import hashlib
 
+from releases.locking.verdict import missing
 from releases.models import DependencyLock, Release, ReleaseEvent
+from releases.policies import current_rules
 from releases.statuses import Status
 
 LOCK_FILE = "requirements.lock.txt"
@@ -87,6 +95,37 @@ def lock_digest(release: Release) -> str:
     """The shipped lock's digest, re-derived from its content ("" for none); LockMismatch if changed."""
     lock = shipped_lock(release)
     return derived_digest(lock) if lock else ""
+
+
+def lock_made(lock: DependencyLock | None) -> bool:
+    """A resolved lock with content: what an environment that requires a lock takes."""
+    return lock is not None and lock.outcome == DependencyLock.Outcome.RESOLVED and bool(lock.content)
+
+
+# The same, as a filter on releases (releases.promotion reads many at once).
+LOCK_MADE = {"dependency_lock__outcome": DependencyLock.Outcome.RESOLVED, "dependency_lock__package_count__gt": 0}
+
+
+def refuses_unlocked(environment) -> str:
+    """"" if the environment's current policy takes a release without a lock; else which policy refuses it."""
+    rules, policy = current_rules(environment)
+    if not missing(rules.resolve_dependencies, None):
+        return ""
+    return f"the {environment.name} policy (v{policy.version if policy else '-'}) requires a dependency lock"
+
+
+def required_lock_refusal(release: Release) -> str:
+    """Why `release` may not ship into its environment for want of a lock ("" if it may): the environment's
+    policy requires a lock now, and the release has no lock that was made. It reads the stored row; whether
+    that row is the one recorded at fetch time is lock_problem's to say, on every use."""
+    lock = DependencyLock.objects.filter(release_id=release.pk).first()
+    if lock_made(lock):
+        return ""
+    refused_by = refuses_unlocked(release.environment)
+    if not refused_by:
+        return ""
+    why = lock.message if lock is not None and lock.message else "no lock was made when it was fetched"
+    return f"{refused_by}, and release #{release.pk} has none ({why[:300]})"
 
 
 def install_command(lock_path: str = LOCK_PATH_IN_IMAGE) -> list[str]:

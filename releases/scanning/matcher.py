@@ -7,6 +7,10 @@ are sorted by version before they are walked (real data is not always sorted):
 `last_affected` (v > x) end it, and `limit` bounds the whole range (v < limit).
 Versions compare by PEP 440 (`packaging.version.Version`), so epochs, pre-, post-,
 dev- and local versions order correctly.
+
+A specifier that is not a pin matches *possibly* when some version it admits is affected
+(specifier_may_be_affected), and *definitely* when every version it admits is
+(specifier_all_affected, decided with releases.scanning.version_sets).
 """
 import re
 from dataclasses import dataclass, field
@@ -16,8 +20,11 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
+from releases.scanning import version_sets
+
 _ZERO = Version("0")
 _EVENT_ORDER = {"introduced": 0, "last_affected": 1, "fixed": 2, "limit": 3}
+_INTERVALS = ("intervals",)  # CompiledAffected.memo: the ranges as version_sets intervals (no specifier is a tuple)
 
 
 @lru_cache(maxsize=65536)
@@ -51,7 +58,7 @@ class CompiledAffected:
     # Listed versions that no range covers (usually none): the only ones a specifier check visits.
     outside: tuple[Version, ...]
     fixed_versions: tuple[str, ...]
-    # specifier -> answer; entries live in a per-snapshot cache, so this is bounded by it.
+    # specifier (or ("all", specifier, conda)) -> answer; entries live in a per-snapshot cache, so this is bounded.
     memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
@@ -117,7 +124,7 @@ def _in_range(version: Version, rng: CompiledRange) -> bool:
     affected = False
     for kind, bound in rng.events:
         if kind == "introduced":
-            if version >= bound:
+            if version >= bound or bound == _ZERO:  # OSV: 0 is the first version there is (0.dev0 included)
                 affected = True
         elif kind == "fixed":
             if version >= bound:
@@ -165,6 +172,29 @@ def _specifier_set(specifier: str) -> SpecifierSet | None:
         return SpecifierSet(specifier)
     except InvalidSpecifier:
         return None
+
+
+def specifier_all_affected(specifier: str, entry: CompiledAffected, conda: bool = False) -> bool:
+    """True if every version `specifier` admits is affected by `entry`: the finding is then definite, pinned or
+    not (`pyyaml<5.4`, conda's `pyyaml=5.3`). False whenever that is not known (releases.scanning.version_sets).
+    `conda`: the specifier is conda's (envparse read it from conda.yaml), whose version order differs at
+    pre-, dev- and post-release bounds."""
+    key = ("all", specifier, conda)
+    if key not in entry.memo:
+        entry.memo[key] = _all_affected(specifier, entry, conda)
+    return entry.memo[key]
+
+
+def _all_affected(specifier: str, entry: CompiledAffected, conda: bool) -> bool:
+    admitted = version_sets.admitted(specifier, conda)
+    if not admitted:  # not known, or nothing can be installed (no finding then)
+        return False
+    if _INTERVALS not in entry.memo:
+        entry.memo[_INTERVALS] = version_sets.merged(
+            i for rng in entry.ranges for i in version_sets.range_intervals(rng.events, rng.limit))
+    covered = entry.memo[_INTERVALS]
+    return all(version_affected(i.point, entry) if i.point is not None else version_sets.subset([i], covered)
+               for i in admitted)
 
 
 def specifier_may_be_affected(specifier: str, entry: CompiledAffected) -> bool:

@@ -17,13 +17,14 @@ from releases.scanning.matcher import (
     CompiledAffected,
     parse_version,
     raw_version_affected,
+    specifier_all_affected,
     specifier_may_be_affected,
     version_affected,
 )
 from releases.scanning.severity import ORDER, RANK, Level, highest
 
 SCANNER_NAME = "gateway-osv"
-SCANNER_VERSION = "1.1"
+SCANNER_VERSION = "1.2"  # 1.2: an unpinned requirement whose every admitted version is affected is definite
 MAX_FINDINGS = 5000  # per report: a 150-dependency worst case gives ~1,600 (bench/)
 MAX_NOTES = 200
 
@@ -114,17 +115,20 @@ class EmptyAdvisoryDatabase(Exception):
     """Scanning against no data would pass everything: refuse instead."""
 
 
-def _match(dep: Dependency, entries: list[CompiledAffected], issues: list[dict]) -> tuple[list[CompiledAffected], bool]:
-    """The affected entries that cover `dep`, and whether the match is definite."""
+def _match(dep: Dependency, entries: list[CompiledAffected], issues: list[dict]) -> list[tuple[CompiledAffected, bool]]:
+    """The affected entries that cover `dep`, each with whether the match is definite: a pinned version is
+    affected, or every version an unpinned specifier admits is (matcher.specifier_all_affected)."""
     if dep.version is not None:
         version = parse_version(dep.version)
         if version is not None:
-            return [e for e in entries if version_affected(version, e)], True
+            return [(e, True) for e in entries if version_affected(version, e)]
         issues.append({"file": dep.source_file, "line": dep.line,
                        "message": f"{dep.name}: version {dep.version!r} is not PEP 440; scanned as unpinned"})
-        exact = [e for e in entries if raw_version_affected(dep.version, e)]
-        return (exact, True) if exact else ([e for e in entries if e.ranges or e.listed], False)
-    return [e for e in entries if specifier_may_be_affected(dep.specifier, e)], False
+        exact = [(e, True) for e in entries if raw_version_affected(dep.version, e)]
+        return exact or [(e, False) for e in entries if e.ranges or e.listed]
+    conda = dep.ecosystem == "conda"
+    return [(e, specifier_all_affected(dep.specifier, e, conda)) for e in entries
+            if specifier_may_be_affected(dep.specifier, e)]
 
 
 def is_os_package(dep: Dependency) -> bool:
@@ -132,13 +136,14 @@ def is_os_package(dep: Dependency) -> bool:
     return dep.ecosystem.startswith("Debian:")
 
 
-def _match_os(dep: Dependency, entries: list[dpkg.DebianAffected], issues: list[dict]) -> tuple[list, bool]:
+def _match_os(dep: Dependency, entries: list[dpkg.DebianAffected], issues: list[dict]) -> list[tuple]:
+    """(entry, definite) for each entry that covers an installed Debian package."""
     if dep.version is None or dpkg.parse_version(dep.version) is None:
         issues.append({"file": dep.source_file, "line": dep.line,
                        "message": f"{dep.name}: version {dep.version!r} is not a Debian version; every advisory "
                                   "for it is counted as possible"})
-        return list(entries), False
-    return [e for e in entries if dpkg.affected(dep.version, e)], True
+        return [(e, False) for e in entries]
+    return [(e, True) for e in entries if dpkg.affected(dep.version, e)]
 
 
 def _affected_entries(todo: list[Dependency], store) -> dict[tuple[str, str], list]:
@@ -216,22 +221,25 @@ def _fixed_sort_key(text: str):
     return (0, version, "") if version is not None else (1, None, text)
 
 
-def _group(hits: list[CompiledAffected], vulnerabilities: dict[str, Vulnerability]) -> list[list[CompiledAffected]]:
+def _group(hits: list[tuple[CompiledAffected, bool]], vulnerabilities: dict[str, Vulnerability]) -> list[list]:
     """Records of one vulnerability (sharing an id or alias) become one finding."""
     components = _Components()
-    for entry in hits:
+    for entry, _definite in hits:
         for name in vulnerabilities[entry.advisory_id].names:
             components.union(entry.advisory_id, name)
-    groups: dict[str, list[CompiledAffected]] = {}
-    for entry in hits:
-        groups.setdefault(components.find(entry.advisory_id), []).append(entry)
+    groups: dict[str, list[tuple[CompiledAffected, bool]]] = {}
+    for hit in hits:
+        groups.setdefault(components.find(hit[0].advisory_id), []).append(hit)
     return list(groups.values())
 
 
-def _templates(hits, definite, vulnerabilities) -> list[tuple]:
-    """The findings for one requirement, without its location (cacheable per snapshot)."""
+def _templates(hits, vulnerabilities) -> list[tuple]:
+    """The findings for one requirement, without its location (cacheable per snapshot). A finding is definite
+    when one of its records is definitely matched (each record describes the same vulnerability)."""
     templates = []
-    for entries in _group(hits, vulnerabilities):
+    for group in _group(hits, vulnerabilities):
+        entries = [entry for entry, _definite in group]
+        definite = any(definite for _entry, definite in group)
         found = [vulnerabilities[e.advisory_id] for e in entries]
         primary = _primary([v.info for v in found])
         names = set().union(*(v.names for v in found))
@@ -252,22 +260,22 @@ def scan(parsed: ParsedEnvironment, store: AdvisoryStore) -> ScanResult:
         raise EmptyAdvisoryDatabase("No advisory sync has succeeded yet: run `manage.py sync_advisories SOURCE`.")
     issues = [issue.as_dict() for issue in parsed.issues]
     matchable = [d for d in parsed.dependencies if d.matchable and d.name]
-    # A requirement's findings depend only on (name, version, specifier) and the snapshot:
+    # A requirement's findings depend only on (name, version, specifier, ecosystem) and the snapshot:
     # stores with a per-snapshot cache keep them, so a warm scan is mostly lookups.
     cache = getattr(store, "finding_cache", {})
-    key = {id(d): (d.ecosystem if is_os_package(d) else "", d.name, d.version, d.specifier) for d in matchable}
+    key = {id(d): (d.name, d.version, d.specifier, d.ecosystem) for d in matchable}
     todo = [d for d in matchable if key[id(d)] not in cache]
     if todo:
         entries = _affected_entries(todo, store)
         matched = []
         for dep in todo:
             match_issues: list[dict] = []
-            found = entries.get((key[id(dep)][0], dep.name), [])
-            hits, definite = (_match_os if is_os_package(dep) else _match)(dep, found, match_issues)
-            matched.append((dep, hits, definite, [i["message"] for i in match_issues]))
-        vulnerabilities = _vulnerabilities({e.advisory_id for _, hits, _, _ in matched for e in hits}, store)
-        for dep, hits, definite, notes in matched:
-            cache[key[id(dep)]] = (_templates(hits, definite, vulnerabilities) if hits else [], notes)
+            found = entries.get((dep.ecosystem if is_os_package(dep) else "", dep.name), [])
+            hits = (_match_os if is_os_package(dep) else _match)(dep, found, match_issues)
+            matched.append((dep, hits, [i["message"] for i in match_issues]))
+        vulnerabilities = _vulnerabilities({e.advisory_id for _, hits, _ in matched for e, _definite in hits}, store)
+        for dep, hits, notes in matched:
+            cache[key[id(dep)]] = (_templates(hits, vulnerabilities) if hits else [], notes)
 
     findings = []
     for dep in matchable:

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from devtools.sample_reports import large_report
 from releases.lifecycle import record_creation
-from releases.models import Release
+from releases.models import Environment, EnvironmentPolicy, Release
 from releases.statuses import WORKING, Status
 from tests.browser.conftest import csp_violations, screenshot, serious_axe_violations
 from tests.factories import make_release
@@ -18,6 +18,16 @@ from tests.mlflow_models import CLEAN
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.mlflow, pytest.mark.browser,
               pytest.mark.usefixtures("restored_environments", "advisories")]
 LIVE = 120_000  # ms: fetch, scan and a buildah build on a loaded machine
+
+
+@pytest.fixture(autouse=True)
+def canary_without_a_package_index(restored_environments):
+    """The gateway's processes here have no package index (PACKAGE_INDEX_URL), and canary's policy requires a
+    dependency lock: lifted for these UI flows (a new policy version). tests/test_lock_required.py proves the
+    requirement."""
+    policy = EnvironmentPolicy.current_for(Environment.objects.get(name="canary").pk)
+    policy.resolve_dependencies, policy.comment = "off", "tests: no package index"
+    policy.save()
 
 
 def staged(owner, version="2"):
