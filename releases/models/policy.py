@@ -63,8 +63,9 @@ class EnvironmentPolicy(models.Model):
         max_length=8, choices=[(Action.WARN, "warn"), (Action.BLOCK, "block")], default=Action.BLOCK,
         help_text="Model files the scanner could not read completely (truncated, over a limit, malformed).")
     model_file_unknown = models.CharField(
-        max_length=8, choices=Action.choices, default=Action.WARN,
-        help_text="Imports in model files that are neither dangerous nor expected for the model's flavor.")
+        max_length=8, choices=Action.choices, default=Action.BLOCK,
+        help_text="Imports in model files that are not on the allowlist for the model's flavor: code that runs on "
+                  "load and is not known to be safe. Blocked unless relaxed here (staging, for example).")
     require_smoke_test = models.BooleanField(
         default=False, help_text="A build must report a passed smoke test of its pushed digest (the image started, "
         "/ping and a prediction answered) before the release can succeed. The local backend always runs one; a "

@@ -1,5 +1,8 @@
 """What a model's files do to the decision: the policy's knobs on dangerous, unreadable and unknown code.
 
+Dangerous and unreadable block by default and can at most be relaxed to warn; unknown (not on the flavor's
+allowlist, releases/artifact_scan/allowlist.py) blocks by default too, and may be relaxed per environment.
+
 Pure, like releases.scanning.policy, which calls it: the model files come in as plain dicts (the
 ModelFile rows' path, verdict and findings; or the dry run's unstored scan), so the worker, the
 re-evaluation and the dry run decide the same way. A knob that holds anything but "warn" or
@@ -21,8 +24,11 @@ def _entry(path: str, finding: dict) -> dict:
     where = f"{path}!{finding['member']}" if finding.get("member") else path
     what = finding["classification"]
     detail = (finding.get("reason") or finding.get("name", "")) if what == "unreadable" else finding.get("name", "")
+    reason = f"{where}: {detail} ({what})"
+    if what == "unknown":  # said plainly: not on the flavor's allowlist, so nobody vouches for it
+        reason += f": this file runs `{detail}` when loaded; we do not know it to be safe"
     return {"package": "", "model_file": path, "where": where, "classification": what, "name": finding.get("name", ""),
-            "kind": finding.get("kind", ""), "reason": f"{where}: {detail} ({what})"}
+            "kind": finding.get("kind", ""), "reason": reason}
 
 
 def _findings_of(model_file: dict) -> list[dict]:

@@ -35,7 +35,7 @@ class PolicyRules:
     rego_policy: str = ""
     model_file_dangerous: str = "block"
     model_file_unreadable: str = "block"
-    model_file_unknown: str = "warn"
+    model_file_unknown: str = "block"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,31 @@
+"""Unknown imports in model files block by default, in every environment (issue 26): the allowlist decides what
+is known to be safe. A new policy version per environment (versions are never edited)."""
+from django.db import migrations, models
+from django.forms.models import model_to_dict
+
+
+def block_unknown(apps, schema_editor):
+    Environment = apps.get_model("releases", "Environment")
+    EnvironmentPolicy = apps.get_model("releases", "EnvironmentPolicy")
+    for environment in Environment.objects.all():
+        current = EnvironmentPolicy.objects.filter(environment=environment).order_by("-version").first()
+        if not current or current.model_file_unknown == "block":
+            continue
+        values = model_to_dict(current, exclude=["id", "environment", "version", "created_by", "comment"])
+        EnvironmentPolicy.objects.create(environment=environment, version=current.version + 1, created_by=None,
+                                         comment="model files: an import not on the allowlist blocks", **{
+                                             **values, "model_file_unknown": "block"})
+
+
+class Migration(migrations.Migration):
+    dependencies = [("releases", "0028_production_requires_smoke_test")]
+    operations = [
+        migrations.AlterField(
+            model_name="environmentpolicy", name="model_file_unknown",
+            field=models.CharField(
+                choices=[("allow", "Allow"), ("warn", "Warn"), ("block", "Block")], default="block",
+                help_text="Imports in model files that are not on the allowlist for the model's flavor: code that "
+                          "runs on load and is not known to be safe. Blocked unless relaxed here (staging, for "
+                          "example).", max_length=8)),
+        migrations.RunPython(block_unknown, migrations.RunPython.noop),
+    ]
