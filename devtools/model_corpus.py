@@ -222,6 +222,8 @@ def lightgbm_models(root: Path) -> None:
     mlflow.lightgbm.save_model(booster, root / "booster", pip_requirements=PIP)
     classifier = lightgbm.LGBMClassifier(n_estimators=2, num_leaves=4, verbose=-1).fit(X, y)
     mlflow.lightgbm.save_model(classifier, root / "sklearn-api", pip_requirements=PIP)
+    (root / "pickled").mkdir()
+    (root / "pickled" / "model.pkl").write_bytes(pickle.dumps(classifier))
 
 
 def torch_models(root: Path) -> None:
@@ -235,7 +237,11 @@ def torch_models(root: Path) -> None:
     dtypes = (torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.int32, torch.int16, torch.int8,
               torch.uint8, torch.bool, torch.complex64)
     torch.save({str(d): torch.zeros(2, dtype=d) for d in dtypes}, root / "state_dict" / "dtypes.pt")
-    mlflow.pytorch.save_model(net, root / "module", pip_requirements=PIP)
+    net.eval()
+    mlflow.pytorch.save_model(net, root / "module", serialization_format="pickle", pip_requirements=PIP)
+    example = torch.rand(2, 4).numpy()
+    mlflow.pytorch.save_model(net, root / "module-pt2", serialization_format="pt2", input_example=example,
+                              pip_requirements=PIP)
 
 
 def keras_models(root: Path) -> None:

@@ -2,8 +2,10 @@
 
 Each entry is (flavor, dotted name, source). `common` entries hold for every flavor. A source names the
 model of the real-model corpus (devtools/model_corpus.py) whose files reference the name: a light model
-that tests/test_model_corpus.py makes again with the real library, or a heavy one committed under
-tests/fixtures/models/<library>/ with the script that wrote it. Two sources are not models:
+(python, numpy, scipy, pandas, sklearn-*, pyfunc) that tests/test_model_corpus.py makes again with the
+real library, or a heavy one (xgboost, lightgbm, torch, keras) committed under tests/fixtures/models/<source>/
+with the script that wrote it. xgboost's and lightgbm's scikit-learn estimators are listed for the sklearn
+flavor too: they are logged with mlflow.sklearn as often as with their own flavor. Two sources are not models:
 `cloudpickle` (a reconstructor cloudpickle itself defines, for classes and functions it carries by value:
 the test finds it in the installed cloudpickle) and `numpy-ufunc` (a numpy ufunc, pure arithmetic on
 arrays, that a model can name as a parameter, e.g. FunctionTransformer(np.log1p): the test finds it
@@ -158,33 +160,45 @@ ALLOWED = (
     ("python_function", "types.CodeType", "pyfunc"),
     ("python_function", "cloudpickle.cloudpickle._make_skeleton_enum", "cloudpickle"),
     ("python_function", "cloudpickle.cloudpickle._make_typevar", "cloudpickle"),
-    ("python_function", "cloudpickle.cloudpickle._create_parametrized_type_hint", "cloudpickle"),
     ("python_function", "cloudpickle.cloudpickle._make_dict_keys", "cloudpickle"),
     ("python_function", "cloudpickle.cloudpickle._make_dict_values", "cloudpickle"),
     ("python_function", "cloudpickle.cloudpickle._make_dict_items", "cloudpickle"),
     ("python_function", "abc.ABCMeta", "cloudpickle"),
     ("python_function", "types.CellType", "cloudpickle"),
-    ("pytorch", "torch._utils._rebuild_tensor_v2", "torch"),
-    ("pytorch", "torch._utils._rebuild_tensor", "torch"),
-    ("pytorch", "torch._utils._rebuild_parameter", "torch"),
-    ("pytorch", "torch._utils._rebuild_parameter_with_state", "torch"),
-    ("pytorch", "torch._utils._rebuild_device_tensor_from_numpy", "torch"),
-    ("pytorch", "torch._tensor._rebuild_from_type_v2", "torch"),
-    ("pytorch", "torch.Size", "torch"),
-    ("pytorch", "torch.device", "torch"),
-    ("pytorch", "torch.float32", "torch"),
-    ("pytorch", "torch.FloatStorage", "torch"),
-    ("pytorch", "torch.DoubleStorage", "torch"),
-    ("pytorch", "torch.HalfStorage", "torch"),
     ("pytorch", "torch.BFloat16Storage", "torch"),
-    ("pytorch", "torch.LongStorage", "torch"),
-    ("pytorch", "torch.IntStorage", "torch"),
-    ("pytorch", "torch.ShortStorage", "torch"),
-    ("pytorch", "torch.CharStorage", "torch"),
-    ("pytorch", "torch.ByteStorage", "torch"),
     ("pytorch", "torch.BoolStorage", "torch"),
-    ("pytorch", "torch.storage.UntypedStorage", "torch"),
-    ("pytorch", "torch.nn.parameter.Parameter", "torch"),
+    ("pytorch", "torch.ByteStorage", "torch"),
+    ("pytorch", "torch.CharStorage", "torch"),
+    ("pytorch", "torch.ComplexFloatStorage", "torch"),
+    ("pytorch", "torch.DoubleStorage", "torch"),
+    ("pytorch", "torch.FloatStorage", "torch"),
+    ("pytorch", "torch.HalfStorage", "torch"),
+    ("pytorch", "torch.IntStorage", "torch"),
+    ("pytorch", "torch.LongStorage", "torch"),
+    ("pytorch", "torch.ShortStorage", "torch"),
+    ("pytorch", "torch._utils._rebuild_parameter", "torch"),
+    ("pytorch", "torch._utils._rebuild_tensor_v2", "torch"),
+    ("pytorch", "torch.nn.modules.activation.ReLU", "torch"),
+    ("pytorch", "torch.nn.modules.batchnorm.BatchNorm1d", "torch"),
+    ("pytorch", "torch.nn.modules.container.Sequential", "torch"),
+    ("pytorch", "torch.nn.modules.linear.Linear", "torch"),
+    ("keras", "keras.DTypePolicy", "keras"),
+    ("keras", "keras.Sequential", "keras"),
+    ("keras", "keras.initializers.GlorotUniform", "keras"),
+    ("keras", "keras.initializers.Zeros", "keras"),
+    ("keras", "keras.layers.Dense", "keras"),
+    ("keras", "keras.layers.Dropout", "keras"),
+    ("keras", "keras.layers.InputLayer", "keras"),
+    ("keras", "keras.optimizers.Adam", "keras"),
+    ("xgboost", "xgboost.core.Booster", "xgboost"),
+    ("xgboost", "xgboost.sklearn.XGBClassifier", "xgboost"),
+    ("sklearn", "xgboost.core.Booster", "xgboost"),
+    ("sklearn", "xgboost.sklearn.XGBClassifier", "xgboost"),
+    ("lightgbm", "lightgbm.basic.Booster", "lightgbm"),
+    ("lightgbm", "lightgbm.sklearn.LGBMClassifier", "lightgbm"),
+    ("sklearn", "lightgbm.basic.Booster", "lightgbm"),
+    ("sklearn", "lightgbm.sklearn.LGBMClassifier", "lightgbm"),
+    ("sklearn", "sklearn.preprocessing._label.LabelEncoder", "lightgbm"),
 )
 # numpy's ufuncs by name (source: numpy-ufunc), taken from the installed numpy
 NUMPY_UFUNCS = tuple(sorted(f"numpy.{name}" for name in dir(numpy) if isinstance(getattr(numpy, name), numpy.ufunc)))

@@ -22,6 +22,7 @@ import gzip
 import io
 import json
 import lzma
+import re
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ HEAD = USER_BLOCK_PEEK + len(HDF5_MAGIC)
 TEXT_SAMPLE = 64 * 1024
 # the first byte after '{' of an xgboost UBJSON model (a key's length marker, or an optimized container)
 UBJSON_SECOND = b"iUIlL$#}"
+# torch.load reads `<top>/data/<key>` as a storage's raw bytes; torch.export's .pt2 its weights and constants
+TORCH_RAW = re.compile(r"(.*/)?data/\d+")
+PT2_RAW = re.compile(r"(.*/)?data/(weights|constants)/[^/]+")
 ZIP_END = b"PK\x05\x06"
 COMPRESSIONS = (  # (magic, name, opener); joblib's own list, plus the old formats it refuses
     (b"\x1f\x8b", "gzip", lambda s: gzip.GzipFile(fileobj=s, mode="rb")),
@@ -80,6 +84,7 @@ class Context:
     reports: list
     depth: int = 0
     in_torch_zip: bool = False
+    raw_members: re.Pattern | None = None  # members of this archive that its loader reads as raw tensor bytes
 
 
 def scan_content(report: FileReport, source: Source, ctx: Context) -> None:
@@ -156,10 +161,14 @@ def _member(ctx, outer: FileReport, name: str, stream, declared: int = -1) -> No
     member = FileReport(path=f"{outer.path}!{name}")
     ctx.reports.append(member)
     source = Source(stream, ctx.limits.max_expanded_bytes, ctx.budget, what=member.path)
+    raw = ctx.raw_members is not None and ctx.raw_members.fullmatch(name) and not name.endswith(".json")
     try:
         if declared > ctx.limits.max_expanded_bytes - ctx.budget.used:
             raise LimitExceeded(f"declares {declared} bytes, over what is left of the expansion limit", 0)
-        scan_content(member, source, ctx)
+        if raw:
+            member.format = "tensor-data"  # the archive's loader reads these bytes as numbers, never as code
+        else:
+            scan_content(member, source, Context(**{**ctx.__dict__, "raw_members": None}))
         source.drain()
         far_superblocks(member, source)
     except LimitExceeded as exc:
@@ -179,8 +188,10 @@ def _zip(report, source, ctx):
         torch = any(n.endswith("/data.pkl") or n == "data.pkl" for n in names) and any(
             n.endswith("/version") or n.endswith("/.format_version") or "/data/" in n for n in names)
         keras = "config.json" in names and ("metadata.json" in names or any(n.endswith(".weights.h5") for n in names))
-        report.format = "pytorch-zip" if torch else "keras" if keras else report.format
-        inner = Context(**{**ctx.__dict__, "in_torch_zip": torch or ctx.in_torch_zip})
+        pt2 = any(n.endswith("/archive_format") or n == "archive_format" for n in names)
+        report.format = "pytorch-zip" if torch else "pytorch-pt2" if pt2 else "keras" if keras else report.format
+        raw = TORCH_RAW if torch else PT2_RAW if pt2 else None
+        inner = Context(**{**ctx.__dict__, "in_torch_zip": torch or ctx.in_torch_zip, "raw_members": raw})
         if keras:
             inner = Context(**{**inner.__dict__, "flavors": tuple(sorted({*inner.flavors, "keras"}))})
         for info in infos:
@@ -318,7 +329,7 @@ def _maybe_pickle(report, source, ctx, head):
             report.unreadable("a polyglot: a pickle to pickle.load, and a zip (a zip's end record is near its end) to "
                               "zipfile, which reads a zip behind any prefix")
         return
-    kind = _plain_kind(report, head, ctx)
+    kind = _plain_kind(head)
     _add_format(report, kind or "data")
     if not kind:
         report.unreadable("not a format the scanner knows (not a pickle, archive, HDF5, npy, JSON or UTF-8 text): "
@@ -328,7 +339,7 @@ def _maybe_pickle(report, source, ctx, head):
         report.unreadable("a zip end-of-directory record in a file that does not start as a zip")
 
 
-def _plain_kind(report, head: bytes, ctx) -> str:
+def _plain_kind(head: bytes) -> str:
     """What a file that is no pickle is, when it is something the loaders only read as data."""
     if not head:
         return "empty"
@@ -336,8 +347,6 @@ def _plain_kind(report, head: bytes, ctx) -> str:
         return "text"
     if _is_safetensors(head):
         return "safetensors"
-    if ctx.in_torch_zip and "/data/" in "/" + report.path.rsplit("!", 1)[-1]:
-        return "tensor-data"  # a storage's raw bytes: torch reads them with persistent_load, as numbers
     return ""
 
 
