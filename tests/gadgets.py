@@ -147,6 +147,8 @@ def format_confusions(tmp_path) -> dict[str, bytes]:
         "confusion/lambda-4096.h5": hdf5_with_user_block(tmp_path, 4096, b"just a note\n", LAMBDA_CONFIG),
         "confusion/unknown.bin": b"\x00\x01\x02\x03" * 64,
         "confusion/requirements.txt": b"cos\nsystem\n(" + _unicode("id") + b"tR.",
+        "confusion/config.json": b'{"class_name": "Sequential", "config": {}}' + keras_zip(LAMBDA_CONFIG),
+        "confusion/weights.npy": npy_with_header("'<f8'", b"\x00" * 8) + keras_zip(LAMBDA_CONFIG),
         "confusion/arrays.npz": npz_of({f"a{i}.npy": npy_with_header(spelling, system)
                                         for i, spelling in enumerate(OBJECT_SPELLINGS)}),
     }

@@ -103,16 +103,28 @@ def scan_content(report: FileReport, source: Source, ctx: Context) -> None:
         return _nested(report, source, ctx, "zip", _zip)
     if (len(head) > 262 and head[257:262] == b"ustar") or _v7_tar_header(head):
         _polyglot_pickle(report, head[:TEXT_SAMPLE], ctx, "tar")  # a tar header's name field can be a pickle
-        return _nested(report, source, ctx, "tar", _tar)
+        _nested(report, source, ctx, "tar", _tar)
+        return _no_zip_behind(report, source)
     if any(head[at:at + 8] == HDF5_MAGIC for at in HDF5_OFFSETS):  # h5py also finds it after a user block
         if not head.startswith(HDF5_MAGIC):
             _user_block(report, head, ctx)
-        return _hdf5(report, source)
+        _hdf5(report, source)
+        return _no_zip_behind(report, source)
     if head.startswith(NPY_MAGIC):
-        return _npy(report, source, ctx)
+        _npy(report, source, ctx)
+        return _no_zip_behind(report, source)
     if head.lstrip()[:1] == b"{":
-        return _json(report, source, head)
+        _json(report, source, head)
+        return _no_zip_behind(report, source)
     return _maybe_pickle(report, source, ctx, head)
+
+
+def _no_zip_behind(report: FileReport, source: Source) -> None:
+    """zipfile (Keras' loader) opens a zip behind any prefix: a file that is something else and a zip blocks."""
+    source.drain()
+    if ZIP_END in source.tail:
+        report.unreadable(f"a polyglot: {report.format or 'a file'} to its loader, and a zip (its end record is "
+                          "near the end) to zipfile, which reads a zip behind any prefix")
 
 
 def far_superblocks(report: FileReport, source: Source) -> None:
