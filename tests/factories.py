@@ -42,6 +42,7 @@ def ensure_environments():
     importlib.import_module("releases.migrations.0002_default_environments").create_environments(apps, None)
     importlib.import_module("releases.migrations.0008_default_policies").create(apps, None)
     importlib.import_module("releases.migrations.0028_production_requires_smoke_test").require(apps, None)
+    importlib.import_module("releases.migrations.0030_model_unknown_imports_block").block_unknown(apps, None)
     importlib.import_module("approvals.migrations.0002_roles_and_stages").create(apps, None)
     importlib.import_module("approvals.migrations.0004_security_officers_manage_waivers").grant(apps, None)
     importlib.import_module("gateway_project.migrations.0003_token_view_permission").grant(apps, None)

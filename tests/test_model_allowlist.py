@@ -15,6 +15,7 @@ from releases.models import EnvironmentPolicy
 from releases.scanning import model_policy
 from releases.scanning.policy import PolicyRules
 from tests import gadgets
+from tests.conftest import token_client
 
 FLAVOR_SETS = {"no-mlmodel": (), "sklearn": ("python_function", "sklearn"), "pyfunc": ("python_function",),
                "pytorch": ("python_function", "pytorch"), "keras": ("keras",)}
@@ -213,3 +214,65 @@ def test_complete_streams_of_allowed_globals_pass(names):
     blocking, report = decide({"model.pkl": data}, ())
     assert blocking == [], [f.to_dict() for f in report.files]
     assert report.files[0].verdict == EXPECTED
+
+
+# --- a waiver covers one unknown import in one exact file, approved by two security officers ------------------
+def _row(data: bytes, path="m.pkl"):
+    import hashlib
+
+    _, report = decide({path: data}, ())
+    return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "verdict": report.files[0].verdict,
+            "findings": [{"member": "", "kind": f.kind, "name": f.name, "classification": f.classification,
+                          "reason": f.reason} for f in report.files[0].findings]}
+
+
+def _evaluate(rows, waivers):
+    from django.utils import timezone
+
+    from releases.scanning.policy import evaluate
+
+    return evaluate([], [], PolicyRules(environment="staging"), waivers, model_name="m", now=timezone.now(),
+                    model_files=rows)
+
+
+def test_a_model_file_waiver_covers_only_that_file_and_that_callable():
+    from releases.scanning.policy import WaiverRule
+
+    unknown = _row(gadgets.gadget_pickle("mycompany.features", "Scaler", "STACK_GLOBAL"))
+    exact = WaiverRule(id=7, advisory_id=model_policy.waiver_id(unknown["sha256"], "mycompany.features.Scaler"))
+    decision = _evaluate([unknown], [exact])
+    assert decision.passed and decision.waivers_used == [7] and "waived by waiver #7" in decision.waived[0]["reason"]
+    other_file = _row(gadgets.gadget_pickle("mycompany.features", "Scaler", "GLOBAL"), path="n.pkl")
+    assert not _evaluate([other_file], [exact]).passed  # another digest
+    other_name = WaiverRule(id=8, advisory_id=model_policy.waiver_id(unknown["sha256"], "mycompany.features.Other"))
+    assert not _evaluate([unknown], [other_name]).passed
+    dangerous = _row(gadgets.gadget_pickle("subprocess", "getoutput", "GLOBAL"))
+    waiver = WaiverRule(id=9, advisory_id=model_policy.waiver_id(dangerous["sha256"], "subprocess.getoutput"))
+    assert not _evaluate([dangerous], [waiver]).passed  # dangerous is never waived
+
+
+@pytest.mark.django_db
+def test_model_file_waivers_are_exact_and_need_a_second_officer(django_user_model):
+    from datetime import timedelta
+
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+
+    from releases.policies import active_waivers
+
+    group = Group.objects.get(name="security-officers")
+    alice, bob = (django_user_model.objects.create_user(n) for n in ("sec-alice", "sec-bob"))
+    for user in (alice, bob):
+        user.groups.add(group)
+    unknown = _row(gadgets.gadget_pickle("mycompany.features", "Scaler", "STACK_GLOBAL"))
+    body = {"advisory_id": model_policy.waiver_id(unknown["sha256"], "mycompany.features.Scaler"),
+            "reason": "Our own scaler, reviewed.", "expires_at": (timezone.now() + timedelta(days=7)).isoformat()}
+    for bad in ({"advisory_id": "model-file:abc:mycompany.features.Scaler"},
+                {"advisory_id": f"model-file:{unknown['sha256']}:*"}, {"package": "numpy"}):
+        assert token_client(alice).post("/api/waivers/", {**body, **bad}, format="json").status_code == 400, bad
+    created = token_client(alice).post("/api/waivers/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert not _evaluate([unknown], active_waivers()).passed  # pending: one officer is not enough
+    assert token_client(alice).post(f"/api/waivers/{created.json()['id']}/approve/").status_code == 403
+    assert token_client(bob).post(f"/api/waivers/{created.json()['id']}/approve/").status_code == 200
+    assert _evaluate([unknown], active_waivers()).passed

@@ -567,3 +567,19 @@ def test_real_heavy_library_models_pass_with_unknown_blocked(owner, use_mlflow, 
     release = released(owner, "real-" + name.replace("/", "-"))
     assert release.status == Status.SCAN_PASSED, release.status_message
     assert set(release.model_files.values_list("verdict", flat=True)) <= {Verdict.CLEAN, Verdict.EXPECTED}
+
+
+def test_an_approved_waiver_of_that_file_and_callable_lets_an_unknown_import_pass(owner, use_mlflow, advisories,
+                                                                                  unknown_model):
+    from releases.scanning.model_policy import waiver_id
+    from tests.evidence_helpers import approved_waiver
+
+    blocked = released(owner, unknown_model)
+    row = blocked.model_files.get(path="artifacts/scaler.pkl")
+    assert blocked.status == Status.SCAN_FAILED
+    approved_waiver(waiver_id(row.sha256, "mycompany.features.Other"), reason="not this callable")
+    assert released(owner, unknown_model).status == Status.SCAN_FAILED
+    waiver = approved_waiver(waiver_id(row.sha256, "mycompany.features.Scaler"), reason="our own scaler, reviewed")
+    release = released(owner, unknown_model)
+    assert release.status == Status.SCAN_PASSED, release.status_message
+    assert release.scan_reports.get().decision["waivers_used"] == [waiver.pk]

@@ -1,5 +1,6 @@
 """Unknown imports in model files block by default, in every environment (issue 26): the allowlist decides what
-is known to be safe. A new policy version per environment (versions are never edited)."""
+is known to be safe. A new policy version per environment (versions are never edited). A waiver's advisory id
+may be a model-file waiver (model-file:<sha256>:<callable>), so it is longer."""
 from django.db import migrations, models
 from django.forms.models import model_to_dict
 
@@ -28,4 +29,10 @@ class Migration(migrations.Migration):
                           "runs on load and is not known to be safe. Blocked unless relaxed here (staging, for "
                           "example).", max_length=8)),
         migrations.RunPython(block_unknown, migrations.RunPython.noop),
+        migrations.AlterField(
+            model_name="waiver", name="advisory_id",
+            field=models.CharField(
+                db_index=True, max_length=256,
+                help_text="Advisory id or any alias (CVE-…); or, for one unknown import in a model file, "
+                          "model-file:<the file's SHA-256>:<module.callable> (nothing wider can be waived).")),
     ]
