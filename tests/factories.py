@@ -1,7 +1,7 @@
 """Small helpers that build rows for tests."""
 import hashlib
 
-from releases.models import Environment, ModelFile, Release, ReleaseFile
+from releases.models import Environment, EnvironmentPolicy, ModelFile, Release, ReleaseFile
 from releases.statuses import Status, Step
 
 
@@ -31,6 +31,11 @@ def release_with_files(user, **files):
                                    size=len(content), sha256=hashlib.sha256(content.encode()).hexdigest(),
                                    content=content)
     return release
+
+
+def policy_version(environment: str) -> int:
+    """The environment's current policy version (data migrations add versions: tests do not count them)."""
+    return EnvironmentPolicy.current_for(Environment.objects.get(name=environment).pk).version
 
 
 def ensure_environments():
