@@ -50,7 +50,7 @@ def base_image_for(release: Release) -> str:
 def stored_model_files(release: Release) -> list[dict]:
     """The release's scanned model files as the decision reads them; findings loaded only where they can
     count (a clean or expected file has no dangerous, unreadable or unknown finding)."""
-    rows = list(ModelFile.objects.filter(release_id=release.pk).values("path", "verdict", "findings_omitted"))
+    rows = list(ModelFile.objects.filter(release_id=release.pk).values("path", "sha256", "verdict", "findings_omitted"))
     findings = dict(ModelFile.objects.filter(release_id=release.pk, verdict__in=list(model_policy.KNOBS))
                     .values_list("path", "findings"))
     return [{**row, "findings": findings.get(row["path"], [])} for row in rows]

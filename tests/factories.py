@@ -1,7 +1,7 @@
 """Small helpers that build rows for tests."""
 import hashlib
 
-from releases.models import Environment, ModelFile, Release, ReleaseFile
+from releases.models import Environment, EnvironmentPolicy, ModelFile, Release, ReleaseFile
 from releases.statuses import Status, Step
 
 
@@ -33,6 +33,11 @@ def release_with_files(user, **files):
     return release
 
 
+def policy_version(environment: str) -> int:
+    """The environment's current policy version (data migrations add versions: tests do not count them)."""
+    return EnvironmentPolicy.current_for(Environment.objects.get(name=environment).pk).version
+
+
 def ensure_environments():
     """Transactional tests flush tables, data migrations included: put the chain back."""
     import importlib
@@ -42,6 +47,7 @@ def ensure_environments():
     importlib.import_module("releases.migrations.0002_default_environments").create_environments(apps, None)
     importlib.import_module("releases.migrations.0008_default_policies").create(apps, None)
     importlib.import_module("releases.migrations.0028_production_requires_smoke_test").require(apps, None)
+    importlib.import_module("releases.migrations.0030_model_unknown_imports_block").block_unknown(apps, None)
     importlib.import_module("releases.migrations.0031_lock_required_canary_production").require(apps, None)
     importlib.import_module("approvals.migrations.0002_roles_and_stages").create(apps, None)
     importlib.import_module("approvals.migrations.0004_security_officers_manage_waivers").grant(apps, None)

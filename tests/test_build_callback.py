@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from releases import signing
 from releases.models import Build, Release, ReleaseEvent, ScanReport
 from releases.statuses import Status
-from tests.factories import make_release
+from tests.factories import make_release, policy_version
 
 pytestmark = pytest.mark.django_db
 URL = "/api/builds/callback/"
@@ -278,8 +278,8 @@ def test_no_smoke_test_where_the_policy_requires_one_fails_the_build(build):
     assert post(succeeded(build)).status_code == 200
     release = Release.objects.get(pk=build.release_id)
     assert release.status == Status.BUILD_FAILED
-    assert "policy (v2) requires a passed smoke test of the image, and the build reported none" in \
-        release.status_message
+    assert f"policy (v{policy_version('staging')}) requires a passed smoke test of the image, and the build " \
+        "reported none" in release.status_message
     assert release.image_digest == ""  # nothing was recorded as released
 
 

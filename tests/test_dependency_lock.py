@@ -251,13 +251,14 @@ def test_the_knob_is_validated_like_the_other_knobs():
 
 def test_admin_refuses_an_unknown_knob_value_and_adds_no_version(admin_client):
     staging = EnvironmentPolicy.current_for(Environment.objects.get(name="staging").pk)
+    versions = EnvironmentPolicy.objects.filter(environment_id=staging.environment_id).count()
     response = admin_client.post(f"/admin/releases/environmentpolicy/{staging.pk}/change/", {
         "environment": staging.environment_id, "block_at": "CRITICAL", "unknown_counts_as": "CRITICAL",
         "possible_findings": "warn", "unpinned_requirements": "warn", "unpinned_build_dependencies": "warn",
         "direct_references": "block", "resolve_dependencies": "sometimes", "metric_gates": "[]",
         "required_tags": "[]"})
     assert response.status_code == 200 and b"Select a valid choice" in response.content
-    assert EnvironmentPolicy.objects.filter(environment_id=staging.environment_id).count() == 1
+    assert EnvironmentPolicy.objects.filter(environment_id=staging.environment_id).count() == versions
 
 
 # --- A later environment keeps its predecessor's versions ---------------------------------------------

@@ -156,8 +156,11 @@ def test_failed_scheduled_sync_enqueues_nothing_and_is_tried_again(passed_releas
 
 
 def test_re_evaluation_decides_on_the_model_files_and_the_dependencies_together(passed_release, tmp_path):
-    from releases.models import ModelFile
+    from releases.models import EnvironmentPolicy, ModelFile
 
+    relaxed = EnvironmentPolicy.current_for(passed_release.environment_id)
+    relaxed.model_file_unknown = "warn"  # unknown imports block by default: here they warn, beside a new advisory
+    relaxed.save()
     ModelFile.objects.create(release=passed_release, path="artifacts/scaler.pkl", size=40, sha256="c" * 64,
                              format="pickle", verdict="unknown", findings=[
                                  {"member": "", "kind": "import", "name": "mycompany.features.Scaler",
@@ -169,5 +172,6 @@ def test_re_evaluation_decides_on_the_model_files_and_the_dependencies_together(
     decision = ScanReport.objects.filter(release=release).latest("created_at").decision
     assert [b["advisory_id"] for b in decision["blocking"]] == ["GHSA-new-0001"]
     assert [w["reason"] for w in decision["warnings"] if w.get("model_file")] == [
-        "artifacts/scaler.pkl: mycompany.features.Scaler (unknown)"]  # kept: one decision over both
+        "artifacts/scaler.pkl: mycompany.features.Scaler (unknown): this file runs `mycompany.features.Scaler` "
+        "when loaded; we do not know it to be safe"]  # kept: one decision over both
     assert decision["model_files"] == {"files": 1, "verdicts": {"unknown": 1}, "omitted": 0}

@@ -81,7 +81,7 @@ def test_rego_policy_decides_in_the_pipeline(owner, rego_staging):
     blocked.refresh_from_db()
     assert blocked.status == Status.SCAN_FAILED
     assert blocked.status_message == ("Security scan failed. Rego policy denied: pyyaml GHSA-8q59-q68h-6hv4 is "
-                                      "CRITICAL. (staging policy v2)")
+                                      f"CRITICAL. (staging policy v{rego_staging.version})")
     report = ScanReport.objects.get(release=blocked)
     assert report.decision["rego"] == {"allow": False, "deny": ["pyyaml GHSA-8q59-q68h-6hv4 is CRITICAL"]}
 

@@ -18,6 +18,7 @@ from releases.evidence.stored import verify_stored
 from releases.models import Build, Finding, Release, ReleaseEvidence, ScanReport
 from releases.statuses import Status, Step
 from tests.evidence_helpers import approved_waiver, complete, scanned_release
+from tests.factories import policy_version
 
 pytestmark = pytest.mark.django_db
 IMAGE = "registry.example:5000/models/fraud-detector"
@@ -95,8 +96,9 @@ def test_verify_release_from_a_file_prints_the_chain_of_evidence(evidence, publi
     code, out, err = verify(capsys, f"{IMAGE}@{DIGEST}", "--key", str(public_pem), "--attestation", str(saved))
     assert code == 0, err
     assert "VERIFIED" in out
+    staging = f"staging v{policy_version('staging')}"
     for expected in ("fraud-detector version 3", "0123456789abcdef0123456789abcdef", "requirements.txt",
-                     f"report #{statement_of(evidence)['predicate']['scan']['report']}", "staging v1",
+                     f"report #{statement_of(evidence)['predicate']['scan']['report']}", staging,
                      "GHSA-8q59-q68h-6hv4", "approved by officer-b", "webhook attempt 1", "CycloneDX 1.6",
                      evidence.sbom_digest, "chain head"):
         assert expected in out, expected

@@ -10,7 +10,7 @@ import pytest
 
 from releases.scanning import cli
 from releases.scanning.store import DatabaseAdvisoryStore
-from tests.factories import ensure_environments
+from tests.factories import ensure_environments, policy_version
 from tests.osv_records import DEFAULT_SET, sync_records
 from tests.workers import database_url_of_test_db
 
@@ -131,8 +131,9 @@ def test_environment_policy_decides(advisories, tmp_path):
     assert run(paths + ["--environment", "staging"])[0] == 0  # staging blocks CRITICAL
     code, out, _ = run(paths + ["--environment", "production", "--json"])  # production blocks HIGH
     body = json.loads(out)
-    assert code == 1 and body["summary"]["decision"]["policy_version"] == 4  # v4: a lock required (0031)
-    assert body["summary"]["message"].endswith("(production policy v4)")
+    production = policy_version("production")
+    assert code == 1 and body["summary"]["decision"]["policy_version"] == production
+    assert body["summary"]["message"].endswith(f"(production policy v{production})")
 
 
 def test_unknown_environment_exits_2(advisories, tmp_path):

@@ -5,7 +5,7 @@ from releases import steps
 from releases.models import Release, ScanReport
 from releases.services import retry_release
 from releases.statuses import Status, Step
-from tests.factories import make_release, release_with_files
+from tests.factories import make_release, policy_version, release_with_files
 from tests.mlflow_models import CLEAN, CONDA, VULNERABLE
 from tests.osv_records import DEFAULT_SET, sync_records
 
@@ -13,17 +13,18 @@ pytestmark = pytest.mark.django_db
 
 
 def test_vulnerable_files_fail_the_scan_with_the_original_message(owner, advisories):
+    staging = policy_version("staging")
     release = release_with_files(owner, requirements_txt="pyyaml==5.3.1\npillow==8.0.0\n", MLmodel="flavors: {}\n")
     assert steps.scan_dependencies(release.pk) == "failed"
     release.refresh_from_db()
     assert release.status == Status.SCAN_FAILED
     assert release.status_message == (
         "Security scan failed. Found 2 CRITICAL vulnerabilities. 1 of them has unknown severity, counted as "
-        "CRITICAL. Blocking: pyyaml GHSA-8q59-q68h-6hv4, pillow PYSEC-2021-35. (staging policy v1)")
+        f"CRITICAL. Blocking: pyyaml GHSA-8q59-q68h-6hv4, pillow PYSEC-2021-35. (staging policy v{staging})")
     report = ScanReport.objects.get(release=release)
     assert not report.passed and report.advisory_sync_id == advisories.pk
     assert report.counts["CRITICAL"] == 1 and report.counts["UNKNOWN"] == 1
-    assert report.policy.version == 1 and report.decision["policy_version"] == 1
+    assert report.policy.version == staging and report.decision["policy_version"] == staging
     assert {(f.package, f.version, f.definite) for f in report.findings.all()} == {
         ("pyyaml", "5.3.1", True), ("pillow", "8.0.0", True)}
     event = release.events.get(to_status=Status.SCAN_FAILED)

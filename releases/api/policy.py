@@ -14,6 +14,7 @@ from releases.locking.service import ResolverUnavailable, lock_for
 from releases.mlflow_source import InvalidModelFiles, MlflowSource, MlflowUnavailable, ModelNotFound
 from releases.models import Environment, Waiver
 from releases.models.model_files import VERDICT_ORDER, shown
+from releases.models.policy import model_file_waiver_problem
 from releases.permissions import CanRequestRelease
 from releases.policies import decide_for
 from releases.scanning.os_inventory import BaseImageUnavailable, configured_base_image
@@ -33,7 +34,7 @@ class WaiverSerializer(serializers.ModelSerializer):
     model_name = ModelNameField(required=False, allow_blank=True)
     reason = serializers.CharField(min_length=1, max_length=4000, help_text="Why the risk is accepted.")
     # Advisory ids and aliases are visible ASCII (GHSA-…, CVE-…, PYSEC-…): the schema says so.
-    advisory_id = serializers.RegexField(r"^[!-~]{1,128}$", max_length=128,
+    advisory_id = serializers.RegexField(r"^[!-~]{1,256}$", max_length=256,
                                          error_messages={"invalid": "An advisory id or alias such as GHSA-… or CVE-…."})
 
     class Meta:
@@ -44,9 +45,18 @@ class WaiverSerializer(serializers.ModelSerializer):
 
     def validate_advisory_id(self, value: str) -> str:
         value = value.strip()
-        if not value or len(value) > 128 or not value.isprintable() or " " in value:
+        if not value or len(value) > 256 or not value.isprintable() or " " in value:
             raise serializers.ValidationError("An advisory id or alias such as GHSA-… or CVE-….")
+        problem = model_file_waiver_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
+
+    def validate(self, attrs):
+        problem = model_file_waiver_problem(attrs.get("advisory_id", ""), attrs.get("package", ""))
+        if problem:
+            raise serializers.ValidationError({"package": problem})
+        return attrs
 
     def validate_reason(self, value: str) -> str:
         if not value.strip():

@@ -39,9 +39,12 @@ def add_pickle_findings(report: FileReport, walk: WalkResult, flavors, *, in_tor
         if finding is not None:
             report.add(finding)
     for event in walk.hidden_events:
-        if event.kind in HIDDEN_KINDS and IDENTIFIER_PATH.fullmatch(event.target or ""):
+        # a callee the walk could not name came from a STACK_GLOBAL that pickle.load refuses: nothing runs
+        if event.kind in HIDDEN_KINDS and IDENTIFIER_PATH.fullmatch(event.target or "") and not isinstance(
+                event.callee, Opaque):
             found = _classify_event(event, flavors, set(), in_torch_zip)
-            if found is not None:
+            if found is not None and found.classification != EXPECTED:
+                # an object array's own pickle is read there too: expected names stay expected
                 found.classification = DANGEROUS
                 found.reason = f"hidden where joblib reads array data: pickle.load would run it ({found.reason})"
                 report.add(found)

@@ -261,9 +261,9 @@ class Machine(ContainerOps):
 
     def op_INST(self, arg, offset):
         module, name = arg
-        args = tuple(self._pop_mark(offset))
         ref = Ref(module, name)
-        self._record(Event("import", str(ref), offset, callee=ref))
+        self._record(Event("import", str(ref), offset, callee=ref))  # pickle.load imports before it pops the MARK
+        args = tuple(self._pop_mark(offset))
         self._call(ref, args, offset, "inst")
 
     def op_BUILD(self, arg, offset):

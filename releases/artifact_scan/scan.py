@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import yaml
 
-from .formats import Context, Limits, scan_content
+from .formats import Context, Limits, far_superblocks, scan_content
 from .report import FileReport, ScanReport
 from .streams import Budget, LimitExceeded, Source
 from .vocabulary import KNOWN_FLAVORS
@@ -20,7 +20,7 @@ from .vocabulary import KNOWN_FLAVORS
 MAX_MLMODEL_BYTES = 1024 * 1024
 # MLmodel flavor keys -> the vocabulary's flavors (pyfunc models of other flavors load through the flavor)
 FLAVOR_KEYS = {"sklearn": "sklearn", "python_function": "python_function", "pytorch": "pytorch",
-               "keras": "keras", "tensorflow": "keras"}
+               "keras": "keras", "tensorflow": "keras", "xgboost": "xgboost", "lightgbm": "lightgbm"}
 
 
 def scan_files(files: Iterable[tuple[str, BinaryIO]], flavors=None, limits: Limits | None = None) -> ScanReport:
@@ -43,6 +43,7 @@ def scan_files(files: Iterable[tuple[str, BinaryIO]], flavors=None, limits: Limi
         try:
             scan_content(top, source, ctx)
             source.drain()
+            far_superblocks(top, source)
         except LimitExceeded as exc:
             which = "per-file" if cap == limits.max_file_bytes else "total"
             top.unreadable(f"over the {which} limit of {cap} bytes (not read further)", exc.offset)

@@ -12,6 +12,8 @@ import zlib
 
 CHUNK = 1024 * 1024
 TAIL = 65_536 + 22  # a zip's end-of-central-directory record and its longest comment
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+USER_BLOCK_PEEK = 1024 * 1024  # HDF5 user blocks up to this size are read at the start (formats.py)
 
 
 class LimitExceeded(Exception):
@@ -45,6 +47,7 @@ class Source:
         self.count = 0
         self._peeked = b""
         self.tail = b""  # the last TAIL bytes read: where a zip's end record would be
+        self.far_superblocks: list[int] = []  # HDF5 superblocks past USER_BLOCK_PEEK (h5py would open the file)
 
     def _pull(self, n: int) -> bytes:
         data = self.raw.read(min(n, self.limit - self.count + 1))  # never more than one byte past the cap
@@ -55,8 +58,19 @@ class Source:
             if self.budget is not None:
                 self.budget.charge(len(data))
             self.sha.update(data)
+            self._find_superblocks(data)
             self.tail = (self.tail + data)[-TAIL:] if len(data) < TAIL else data[-TAIL:]
         return data
+
+    def _find_superblocks(self, data: bytes) -> None:
+        """The HDF5 signature at a power-of-two offset past USER_BLOCK_PEEK (a few checks per chunk)."""
+        carry = self.tail[-(len(HDF5_MAGIC) - 1):]  # a signature can straddle two reads
+        window, window_start = carry + data, self.count - len(data) - len(carry)
+        at = USER_BLOCK_PEEK * 2
+        while at < self.count:
+            if at >= window_start and window[at - window_start:at - window_start + len(HDF5_MAGIC)] == HDF5_MAGIC:
+                self.far_superblocks.append(at)
+            at *= 2
 
     def peek(self, n: int) -> bytes:
         while len(self._peeked) < n:

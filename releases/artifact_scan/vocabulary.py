@@ -2,11 +2,15 @@
 
 Dangerous wins over expected: a name is checked against DANGEROUS_* first, by
 every component of its dotted path (so `numpy.testing`, `x.os.system` and a
-`__globals__` hop are caught however they are spelled). Expected names are
-listed per flavor; for scikit-learn only *classes* (CamelCase) outside test
-helpers, because sklearn also ships functions that run scripts.
+`__globals__` hop are caught however they are spelled). Expected names are an
+allowlist per flavor (allowlist.py: data, each entry with the real model it
+comes from), plus the *classes* (CamelCase) of the flavor's own library outside
+test helpers, because sklearn also ships functions that run scripts.
+Everything else is unknown: not known to be safe, and blocked by default.
 """
 import re
+
+from .allowlist import allowed
 
 DANGEROUS = "dangerous"
 EXPECTED = "expected"
@@ -64,49 +68,11 @@ LOAD_TIME_HOOKS = frozenset({
 ALIASES = {"__builtin__": "builtins", "copy_reg": "copyreg", "cloudpickle.cloudpickle_fast": "cloudpickle.cloudpickle",
            "_operator": "operator", "_functools": "functools"}
 
-# Expected everywhere: containers, numbers and numpy arrays, and pickle's own helpers.
-BASE_EXPECTED = frozenset({
-    "collections.OrderedDict", "collections.defaultdict", "collections.deque", "collections.Counter",
-    "builtins.set", "builtins.frozenset", "builtins.bytearray", "builtins.complex", "builtins.slice",
-    "builtins.range", "builtins.object", "builtins.int", "builtins.float", "builtins.str",
-    "builtins.list", "builtins.dict", "builtins.tuple", "builtins.bytes", "builtins.bool",
-    "copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "_codecs.encode",
-    "codecs.encode", "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta",
-    "datetime.timezone", "decimal.Decimal", "fractions.Fraction", "uuid.UUID", "enum.Enum",
-    "numpy.dtype", "numpy.ndarray", "numpy.core.multiarray._reconstruct",
-    "numpy._core.multiarray._reconstruct", "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
-    "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer", "numpy.ma.core._mareconstruct",
-    "numpy.random._pickle.__randomstate_ctor", "numpy.random._pickle.__bit_generator_ctor",
-    "numpy.random._pickle.__generator_ctor", "joblib.numpy_pickle.NumpyArrayWrapper",
-    "joblib.numpy_pickle_compat.NDArrayWrapper",
-})
-FLAVOR_EXPECTED = {
-    "sklearn": frozenset({"scipy.sparse._csr.csr_matrix", "scipy.sparse._csc.csc_matrix",
-                          "scipy.sparse._coo.coo_matrix", "scipy.sparse.csr.csr_matrix"}),
-    "python_function": frozenset({
-        "cloudpickle.cloudpickle._make_function", "cloudpickle.cloudpickle._make_skeleton_class",
-        "cloudpickle.cloudpickle._make_skeleton_enum", "cloudpickle.cloudpickle._class_setstate",
-        "cloudpickle.cloudpickle._function_setstate", "cloudpickle.cloudpickle._builtin_type",
-        "cloudpickle.cloudpickle._make_empty_cell", "cloudpickle.cloudpickle._make_cell",
-        "cloudpickle.cloudpickle._make_typevar", "cloudpickle.cloudpickle._create_parametrized_type_hint",
-        "cloudpickle.cloudpickle._make_dict_keys", "cloudpickle.cloudpickle._make_dict_values",
-        "cloudpickle.cloudpickle._make_dict_items", "builtins.type", "abc.ABCMeta",
-        # imports a module the model's code uses: the call is classified by the module it names
-        "cloudpickle.cloudpickle.subimport",
-        "mlflow.pyfunc.model.PythonModel", "mlflow.models.signature._TypeHints",
-        # rebuilt by cloudpickle through _builtin_type: the model's own functions, as bytecode
-        "types.CodeType", "types.CellType",
-    }),
-    "pytorch": frozenset({
-        "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter",
-        "torch._utils._rebuild_parameter_with_state", "torch._utils._rebuild_device_tensor_from_numpy",
-        "torch._tensor._rebuild_from_type_v2", "torch.Size", "torch.device", "torch.float32",
-        "torch.FloatStorage", "torch.DoubleStorage", "torch.HalfStorage", "torch.BFloat16Storage",
-        "torch.LongStorage", "torch.IntStorage", "torch.ShortStorage", "torch.CharStorage",
-        "torch.ByteStorage", "torch.BoolStorage", "torch.storage.UntypedStorage", "torch.nn.parameter.Parameter",
-        "persistent_load",
-    }),
-}
+# The allowlist (allowlist.py, kept as data with the real model each entry comes from): expected everywhere,
+# and per flavor. Anything else that is not a class of the flavor's own library is unknown.
+BASE_EXPECTED = allowed("common")
+FLAVOR_EXPECTED = {flavor: allowed(flavor) for flavor in ("sklearn", "python_function", "pytorch", "keras",
+                                                          "xgboost", "lightgbm")}
 FLAVOR_CLASS_PREFIXES = {"sklearn": ("sklearn.", "numpy.random."), "pytorch": ("torch.nn.modules.",),
                          "keras": ("keras.", "tf_keras.", "tensorflow.keras.")}
 KNOWN_FLAVORS = tuple(sorted(set(FLAVOR_EXPECTED) | set(FLAVOR_CLASS_PREFIXES)))
@@ -134,7 +100,11 @@ def classify(dotted: str, flavors) -> tuple[str, str]:
             return EXPECTED, f"a {flavor} class"
     if dotted in BASE_EXPECTED:
         return EXPECTED, "standard container, number or array"
-    return UNKNOWN, "not on any list: the policy decides"
+    return UNKNOWN, unknown_reason(dotted)
+
+
+def unknown_reason(dotted: str) -> str:
+    return f"this file runs `{dotted}` when loaded; we do not know it to be safe"
 
 
 def dangerous_reason(dotted: str) -> str:

@@ -25,5 +25,5 @@ def require(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("releases", "0029_os_package_advisories")]
+    dependencies = [("releases", "0030_model_unknown_imports_block")]
     operations = [migrations.RunPython(require, migrations.RunPython.noop)]

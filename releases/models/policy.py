@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from releases.scanning import rego, severity
 from releases.scanning.envparse import normalise_name
+from releases.scanning.model_policy import WAIVER_ID, WAIVER_PREFIX
 
 # Who is a security officer: whoever holds this permission (the security-officers group does).
 MANAGE_WAIVERS = "releases.manage_waivers"
@@ -63,8 +64,9 @@ class EnvironmentPolicy(models.Model):
         max_length=8, choices=[(Action.WARN, "warn"), (Action.BLOCK, "block")], default=Action.BLOCK,
         help_text="Model files the scanner could not read completely (truncated, over a limit, malformed).")
     model_file_unknown = models.CharField(
-        max_length=8, choices=Action.choices, default=Action.WARN,
-        help_text="Imports in model files that are neither dangerous nor expected for the model's flavor.")
+        max_length=8, choices=Action.choices, default=Action.BLOCK,
+        help_text="Imports in model files that are not on the allowlist for the model's flavor: code that runs on "
+                  "load and is not known to be safe. Blocked unless relaxed here (staging, for example).")
     require_smoke_test = models.BooleanField(
         default=False, help_text="A build must report a passed smoke test of its pushed digest (the image started, "
         "/ping and a prediction answered) before the release can succeed. The local backend always runs one; a "
@@ -143,7 +145,9 @@ class Waiver(models.Model):
     IMMUTABLE = ("advisory_id", "package", "model_name", "environment_id", "reason", "expires_at")
     ChangeRefused = WaiverChangeRefused
 
-    advisory_id = models.CharField(max_length=128, db_index=True, help_text="Advisory id or any alias (CVE-…).")
+    advisory_id = models.CharField(
+        max_length=256, db_index=True, help_text="Advisory id or any alias (CVE-…); or, for one unknown import in a "
+        "model file, model-file:<the file's SHA-256>:<module.callable> (nothing wider can be waived).")
     package = models.CharField(max_length=256, blank=True, help_text="Only this package (PEP 503 name).")
     model_name = models.CharField(max_length=256, blank=True, help_text="Only releases of this model.")
     environment = models.ForeignKey("releases.Environment", null=True, blank=True, on_delete=models.PROTECT,
@@ -180,6 +184,12 @@ class Waiver(models.Model):
                     "waiver exists; create a new waiver, which needs its own second approval.")
         super().save(*args, **kwargs)
 
+    def clean(self):
+        super().clean()
+        problem = model_file_waiver_problem((self.advisory_id or "").strip(), self.package)
+        if problem:
+            raise ValidationError({"advisory_id": problem})
+
     @property
     def state(self) -> str:
         if self.revoked_at:
@@ -187,3 +197,15 @@ class Waiver(models.Model):
         if not self.approved_at:
             return "pending"
         return "expired" if self.expires_at <= timezone.now() else "active"
+
+
+def model_file_waiver_problem(advisory_id: str, package: str = "") -> str:
+    """Why a model-file waiver id is refused ("" when it is fine, or is an ordinary advisory id)."""
+    if not advisory_id.startswith(WAIVER_PREFIX):
+        return ""
+    if not WAIVER_ID.fullmatch(advisory_id):
+        return ("A model-file waiver is model-file:<the file's SHA-256, 64 lowercase hex>:<module.callable>, "
+                "exactly as the report names them.")
+    if package:
+        return "A model-file waiver names no package."
+    return ""

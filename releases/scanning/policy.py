@@ -35,7 +35,7 @@ class PolicyRules:
     rego_policy: str = ""
     model_file_dangerous: str = "block"
     model_file_unreadable: str = "block"
-    model_file_unknown: str = "warn"
+    model_file_unknown: str = "block"
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,15 @@ class WaiverRule:
             (self.expires_at is None or self.expires_at > now)
             and self.advisory_id.casefold() in {name.casefold() for name in (finding.advisory_id, *finding.aliases)}
             and self.package in ("", finding.package)
+            and self.model_name in ("", model_name)
+            and self.environment in ("", environment)
+        )
+
+    def covers_model_file(self, sha256: str, name: str, model_name: str, environment: str, now: datetime) -> bool:
+        """A model-file waiver names one exact file (its SHA-256) and one exact callable: nothing wider."""
+        return (
+            (self.expires_at is None or self.expires_at > now)
+            and bool(sha256) and self.advisory_id == model_policy.waiver_id(sha256, name)
             and self.model_name in ("", model_name)
             and self.environment in ("", environment)
         )
@@ -190,7 +199,7 @@ def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules:
     locked = lock_verdict(lock, rules.resolve_dependencies)
     if locked is not None:
         (decision.blocking if locked[0] == "block" else decision.warnings).append(locked[1])
-    _judge_model_files(decision, model_files, rules)
+    used |= _judge_model_files(decision, model_files, rules, waivers, model_name, now)
     decision.gates = _gates(rules, metrics or {}, tags or {})
     decision.waivers_used = sorted(used)
     failed_gates = [g for g in decision.gates if not g["passed"]]
@@ -199,12 +208,19 @@ def evaluate(findings: list[FindingData], dependencies: list[Dependency], rules:
     return decision
 
 
-def _judge_model_files(decision: PolicyDecision, model_files: Sequence[dict], rules: PolicyRules) -> None:
-    blocking, warnings, omitted = model_policy.judge(model_files, rules)
-    decision.blocking.extend(blocking)
+def _judge_model_files(decision: PolicyDecision, model_files: Sequence[dict], rules: PolicyRules,
+                       waivers: Sequence[WaiverRule], model_name: str, now: datetime) -> set[int]:
+    """The model files' share of the decision; the ids of the waivers that covered an unknown import."""
+    def waiver_for(sha256: str, name: str):
+        return next((w for w in waivers if w.covers_model_file(sha256, name, model_name, rules.environment, now)), None)
+
+    blocking, warnings, omitted = model_policy.judge(model_files, rules, waiver_for=waiver_for)
+    decision.blocking.extend(b for b in blocking if "waiver" not in b)
+    decision.waived.extend(b for b in blocking if "waiver" in b)
     decision.warnings.extend(warnings)
     verdicts = Counter(model_file["verdict"] for model_file in model_files)
     decision.model_files = {"files": len(model_files), "verdicts": dict(verdicts), "omitted": omitted}
+    return {b["waiver"] for b in blocking if "waiver" in b}
 
 
 def apply_rego(decision: PolicyDecision, allow: bool, reasons: list[str]) -> None:
