@@ -12,7 +12,7 @@ from releases.builds.completion import record_completion
 from releases.locking import service, shipping, verdict
 from releases.models import Build, DependencyLock, Environment, EnvironmentPolicy, Release, ScanReport
 from releases.statuses import Status
-from tests.factories import make_release, release_with_files, scanned_model_files
+from tests.factories import make_release, policy_version, release_with_files, scanned_model_files
 from tests.fake_ci import fake_ci
 from tests.lock_fixtures import model_files, record_fetched_lock
 from tests.osv_records import DEFAULT_SET, sync_records
@@ -118,8 +118,9 @@ def test_a_build_approved_under_warn_is_not_asked_for_once_the_policy_requires_a
     assert received == []  # no builder was sent an empty lock
     release.refresh_from_db()
     assert release.status == Status.BUILD_FAILED
-    assert release.status_message.startswith("Build failed: Not built: the staging policy (v2) requires a dependency "
-                                             f"lock, and release #{release.pk} has none (")
+    staging = policy_version("staging")
+    assert release.status_message.startswith(f"Build failed: Not built: the staging policy (v{staging}) requires a "
+                                             f"dependency lock, and release #{release.pk} has none (")
     assert Build.objects.get(release=release).state == Build.State.FAILED
 
 
@@ -160,7 +161,8 @@ def test_the_image_of_a_release_shipped_without_a_lock_is_not_promoted_where_one
     assert steps.trigger_build(building(canary).pk) == "refused"
     canary.refresh_from_db()
     assert canary.status == Status.BUILD_FAILED
-    assert "Promotion refused: the canary policy (v4) requires a dependency lock" in canary.status_message
+    assert (f"Promotion refused: the canary policy (v{policy_version('canary')}) requires a dependency lock"
+            in canary.status_message)
     build = Build.objects.get(release=canary)
     assert (build.kind, build.backend, build.state, build.image_digest) == ("promote", "promote", "failed", "")
 
@@ -186,7 +188,8 @@ def test_a_predecessor_without_a_lock_does_not_open_the_chain_where_one_is_requi
     with pytest.raises(promotion.PromotionRefused) as refused:
         promotion.check("fraud-detector", "3", canary)
     assert str(refused.value) == (
-        "The canary policy (v2) requires a dependency lock, and no SUCCEEDED release of fraud-detector version 3 "
+        f"The canary policy (v{policy_version('canary')}) requires a dependency lock, and no SUCCEEDED release of "
+        "fraud-detector version 3 "
         "in staging has one: its image installs no locked closure. Release it again in staging once its "
         "dependencies resolve into a lock.")
     assert promotion.allowed_versions("fraud-detector", canary)["allowed"] == []
