@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from releases import steps
-from releases.builds import base_image, local, smoke
+from releases.builds import base_image, local, serving, smoke
 from releases.evidence.stored import verify_stored
 from releases.models import Build, DependencyLock, Release, ReleaseEvidence, ScanReport
 from releases.statuses import Status
@@ -115,7 +115,7 @@ def test_the_image_started_from_its_digest_answers_the_models_own_prediction(
     config = image_config(local_builds, release)
     assert config["config"]["User"] == "10001:10001"  # the base's `model` user, not root
     assert f"{8080}/tcp" in config["config"]["ExposedPorts"]
-    assert config["config"]["Entrypoint"][:3] == ["/opt/venv/bin/python", "-m", "uvicorn"]
+    assert config["config"]["Entrypoint"] == serving.entrypoint()  # uvicorn, MLflow's scoring server app
     labels = config["config"]["Labels"]
     assert labels["org.opencontainers.image.base.digest"] == serving_builds.reference.split("@")[1]
     assert labels["gateway.dependency_lock.sha256"] == lock.sha256 and "gateway.healthcheck" in labels

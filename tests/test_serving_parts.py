@@ -173,3 +173,30 @@ def test_the_input_example_is_read_bounded_and_only_as_a_plain_file(tmp_path):
     example.symlink_to("/etc/passwd")
     with pytest.raises(BuildFailure, match="not a plain file"):
         smoke.example_of(tmp_path)
+
+
+def test_the_venv_keeps_no_test_suites_and_unchecked_bytecode(tmp_path):
+    """serving.tidy_script on a venv-shaped tree: test suites inside packages go, anything else stays, and every
+    module that stays gets an unchecked-hash pyc (flags 0b01: hash-based, source not checked at import)."""
+    from releases.builds import serving
+
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    files = {"pkg/__init__.py": "", "pkg/core.py": "X = 1\n", "pkg/tests/__init__.py": "",
+             "pkg/tests/test_core.py": "def test(): pass\n", "pkg/sub/tests/data/conftest.py": "",
+             "pkg/test/helpers.py": "Y = 2\n",  # called `test`, but no pytest module in it: not a test suite
+             "tests/test_top.py": "",  # a top-level `tests` package some wheels ship: not a package's own suite
+             "pkg/broken.py": "print 'python 2'\n"}
+    for name, text in files.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(text)
+    (tmp_path / "venv" / "bin").mkdir()
+    (tmp_path / "venv" / "bin" / "python").symlink_to(sys.executable)
+    subprocess.run(["sh", "-c", "set -e; " + serving.tidy_script(str(tmp_path / "venv"))], check=True, timeout=60)
+    assert not (site / "pkg" / "tests").exists() and not (site / "pkg" / "sub" / "tests").exists()
+    assert (site / "pkg" / "test" / "helpers.py").exists() and (site / "tests" / "test_top.py").exists()
+    tag = sys.implementation.cache_tag
+    for module in ("pkg/core.py", "pkg/__init__.py", "pkg/test/helpers.py"):
+        path = site / module
+        pyc = path.parent / "__pycache__" / f"{path.stem}.{tag}.pyc"
+        assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01, module
+    assert not (site / "pkg" / "__pycache__" / f"broken.{tag}.pyc").exists()  # left without bytecode, no failure
