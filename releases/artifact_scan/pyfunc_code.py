@@ -254,6 +254,8 @@ def _start(ins, env: _Env, locals_) -> tuple | None:
         return found if found and found[0] in ("module", "name") else None
     if name in MODULE_DATA:
         return None
+    if name in DANGEROUS_DUNDERS:  # `__builtins__` is pickled as the builtins' dict: its name says what it is
+        return ("name", f"builtins.{name}")
     kind, dotted = env.globals.get(name, ("builtin", ""))
     if kind == "builtin":  # not in the function's globals: Python looks the name up in builtins
         return ("name", f"builtins.{name}")
