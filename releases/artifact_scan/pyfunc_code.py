@@ -61,8 +61,12 @@ def code_reach(walk: WalkResult) -> CodeReach:
     reach = CodeReach()
     if walk.code_calls_over:
         reach.unreadable.append("more functions and code objects rebuilt than the scanner keeps")
-    states = {id(c.args[0]): c.args[1] for c in walk.code_calls if _helper(c) == CP + "_function_setstate"
-              and len(c.args) == 2}
+    states: dict = {}
+    for c in walk.code_calls:
+        if _helper(c) == CP + "_function_setstate" and len(c.args) == 2:
+            if id(c.args[0]) in states:  # set up twice: which globals the code runs with is not one answer
+                reach.unreadable.append("a function whose globals are set more than once")
+            states[id(c.args[0])] = c.args[1]
     done: set = set()
     total = 0
     for call in walk.code_calls:
@@ -153,8 +157,8 @@ def _read_code(code: Call, env: _Env, function: Function, depth: int, done: set)
     built, nested = _rebuild(code)
     try:
         instructions = list(dis.get_instructions(built))
-    except (IndexError, KeyError, ValueError, TypeError) as exc:
-        raise CodeUnreadable(f"the bytecode of {function.qualname} cannot be read ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure to read bytecode is unreadable, never clean
+        raise CodeUnreadable(f"the bytecode of {function.qualname} cannot be read ({exc!r:.200})") from exc
     cells = _follow(instructions, env, function)
     inner = _Env(env.globals, {**env.cells, **cells})
     for child in nested:
@@ -182,7 +186,7 @@ def _rebuild(code: Call) -> tuple[types.CodeType, list]:
     try:  # constructing a code object does not run it; line and exception tables are not needed
         built = types.CodeType(*ints, co_code, plain, names, varnames, "<scanned>", _name_of(code),
                                _name_of(code), 1, b"", b"", freevars, cellvars)
-    except (ValueError, TypeError, SystemError, OverflowError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a code object Python refuses is unreadable
         raise CodeUnreadable(f"{_name_of(code)} is not a valid code object ({exc})") from exc
     return built, nested
 
