@@ -127,3 +127,15 @@ def test_the_corpus_pyfunc_model_still_passes():
     assert pkl.verdict == EXPECTED and blocking(pkl) == []
     assert {"numpy.clip", "builtins.len", "pandas.concat"} <= set(code_calls(pkl))
     assert MLMODEL_PYFUNC  # the pipeline tests log these models under this MLmodel
+
+
+def test_a_function_set_up_twice_or_whose_state_was_not_kept_is_unreadable():
+    from releases.artifact_scan.pickle_values import Opaque
+
+    walk = Machine(io.BytesIO(pm.pickled(pm.ordinary()))).walk()
+    setstate = next(c for c in walk.code_calls if pyfunc_code._helper(c).endswith("._function_setstate"))
+    walk.code_calls.append(setstate)
+    assert any("more than once" in reason for reason in pyfunc_code.code_reach(walk).unreadable)
+    walk.code_calls.pop()
+    setstate.args = (setstate.args[0], Opaque("value not kept"))
+    assert any("state" in reason for reason in pyfunc_code.code_reach(walk).unreadable)

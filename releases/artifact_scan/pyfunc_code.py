@@ -85,6 +85,7 @@ def code_reach(walk: WalkResult) -> CodeReach:
                 function = Function(_name_of(call))
                 _read_code(call, _Env({}, {}), function, 0, done)
                 reach.functions.append(function)
+                total += len(function.references) + len(function.modules_as_values)
             except CodeUnreadable as exc:
                 reach.unreadable.append(str(exc))
     if total > MAX_REFERENCES:
@@ -118,7 +119,10 @@ def _function(call: Call, state, done: set) -> Function:
     if not _is_code(code):
         raise CodeUnreadable("a function rebuilt from something that is not a code object")
     base = args[1] if len(args) > 1 else {}
-    slots = state[1] if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict) else {}
+    well_formed = isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict)
+    if state is not None and not well_formed:
+        raise CodeUnreadable(f"the state (globals, closure) of {_name_of(code)} was not kept or is not cloudpickle's")
+    slots = state[1] if well_formed else {}
     names = {}
     for table in (base, slots.get("__globals__", {})):
         if not isinstance(table, dict) or len(table) >= KEEP_ITEMS:
