@@ -99,7 +99,8 @@ def test_every_function_and_nested_code_object_is_read_not_only_the_first_look_a
 
 
 @pytest.mark.parametrize("knob,value", [("MAX_DEPTH", 1), ("MAX_CODE_BYTES", 4), ("MAX_FUNCTIONS", 1),
-                                        ("MAX_REFERENCES", 1), ("CODE_ARGS", 17)])
+                                        ("MAX_REFERENCES", 1), ("CODE_ARGS", 17),
+                                        ("MAX_TOTAL_CODE_BYTES", 8)])
 def test_over_a_bound_the_file_is_unreadable_never_cut_silently(monkeypatch, knob, value):
     monkeypatch.setattr(pyfunc_code, knob, value)
     file = scanned(pm.gadget_in_closure() if knob == "MAX_DEPTH" else pm.ordinary())

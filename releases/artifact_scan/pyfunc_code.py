@@ -24,6 +24,7 @@ from .vocabulary import DANGEROUS, DANGEROUS_DUNDERS, EXPECTED, UNKNOWN, classif
 
 MAX_DEPTH = 8                 # code objects nested in code objects (a function in a method in a class ...)
 MAX_CODE_BYTES = 256 * 1024   # bytecode per code object
+MAX_TOTAL_CODE_BYTES = 4 * 1024 * 1024  # bytecode per file: reading it stays well under a second
 MAX_REFERENCES = 2_000        # distinct (function, reference) pairs per file
 CODE_ARGS = 18                # types.CodeType's arguments on Python 3.11 (what cloudpickle 3 writes there)
 CP = "cloudpickle.cloudpickle."
@@ -61,6 +62,11 @@ def code_reach(walk: WalkResult) -> CodeReach:
     reach = CodeReach()
     if walk.code_calls_over:
         reach.unreadable.append("more functions and code objects rebuilt than the scanner keeps")
+    size = sum(len(c.args[6]) for c in walk.code_calls if _is_code(c) and len(c.args) == CODE_ARGS
+               and isinstance(c.args[6], bytes))
+    if size > MAX_TOTAL_CODE_BYTES:
+        reach.unreadable.append(f"{size} bytes of bytecode, over {MAX_TOTAL_CODE_BYTES} (not read)")
+        return reach
     states: dict = {}
     for c in walk.code_calls:
         if _helper(c) == CP + "_function_setstate" and len(c.args) == 2:
