@@ -290,6 +290,7 @@ def test_unknown_import_blocks_by_default_and_warns_where_relaxed(owner, use_mlf
     report = release.scan_reports.get()
     assert any(w.get("model_file") == "artifacts/scaler.pkl" and w["classification"] == "unknown"
                and "mycompany.features.Scaler" in w["reason"] for w in report.decision["warnings"])
+    set_policy("canary", resolve_dependencies="off")  # canary requires a lock, and there is no package index here
     assert released(owner, unknown_model, env="canary").status == Status.SCAN_FAILED  # relaxed in staging only
 
 
