@@ -4,6 +4,8 @@ The models are real PythonModel classes, cloudpickled for real (tests/pyfunc_mod
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from releases.artifact_scan import pyfunc_code, scan_files
 from releases.artifact_scan.pickle_walk import Machine
@@ -14,6 +16,7 @@ from tests import pyfunc_models as pm
 from tests.model_artifacts import MLMODEL_PYFUNC
 
 FLAVORS = ("python_function",)
+ORDINARY = pm.pickled(pm.ordinary())
 
 
 def scanned(obj, flavors=FLAVORS):
@@ -140,3 +143,13 @@ def test_a_function_set_up_twice_or_whose_state_was_not_kept_is_unreadable():
     walk.code_calls.pop()
     setstate.args = (setstate.args[0], Opaque("value not kept"))
     assert any("state" in reason for reason in pyfunc_code.code_reach(walk).unreadable)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200).map(lambda b: b[: len(b) // 2 * 2]))
+def test_any_bytecode_is_read_or_unreadable_never_a_crash(co_code):
+    walk = Machine(io.BytesIO(ORDINARY)).walk()
+    code = next(c for c in walk.code_calls if pyfunc_code._is_code(c) and pyfunc_code._name_of(c).endswith(".predict"))
+    code.args = (*code.args[:6], co_code, *code.args[7:])
+    reach = pyfunc_code.code_reach(walk)
+    assert reach.unreadable or any(f.qualname.endswith(".predict") for f in reach.functions)

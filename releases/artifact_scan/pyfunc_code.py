@@ -3,8 +3,9 @@
 A pyfunc model's `python_model.pkl` is code by design: its class's methods (and any function or lambda
 cloudpickle could not import by name) are rebuilt from their code objects on load. The pickle walk keeps
 every such rebuild (`WalkResult.code_calls`); here each code object, and the ones nested in its constants,
-is rebuilt as a `types.CodeType` (constructing a code object does not run it) and read with
-`dis.get_instructions`. A load of a global, a builtin, a closure value or an import starts a dotted
+is decoded in Python with 3.11's opcode table (`opcode`), never built as a `types.CodeType`: CPython 3.11
+can crash on a code object with malformed bytecode (the fuzz test found one), and nothing here may run.
+A load of a global, a builtin, a closure value or an import starts a dotted
 reference, each attribute after it extends it (`subprocess.run`, `numpy.random.default_rng`), and the
 function's `__globals__` and closure say what the first name is (`subimport('os')` is module `os`).
 
@@ -13,8 +14,7 @@ Nothing is guessed in the code's favour: a code object that cannot be rebuilt or
 file unreadable, and a module the code hands around as a value (not only reads attributes of) is a
 reference to the whole module. The references are classified like pickle imports (pickle_findings).
 """
-import dis
-import types
+import opcode
 from dataclasses import dataclass, field
 
 from .pickle_containers import KEEP_ITEMS
@@ -164,41 +164,61 @@ def _read_code(code: Call, env: _Env, function: Function, depth: int, done: set)
     if depth > MAX_DEPTH:
         raise CodeUnreadable(f"code objects nested more than {MAX_DEPTH} deep in {function.qualname}")
     done.add(id(code))
-    built, nested = _rebuild(code)
-    try:
-        instructions = list(dis.get_instructions(built))
-    except Exception as exc:  # noqa: BLE001 - any failure to read bytecode is unreadable, never clean
-        raise CodeUnreadable(f"the bytecode of {function.qualname} cannot be read ({exc!r:.200})") from exc
+    instructions, nested = _decode(code)
     cells = _follow(instructions, env, function)
     inner = _Env(env.globals, {**env.cells, **cells})
     for child in nested:
         _read_code(child, inner, function, depth + 1, done)
 
 
-def _rebuild(code: Call) -> tuple[types.CodeType, list]:
-    """A types.CodeType with the file's names and bytecode, constants stood in for (never run); nested code."""
+@dataclass(frozen=True)
+class Instruction:
+    opname: str
+    argval: object
+
+
+def _decode(code: Call) -> tuple[list, list]:
+    """The code object's instructions, decoded in Python with 3.11's opcode table (never built as a
+    types.CodeType: CPython 3.11 can crash on a code object with malformed bytecode), and its nested code."""
     a = code.args
     if len(a) != CODE_ARGS:
         raise CodeUnreadable(f"a code object with {len(a)} arguments, not Python 3.11's {CODE_ARGS}")
     co_code, consts, names, varnames, freevars, cellvars = a[6], a[7], a[8], a[9], a[16], a[17]
-    if not isinstance(co_code, bytes) or len(co_code) > MAX_CODE_BYTES:
-        raise CodeUnreadable(f"bytecode of {_name_of(code)} not kept or over {MAX_CODE_BYTES} bytes")
+    what = _name_of(code)
+    if not isinstance(co_code, bytes) or len(co_code) > MAX_CODE_BYTES or len(co_code) % 2:
+        raise CodeUnreadable(f"bytecode of {what} not kept, over {MAX_CODE_BYTES} bytes or of odd length")
     for table in (consts, names, varnames, freevars, cellvars):
         if not isinstance(table, tuple) or len(table) >= KEEP_ITEMS:
-            raise CodeUnreadable(f"the names or constants of {_name_of(code)} were not all kept")
-    if not all(isinstance(n, str) for n in names + varnames + freevars + cellvars):
-        raise CodeUnreadable(f"names of {_name_of(code)} that are not strings")
-    nested = [c for c in consts if _is_code(c)]
-    plain = tuple(c if isinstance(c, (str, bytes, int, float, complex, type(None))) else None for c in consts)
-    ints = a[:6]
-    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 2**31 for i in ints):
-        raise CodeUnreadable(f"the counts of {_name_of(code)} are not small integers")
-    try:  # constructing a code object does not run it; line and exception tables are not needed
-        built = types.CodeType(*ints, co_code, plain, names, varnames, "<scanned>", _name_of(code),
-                               _name_of(code), 1, b"", b"", freevars, cellvars)
-    except Exception as exc:  # noqa: BLE001 - a code object Python refuses is unreadable
-        raise CodeUnreadable(f"{_name_of(code)} is not a valid code object ({exc})") from exc
-    return built, nested
+            raise CodeUnreadable(f"the names or constants of {what} were not all kept")
+    localsplus = varnames + tuple(c for c in cellvars if c not in varnames) + freevars
+    if not all(isinstance(n, str) for n in names + localsplus):
+        raise CodeUnreadable(f"names of {what} that are not strings")
+    out, ext, i = [], 0, 0
+    while i < len(co_code):
+        op, arg = co_code[i], co_code[i + 1] | ext
+        name = opcode.opname[op]
+        caches = 2 * opcode._inline_cache_entries[op]  # type: ignore[attr-defined]
+        if name.startswith("<") or name == "CACHE" or any(co_code[i + 2:i + 2 + caches]):
+            # the interpreter skips cache slots: bytes hidden there (reached by a jump) are refused
+            raise CodeUnreadable(f"bytecode of {what} that Python 3.11 does not compile (at byte {i})")
+        ext = arg << 8 if op == opcode.EXTENDED_ARG else 0
+        i += 2 + caches
+        if op != opcode.EXTENDED_ARG:
+            out.append(Instruction(name, _argval(op, arg, names, localsplus, what)))
+    return out, [c for c in consts if _is_code(c)]
+
+
+def _argval(op: int, arg: int, names: tuple, localsplus: tuple, what: str):
+    if op in opcode.hasname:
+        index = arg >> 1 if op == opcode.opmap["LOAD_GLOBAL"] else arg
+        table = names
+    elif op in opcode.haslocal or op in opcode.hasfree:
+        index, table = arg, localsplus
+    else:
+        return arg
+    if index >= len(table):
+        raise CodeUnreadable(f"bytecode of {what} names entry {index} of {len(table)}")
+    return table[index]
 
 
 def _follow(instructions, env: _Env, function: Function) -> dict:
