@@ -268,7 +268,7 @@ def globals_of(files: dict[str, bytes], flavors=None) -> dict[str, set[str]]:
     report = scan_files([(path, io.BytesIO(data)) for path, data in files.items()], flavors=flavors)
     out: dict[str, set[str]] = {}
     for file in report.files:
-        names = {f.name for f in file.findings if f.kind in ("import", "call", "keras_layer")}
+        names = {f.name for f in file.findings if f.kind in ("import", "call", "keras_layer", "code_call")}
         if names:
             out[file.path] = names
     return out

@@ -588,3 +588,50 @@ def test_an_approved_waiver_of_that_file_and_callable_lets_an_unknown_import_pas
     release = released(owner, unknown_model)
     assert release.status == Status.SCAN_PASSED, release.status_message
     assert release.scan_reports.get().decision["waivers_used"] == [waiver.pk]
+
+
+# --- issue 26, item 3: pyfunc code carried by value, through the whole pipeline --------------------------------
+# model -> the callable its code reaches (the closure's value is a name the pickle imports too: one entry)
+PYFUNC_BLOCKED = {"os-system": "os.system", "subprocess-run": "subprocess.run", "dynamic-builtin": "builtins.getattr",
+                  "closure-gadget": "uuid._get_command_stdout", "nested-class": "uuid._get_command_stdout",
+                  "gadget": "pandas.read_pickle"}
+
+
+@pytest.fixture(scope="module")
+def pyfunc_code_models(mlflow_server):
+    from devtools import model_corpus
+    from tests import pyfunc_models
+
+    for name in set(PYFUNC_BLOCKED) - {"gadget"}:
+        register_files(mlflow_server, f"pyfunc-code-{name}",
+                       model("python_model.pkl", pyfunc_models.pickled(pyfunc_models.BLOCKED[name]())))
+    register_files(mlflow_server, "pyfunc-code-gadget", model("python_model.pkl", pyfunc_models.pickled(
+        pyfunc_models.calling("pandas", "read_pickle"))))
+    register_files(mlflow_server, "pyfunc-code-ordinary",
+                   model("python_model.pkl", pyfunc_models.pickled(pyfunc_models.ordinary())))
+    register_files(mlflow_server, "pyfunc-code-corpus", model_corpus.pyfunc_model())
+
+
+@pytest.mark.parametrize("name", list(PYFUNC_BLOCKED))
+def test_pyfunc_code_reaching_a_gadget_blocks_through_the_pipeline(owner, use_mlflow, advisories, pyfunc_code_models,
+                                                                   name):
+    release = released(owner, f"pyfunc-code-{name}")
+    assert release.status == Status.SCAN_FAILED, release.status_message
+    row = release.model_files.get(path="python_model.pkl")
+    assert row.verdict in (Verdict.DANGEROUS, Verdict.UNKNOWN)
+    blocking = release.scan_reports.get().decision["blocking"]
+    assert any(entry["name"] == PYFUNC_BLOCKED[name] and entry["model_file"] == "python_model.pkl"
+               for entry in blocking), blocking
+    assert "Model files: " in release.status_message
+    assert any(f["kind"] == "code" for f in row.findings)  # the method, and what it calls
+
+
+@pytest.mark.parametrize("name", ["ordinary", "corpus"])
+def test_pyfunc_code_of_pandas_and_numpy_passes_with_its_reach_shown(owner, use_mlflow, advisories,
+                                                                     pyfunc_code_models, name):
+    release = released(owner, f"pyfunc-code-{name}")
+    assert release.status == Status.SCAN_PASSED, release.status_message
+    row = release.model_files.get(path="python_model.pkl")
+    assert row.verdict == Verdict.EXPECTED
+    calls = {f["name"] for f in row.findings if f["kind"] == "code_call"}
+    assert {"pandas.DataFrame", "numpy.exp"} <= calls, calls

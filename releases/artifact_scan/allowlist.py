@@ -10,6 +10,8 @@ flavor too: they are logged with mlflow.sklearn as often as with their own flavo
 the test finds it in the installed cloudpickle) and `numpy-ufunc` (a numpy ufunc, pure arithmetic on
 arrays, that a model can name as a parameter, e.g. FunctionTransformer(np.log1p): the test finds it
 among numpy's ufuncs).
+The `pyfunc` entries include what the corpus pyfunc model's code calls (devtools/corpus_pyfunc.py): code that
+cloudpickle carries by value is read, and its references classified like imports (pyfunc_code.py).
 
 Anything not here (nor a class of the flavor's library: vocabulary.FLAVOR_CLASS_PREFIXES) is unknown,
 and an unknown name blocks by default (EnvironmentPolicy.model_file_unknown).
@@ -158,6 +160,24 @@ ALLOWED = (
     ("python_function", "mlflow.models.signature._TypeHints", "pyfunc"),
     ("python_function", "mlflow.pyfunc.model.PythonModel", "pyfunc"),
     ("python_function", "types.CodeType", "pyfunc"),
+    # what the corpus pyfunc model's own code calls (pyfunc_code reads it): plain builtins, numpy, pandas
+    ("python_function", "builtins.ValueError", "pyfunc"),
+    ("python_function", "builtins.abs", "pyfunc"),
+    ("python_function", "builtins.enumerate", "pyfunc"),
+    ("python_function", "builtins.isinstance", "pyfunc"),
+    ("python_function", "builtins.len", "pyfunc"),
+    ("python_function", "builtins.max", "pyfunc"),
+    ("python_function", "builtins.min", "pyfunc"),
+    ("python_function", "builtins.round", "pyfunc"),
+    ("python_function", "builtins.sorted", "pyfunc"),
+    ("python_function", "builtins.sum", "pyfunc"),
+    ("python_function", "builtins.zip", "pyfunc"),
+    ("python_function", "numpy.array", "pyfunc"),
+    ("python_function", "numpy.asarray", "pyfunc"),
+    ("python_function", "numpy.clip", "pyfunc"),
+    ("python_function", "numpy.where", "pyfunc"),
+    ("python_function", "numpy.zeros", "pyfunc"),
+    ("python_function", "pandas.concat", "pyfunc"),
     ("python_function", "cloudpickle.cloudpickle._make_skeleton_enum", "cloudpickle"),
     ("python_function", "cloudpickle.cloudpickle._make_typevar", "cloudpickle"),
     ("python_function", "cloudpickle.cloudpickle._make_dict_keys", "cloudpickle"),

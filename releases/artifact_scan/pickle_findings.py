@@ -7,6 +7,7 @@ load-time call is resolved where the helper is known (cloudpickle's
 loading is how a function rebuilt from the file's bytecode gets run.
 """
 from .pickle_values import Call, Opaque, Ref, WalkResult, summarize_args
+from .pyfunc_code import add_code_findings
 from .report import FileReport, Finding
 from .vocabulary import (
     DANGEROUS,
@@ -48,6 +49,8 @@ def add_pickle_findings(report: FileReport, walk: WalkResult, flavors, *, in_tor
                 found.classification = DANGEROUS
                 found.reason = f"hidden where joblib reads array data: pickle.load would run it ({found.reason})"
                 report.add(found)
+    if walk.code_calls:
+        add_code_findings(report, walk, flavors)
     if walk.probe_inconclusive:
         report.unreadable("the bytes after a joblib array wrapper read as pickle opcodes for over a MiB")
     if walk.truncated_events:
@@ -129,7 +132,8 @@ def _classify_call_of_result(event, callee: Call, flavors, base) -> Finding:
         level, reason = classify(resolved, flavors)
         if (helper == BUILTIN_TYPE and "python_function" in flavors
                 and resolved in FLAVOR_EXPECTED["python_function"]):
-            level, reason = EXPECTED, "cloudpickle rebuilding the model's own code (code by design: see args)"
+            level, reason = EXPECTED, ("cloudpickle rebuilding the model's own code (code by design: "
+                                       "what it calls is listed under kind 'code')")
         if resolved == "types.CodeType":
             base = {**base, "args": _code_summary(event.args)}
         return Finding("call", resolved, level, f"{reason} (called through {callee!r})", **base)

@@ -74,6 +74,8 @@ class WalkResult:
     truncated_events: bool = False
     hidden_events: list = field(default_factory=list)  # what plain pickle.load reads in joblib's array bytes
     probe_inconclusive: bool = False
+    code_calls: list = field(default_factory=list)  # every cloudpickle code/function rebuild, in order (pyfunc_code)
+    code_calls_over: bool = False  # more than pickle_walk.MAX_CODE_CALLS of them: not all were kept
 
 
 def describe(value) -> str:

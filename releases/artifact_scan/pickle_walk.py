@@ -30,6 +30,9 @@ MAX_STACK = 100_000       # a deeper stack is refused (real pickles stay in the 
 MAX_KEPT_BYTES = 64 * 1024 * 1024  # rough bytes of values kept in containers and the memo, per file
 SMALL = 256               # strings/bytes up to this size are always pushed as they are (names stay resolvable)
 MAX_DISTINCT = 10_000     # distinct import names/calls recorded per file
+MAX_CODE_CALLS = 5_000    # cloudpickle code/function rebuilds kept per file for pyfunc_code (not deduplicated)
+# cloudpickle's helpers that carry code by value: their calls are all kept (events keep one of each look-alike)
+CODE_HELPERS = frozenset({"_make_function", "_function_setstate", "_builtin_type"})
 JOBLIB_WRAPPERS = {("joblib.numpy_pickle", "NumpyArrayWrapper"), ("sklearn.externals.joblib.numpy_pickle",
                                                                  "NumpyArrayWrapper")}
 
@@ -239,6 +242,11 @@ class Machine(ContainerOps):
         self._record(Event("call", describe(func), offset, callee=func, args=call.args,
                            note=kind if kwargs is None else f"{kind} with keyword arguments"))
         self._push(call)
+        if _carries_code(func):
+            if len(self.result.code_calls) < MAX_CODE_CALLS:
+                self.result.code_calls.append(call)
+            else:
+                self.result.code_calls_over = True
         return call
 
     def op_REDUCE(self, arg, offset):
@@ -320,3 +328,10 @@ class Machine(ContainerOps):
 
 
 _MISSING = object()
+
+
+def _carries_code(func) -> bool:
+    """A call of cloudpickle's _make_function/_function_setstate, or of the CodeType that _builtin_type returns."""
+    if isinstance(func, Call):  # _builtin_type('CodeType')(...): a code object
+        func = func.func if func.args[:1] == ("CodeType",) else None
+    return isinstance(func, Ref) and func.name in CODE_HELPERS and func.module.startswith("cloudpickle")

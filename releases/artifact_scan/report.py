@@ -14,6 +14,7 @@ SEVERITY_ORDER = (DANGEROUS, UNREADABLE, UNKNOWN, EXPECTED, CLEAN)
 @dataclass
 class Finding:
     kind: str             # import | call | build | extension | persistent_id | unresolved | keras_layer | unreadable
+    #                       | code | code_call | code_import (pyfunc_code: a rebuilt function, what its code reaches)
     name: str             # what is imported or called, or what could not be read
     classification: str   # dangerous | expected | unknown | unreadable
     reason: str
